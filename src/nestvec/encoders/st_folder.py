@@ -1,0 +1,156 @@
+"""Reads and validates a sentence-transformers model folder without importing torch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nestvec.errors import ModelError
+from nestvec.registry import unknown_name_message
+
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken")
+# sentence-transformers concatenates enabled modes in this order.
+_POOLING_KEYS = {
+    "cls": "pooling_mode_cls_token",
+    "max": "pooling_mode_max_tokens",
+    "mean": "pooling_mode_mean_tokens",
+    "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens",
+    "weightedmean": "pooling_mode_weightedmean_tokens",
+    "lasttoken": "pooling_mode_lasttoken",
+}
+_ST = "sentence_transformers.models."
+_KNOWN_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")
+_DENSE_ACTIVATIONS = ("torch.nn.modules.linear.Identity", "torch.nn.modules.activation.Tanh")
+_PICKLE_WEIGHTS = ("pytorch_model.bin", "model.pt", "model.pth", "tf_model.h5", "flax_model.msgpack")
+
+
+@dataclass(frozen=True)
+class DenseSpec:
+    path: Path
+    in_features: int
+    out_features: int
+    bias: bool
+    activation: str
+
+
+@dataclass(frozen=True)
+class STFolder:
+    """Everything needed to rebuild a sentence-transformers pipeline from its folder."""
+
+    root: Path
+    transformer_dir: Path
+    max_seq_length: int
+    do_lower_case: bool
+    pooling_modes: tuple[str, ...]
+    dense: tuple[DenseSpec, ...]
+    normalize: bool
+    weight_files: tuple[Path, ...]
+
+    def config(self) -> dict[str, Any]:
+        return _read_json(self.transformer_dir / "config.json")
+
+    def weights_sha256(self) -> str:
+        """Content hash of every weight file, so a collection notices a changed model."""
+        digest = hashlib.sha256()
+        for path in self.weight_files:
+            digest.update(path.relative_to(self.root).as_posix().encode())
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelError(f"Model folder {path.parent} is missing {path.name}.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path} is not valid JSON ({exc}); the model folder is corrupt.") from exc
+    if not isinstance(data, (dict, list)):
+        raise ModelError(f"{path} should hold a JSON object, found {type(data).__name__}.")
+    return data  # type: ignore[return-value]
+
+
+def _safetensors_in(folder: Path, what: str) -> tuple[Path, ...]:
+    files = tuple(sorted(folder.glob("*.safetensors")))
+    if files:
+        return files
+    pickled = [name for name in _PICKLE_WEIGHTS if (folder / name).exists()]
+    if pickled:
+        raise ModelError(
+            f"{what} {folder} holds only pickle weights ({', '.join(pickled)}); nestvec loads "
+            "safetensors only, because pickle files can run code. Convert them once with "
+            "transformers: AutoModel.from_pretrained(path).save_pretrained(path, safe_serialization=True)."
+        )
+    raise ModelError(f"{what} {folder} has no weights: expected model.safetensors.")
+
+
+def _pooling_modes(folder: Path) -> tuple[str, ...]:
+    cfg = _read_json(folder / "config.json")
+    modes = tuple(mode for mode in POOLING_MODES if cfg.get(_POOLING_KEYS[mode]))
+    if not modes:
+        raise ModelError(f"{folder}/config.json enables no pooling mode; expected one of {POOLING_MODES}.")
+    return modes
+
+
+def _dense(folder: Path) -> DenseSpec:
+    cfg = _read_json(folder / "config.json")
+    activation = str(cfg.get("activation_function", "torch.nn.modules.linear.Identity"))
+    if activation not in _DENSE_ACTIVATIONS:
+        raise ModelError(
+            f"{folder}/config.json: activation '{activation}' is not supported; "
+            f"supported: {', '.join(_DENSE_ACTIVATIONS)}."
+        )
+    _safetensors_in(folder, "Dense module folder")
+    return DenseSpec(folder, int(cfg["in_features"]), int(cfg["out_features"]), bool(cfg.get("bias", True)), activation)
+
+
+def read_st_folder(path: str | Path) -> STFolder:
+    """Validate a sentence-transformers folder; errors name the path and what is missing."""
+    root = Path(path).expanduser().resolve()
+    if not root.is_dir():
+        raise ModelError(f"Model folder {root} does not exist (or is not a folder).")
+    modules = _read_json(root / "modules.json")
+    if not isinstance(modules, list) or not modules:
+        raise ModelError(f"{root}/modules.json should list the model's modules, found {modules!r}.")
+    transformer_dir: Path | None = None
+    pooling: tuple[str, ...] = ()
+    dense: list[DenseSpec] = []
+    normalize = False
+    for module in sorted(modules, key=lambda m: int(m.get("idx", 0))):
+        kind = str(module.get("type", "")).removeprefix(_ST)
+        folder = root / str(module.get("path", ""))
+        if kind == "Transformer":
+            transformer_dir = folder
+        elif kind == "Pooling":
+            pooling = _pooling_modes(folder)
+        elif kind == "Dense":
+            dense.append(_dense(folder))
+        elif kind == "Normalize":
+            normalize = True
+        else:
+            raise ModelError(f"{root}/modules.json: " + unknown_name_message("module type", kind, list(_KNOWN_MODULES)))
+    if transformer_dir is None or not pooling:
+        raise ModelError(f"{root}/modules.json must name a Transformer and a Pooling module.")
+    _read_json(transformer_dir / "config.json")
+    if not (transformer_dir / "tokenizer.json").is_file():
+        raise ModelError(f"Model folder {transformer_dir} is missing tokenizer.json (a fast tokenizer file).")
+    weights = _safetensors_in(transformer_dir, "Model folder")
+    st_cfg_path = transformer_dir / "sentence_bert_config.json"
+    st_cfg = _read_json(st_cfg_path) if st_cfg_path.exists() else {}
+    max_len = int(st_cfg.get("max_seq_length") or _read_json(transformer_dir / "config.json").get("max_position_embeddings", 512))
+    dense_weights = tuple(f for spec in dense for f in sorted(spec.path.glob("*.safetensors")))
+    return STFolder(
+        root=root,
+        transformer_dir=transformer_dir,
+        max_seq_length=max_len,
+        do_lower_case=bool(st_cfg.get("do_lower_case", False)),
+        pooling_modes=pooling,
+        dense=tuple(dense),
+        normalize=normalize,
+        weight_files=weights + dense_weights,
+    )

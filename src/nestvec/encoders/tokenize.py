@@ -1,0 +1,77 @@
+"""A thin wrapper over a `tokenizers` tokenizer.json: truncated ids, untruncated counts, offsets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Encoding, Tokenizer
+
+from nestvec.errors import ModelError
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One padded model batch and the input positions its rows belong to."""
+
+    positions: np.ndarray
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+
+
+class TextTokenizer:
+    """Tokenizes as sentence-transformers does: strip, optional lowercase, truncate to max_tokens."""
+
+    def __init__(self, path: Path, *, max_tokens: int, lowercase: bool, pad_id: int) -> None:
+        try:
+            self._full = Tokenizer.from_file(str(path))
+            self._truncating = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises a bare Exception on malformed files
+            raise ModelError(f"{path} is not a valid tokenizer.json: {exc}") from exc
+        for tok in (self._full, self._truncating):
+            tok.no_padding()
+            tok.no_truncation()
+        self._truncating.enable_truncation(max_length=max_tokens)
+        self.max_tokens = max_tokens
+        self.lowercase = lowercase
+        self.pad_id = pad_id
+        self.special_tokens = self._full.num_special_tokens_to_add(is_pair=False)
+
+    def _prepare(self, texts: Sequence[str]) -> list[str]:
+        cleaned = [str(t).strip() for t in texts]
+        return [t.lower() for t in cleaned] if self.lowercase else cleaned
+
+    def encode(self, texts: Sequence[str]) -> list[Encoding]:
+        return self._truncating.encode_batch(self._prepare(texts))
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._full.encode_batch(self._prepare(texts))]
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        # Offsets refer to the stripped (and maybe lowercased) text; lowercasing keeps lengths for
+        # the scripts our models see, and the leading strip is added back.
+        shift = len(text) - len(text.lstrip())
+        enc = self._full.encode(self._prepare([text])[0], add_special_tokens=False)
+        return [(a + shift, b + shift) for a, b in enc.offsets]
+
+    def batches(self, texts: Sequence[str], batch_size: int) -> Iterator[Batch]:
+        """Longest texts first, so padding waste is small and peak memory shows up at once."""
+        encodings = self.encode(texts)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        order = np.argsort(-lengths, kind="stable")
+        for start in range(0, len(order), batch_size):
+            positions = order[start : start + batch_size]
+            width = int(lengths[positions].max())
+            ids = np.full((len(positions), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(positions), width), dtype=np.int64)
+            types = np.zeros((len(positions), width), dtype=np.int64)
+            for row, pos in enumerate(positions):
+                enc = encodings[pos]
+                n = len(enc.ids)
+                ids[row, :n] = enc.ids
+                mask[row, :n] = 1
+                types[row, :n] = enc.type_ids
+            yield Batch(positions, ids, mask, types)

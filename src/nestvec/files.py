@@ -1,0 +1,63 @@
+"""Crash-safe file helpers shared by every saved artifact (collections, transforms, models)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from nestvec.errors import CollectionError
+
+FORMAT_VERSION = 1
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable (POSIX needs the directory fsynced)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write-then-rename, so readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def read_config(folder: Path, kind: str) -> dict[str, Any]:
+    """Read a saved folder's config.json and check it is of `kind` and a format we can read."""
+    from nestvec import __version__
+
+    if not folder.exists():
+        raise CollectionError(f"{folder} does not exist. Create it first (nestvec index build, or Collection.create).")
+    path = folder / "config.json"
+    if not path.is_file():
+        raise CollectionError(f"{folder} is not a nestvec {kind}: config.json is missing.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CollectionError(f"{path} is corrupt: not valid JSON ({exc}).") from exc
+    if not isinstance(data, dict) or data.get("kind") != f"nestvec.{kind}":
+        raise CollectionError(f"{path} does not describe a nestvec {kind} (kind={data.get('kind') if isinstance(data, dict) else None!r}).")
+    version = data.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CollectionError(
+            f"{path} has format_version {version!r}; nestvec {__version__} reads up to {FORMAT_VERSION}. "
+            "Upgrade nestvec to open it."
+        )
+    return data
+
+
+def config_header(kind: str) -> dict[str, Any]:
+    from nestvec import __version__
+
+    return {"kind": f"nestvec.{kind}", "format_version": FORMAT_VERSION, "nestvec_version": __version__}

@@ -1,0 +1,208 @@
+"""Durable storage of documents, chunk vectors and metadata in SQLite (WAL, synchronous=FULL).
+
+A write is one transaction: when `write` returns, the documents are on disk and survive a
+kill -9 or a power cut; a crash mid-write leaves the previous state, never half of a batch.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nestvec.errors import CollectionError
+
+SCHEMA = """
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    truncated INTEGER NOT NULL
+);
+CREATE TABLE chunks (
+    label INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a stale label can't alias a new chunk
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    chunk_no INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX chunks_by_doc ON chunks(doc_id);
+"""
+
+
+@dataclass(frozen=True)
+class StoredDoc:
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    tokens: int
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    doc_id: str
+    number: int
+    start: int
+    end: int
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    label: int
+    doc_id: str
+    number: int
+    start: int
+    end: int
+
+
+class SQLiteStore:
+    """One connection guarded by a lock; safe to share between threads of one process."""
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        if not create and not path.is_file():
+            raise CollectionError(f"{path} is missing: the collection is incomplete or not a collection.")
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            if create:
+                self._db.executescript(f"BEGIN; {SCHEMA} COMMIT;")
+            else:
+                self._check_schema()
+        except sqlite3.DatabaseError as exc:
+            raise CollectionError(f"{path} is not a readable nestvec store ({exc}).") from exc
+
+    def _check_schema(self) -> None:
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"documents", "chunks"} <= tables:
+            raise CollectionError(f"{self.path} lacks the documents/chunks tables; it is not a nestvec store.")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits, so readers know to reload."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def chunk_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        with self._lock:
+            for part in _parts(list(ids)):
+                marks = ",".join("?" * len(part))
+                found.update(r[0] for r in self._db.execute(f"SELECT id FROM documents WHERE id IN ({marks})", part))
+        return found
+
+    def write(self, docs: Sequence[StoredDoc], chunks: Sequence[StoredChunk]) -> tuple[list[int], list[int]]:
+        """Replace `docs` and their chunks atomically; returns (removed labels, new labels)."""
+        with self._lock, self._transaction():
+            removed = self._labels_of([d.id for d in docs])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)",
+                [(d.id, d.text, json.dumps(d.metadata, ensure_ascii=False), d.tokens, int(d.truncated)) for d in docs],
+            )
+            added = []
+            for c in chunks:
+                blob = np.ascontiguousarray(c.vector, dtype=np.float32).tobytes()
+                cur = self._db.execute(
+                    'INSERT INTO chunks (doc_id, chunk_no, start, "end", vector) VALUES (?, ?, ?, ?, ?)',
+                    (c.doc_id, c.number, c.start, c.end, blob),
+                )
+                added.append(int(cur.lastrowid or 0))
+        return removed, added
+
+    def delete(self, ids: Sequence[str]) -> tuple[list[str], list[int]]:
+        with self._lock, self._transaction():
+            found = sorted(self.existing_ids(ids))
+            removed = self._labels_of(found)
+            for part in _parts(found):
+                self._db.execute(f"DELETE FROM documents WHERE id IN ({','.join('?' * len(part))})", part)
+        return found, removed
+
+    def _labels_of(self, ids: Sequence[str]) -> list[int]:
+        labels: list[int] = []
+        for part in _parts(list(ids)):
+            marks = ",".join("?" * len(part))
+            labels += [r[0] for r in self._db.execute(f"SELECT label FROM chunks WHERE doc_id IN ({marks})", part)]
+        return labels
+
+    def get(self, ids: Sequence[str]) -> dict[str, StoredDoc]:
+        out: dict[str, StoredDoc] = {}
+        with self._lock:
+            for part in _parts(list(ids)):
+                marks = ",".join("?" * len(part))
+                for row in self._db.execute(f"SELECT * FROM documents WHERE id IN ({marks})", part):
+                    out[row[0]] = StoredDoc(row[0], row[1], json.loads(row[2]), int(row[3]), bool(row[4]))
+        return out
+
+    def chunk_rows(self, labels: Sequence[int]) -> dict[int, ChunkRow]:
+        out: dict[int, ChunkRow] = {}
+        with self._lock:
+            for part in _parts(list(labels)):
+                marks = ",".join("?" * len(part))
+                sql = f'SELECT label, doc_id, chunk_no, start, "end" FROM chunks WHERE label IN ({marks})'
+                for row in self._db.execute(sql, part):
+                    out[int(row[0])] = ChunkRow(int(row[0]), row[1], int(row[2]), int(row[3]), int(row[4]))
+        return out
+
+    def iter_vectors(self, dim: int, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every chunk's (labels, vectors) in label order, in bounded batches."""
+        with self._lock:
+            rows = self._db.execute("SELECT label, vector FROM chunks ORDER BY label").fetchall()
+        for start in range(0, len(rows), batch):
+            part = rows[start : start + batch]
+            labels = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
+            vectors = np.frombuffer(b"".join(r[1] for r in part), dtype=np.float32).reshape(len(part), dim)
+            yield labels, vectors
+
+    def labels_where(self, where: str, params: Sequence[Any]) -> np.ndarray:
+        sql = f"SELECT c.label FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}"
+        with self._lock:
+            return np.fromiter((r[0] for r in self._db.execute(sql, list(params))), dtype=np.int64)
+
+    def iter_documents(self) -> Iterator[StoredDoc]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM documents ORDER BY id").fetchall()
+        for row in rows:
+            yield StoredDoc(row[0], row[1], json.loads(row[2]), int(row[3]), bool(row[4]))
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _parts(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,63 @@
+"""Checks a batch of documents before anything is embedded or written."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from nestvec.errors import DuplicateIdError, InputError
+from nestvec.store.types import Document
+
+
+def as_document(item: Any) -> Document:
+    """Accept a Document or a mapping with id, text and optional metadata."""
+    if isinstance(item, Document):
+        doc = item
+    elif isinstance(item, Mapping):
+        missing = [key for key in ("id", "text") if key not in item]
+        if missing:
+            raise InputError(f"A document lacks {', '.join(missing)}: {dict(item)!r:.200}. Each needs 'id' and 'text'.")
+        doc = Document(id=item["id"], text=item["text"], metadata=dict(item.get("metadata") or {}))
+    else:
+        raise InputError(f"Expected a Document or a dict with 'id' and 'text', got {type(item).__name__}.")
+    return _checked(doc)
+
+
+def _checked(doc: Document) -> Document:
+    doc_id = doc.id
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        doc_id = str(doc_id)
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise InputError(f"Document ids must be non-empty strings, got {doc.id!r}.")
+    if not isinstance(doc.text, str):
+        raise InputError(f"Document '{doc_id}': text must be a string, got {type(doc.text).__name__}.")
+    if not doc.text.strip():
+        raise InputError(
+            f"Document '{doc_id}' has an empty or whitespace-only text; there is nothing to embed. "
+            "Drop it, or skip such records (--skip-empty in the CLI)."
+        )
+    if not isinstance(doc.metadata, dict):
+        raise InputError(f"Document '{doc_id}': metadata must be a JSON object, got {type(doc.metadata).__name__}.")
+    try:
+        json.dumps(doc.metadata, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"Document '{doc_id}': metadata is not JSON-serializable ({exc}).") from exc
+    return doc if doc_id == doc.id else Document(doc_id, doc.text, doc.metadata)
+
+
+def check_unique(docs: list[Document]) -> None:
+    counts = Counter(d.id for d in docs)
+    repeated = sorted(i for i, n in counts.items() if n > 1)
+    if repeated:
+        shown = ", ".join(repr(i) for i in repeated[:10])
+        raise DuplicateIdError(
+            f"{len(repeated)} id(s) appear more than once in one batch: {shown}. "
+            "Ids must be unique; nothing was written."
+        )
+
+
+def finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
