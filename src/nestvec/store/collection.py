@@ -221,6 +221,10 @@ class Collection:
         found = self._store.get(list(ids))
         return [Document(found[i].id, found[i].text, found[i].metadata) for i in ids if i in found]
 
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        """Which of `ids` are stored."""
+        return self._store.existing_ids(list(ids))
+
     def __iter__(self) -> Iterator[Document]:
         for doc in self._store.iter_documents():
             yield Document(doc.id, doc.text, doc.metadata)

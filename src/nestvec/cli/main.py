@@ -1,0 +1,198 @@
+"""The `nestvec` command: thin typer commands over the library, `--json` on every one."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from nestvec.errors import NestvecError
+
+app = typer.Typer(help="nestvec: embed, store and search text.", no_args_is_help=True, add_completion=False)
+index_app = typer.Typer(help="Build and manage collections from files.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+T = TypeVar("T")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON object instead of text.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name (minilm) or sentence-transformers folder.")]
+IdField = Annotated[str, typer.Option("--id-field", help="Field holding each record's id.")]
+NoId = Annotated[bool, typer.Option("--no-id", help="Number records by line instead of reading ids.")]
+TextField = Annotated[list[str] | None, typer.Option("--text-field", help="Field(s) holding the text; several are joined by newlines. [default: text]")]
+SkipEmpty = Annotated[bool, typer.Option("--skip-empty", help="Skip records whose text is empty instead of failing.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Documents per batch (and per transaction).")]
+NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")]
+
+
+def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
+    typer.echo(json.dumps(payload, ensure_ascii=False, indent=2) if as_json else text)
+
+
+def _run(as_json: bool, job: Callable[[], T]) -> T:
+    """Turn library errors into a one-line message and exit code 1, never a traceback."""
+    try:
+        return job()
+    except NestvecError as exc:
+        if as_json:
+            typer.echo(json.dumps({"error": str(exc), "type": type(exc).__name__}), err=True)
+        else:
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+
+
+def _reader(path: Path, id_field: str, no_id: bool, text_field: list[str] | None, skip_empty: bool) -> Any:
+    from nestvec.io.readers import RecordReader
+
+    return RecordReader(path, id_field=None if no_id else id_field, text_fields=tuple(text_field or ["text"]), skip_empty=skip_empty)
+
+
+def _progress(no_progress: bool) -> bool | None:
+    return False if no_progress else None
+
+
+@app.command()
+def embed(
+    input: Annotated[Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file.")],
+    output: Annotated[Path, typer.Argument(help="Output .npy (rows in input order) or .parquet (id, embedding).")],
+    model: ModelOpt = "minilm", id_field: IdField = "id", no_id: NoId = False, text_field: TextField = None,
+    skip_empty: SkipEmpty = False, batch_size: BatchOpt = 256, no_progress: NoProgress = False, as_json: JsonOpt = False,
+) -> None:
+    """Embed every record of a file into a .npy or .parquet file."""
+    from nestvec.encoders import load_encoder
+    from nestvec.io.ingest import embed_file
+
+    def job() -> Any:
+        reader = _reader(input, id_field, no_id, text_field, skip_empty)
+        return embed_file(reader, output, encoder=load_encoder(model), batch_size=batch_size, progress=_progress(no_progress))
+
+    report = _run(as_json, job)
+    _emit(as_json, report.to_dict(), f"wrote {report.rows} × {report.dim} vectors to {report.path} in {report.seconds:.1f}s")
+
+
+@index_app.command("build")
+def index_build(
+    input: Annotated[Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file.")],
+    collection: Annotated[Path, typer.Argument(help="Folder of the new collection (must not exist).")],
+    model: ModelOpt = "minilm", id_field: IdField = "id", no_id: NoId = False, text_field: TextField = None,
+    skip_empty: SkipEmpty = False, batch_size: BatchOpt = 256, no_progress: NoProgress = False,
+    split_long: Annotated[bool, typer.Option("--split-long", help="Split long documents into overlapping windows instead of truncating.")] = False,
+    overlap: Annotated[int, typer.Option("--overlap", min=0, help="Tokens shared by neighbouring windows.")] = 32,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a collection from a file (atomically: it appears complete or not at all)."""
+    from nestvec.io.ingest import build_collection
+
+    def job() -> Any:
+        reader = _reader(input, id_field, no_id, text_field, skip_empty)
+        mode = "split" if split_long else "truncate"
+        return build_collection(reader, collection, model=model, long_documents=mode, overlap=overlap, batch_size=batch_size, progress=_progress(no_progress))
+
+    report = _run(as_json, job)
+    _emit(as_json, {"collection": str(collection), **report.to_dict()}, _report_text(report, collection))
+
+
+@app.command()
+def add(
+    collection: Annotated[Path, typer.Argument(help="Existing collection folder.")],
+    input: Annotated[Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file.")],
+    upsert: Annotated[bool, typer.Option("--upsert", help="Replace documents whose id is already stored.")] = False,
+    id_field: IdField = "id", no_id: NoId = False, text_field: TextField = None, skip_empty: SkipEmpty = False,
+    batch_size: BatchOpt = 256, no_progress: NoProgress = False, as_json: JsonOpt = False,
+) -> None:
+    """Add (or upsert) a file's records to a collection."""
+    from nestvec.io.ingest import add_file
+    from nestvec.store import Collection
+
+    def job() -> Any:
+        reader = _reader(input, id_field, no_id, text_field, skip_empty)
+        with Collection.open(collection) as coll:
+            return add_file(coll, reader, upsert=upsert, batch_size=batch_size, progress=_progress(no_progress))
+
+    report = _run(as_json, job)
+    _emit(as_json, {"collection": str(collection), **report.to_dict()}, _report_text(report, collection))
+
+
+def _report_text(report: Any, collection: Path) -> str:
+    return (
+        f"{collection}: {report.added} added, {report.updated} updated, {report.skipped} skipped, "
+        f"{report.truncated} truncated, {report.chunks} chunks in {report.seconds:.1f}s"
+    )
+
+
+@app.command()
+def search(
+    collection: Annotated[Path, typer.Argument(help="Collection folder.")],
+    query: Annotated[str, typer.Argument(help="Query text.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="Number of documents to return.")] = 10,
+    filter: Annotated[str | None, typer.Option("--filter", help='Metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'.')] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model to query with; must match the collection's.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search a collection; prints the best documents first."""
+    from nestvec.errors import InputError
+    from nestvec.store import Collection
+
+    def job() -> Any:
+        try:
+            spec = json.loads(filter) if filter is not None else None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"--filter must be JSON, got {filter!r} ({exc.msg}).") from exc
+        with Collection.open(collection, model=model) as coll:
+            start = time.perf_counter()
+            hits = coll.search(query, k=k, filter=spec)
+            return hits, time.perf_counter() - start
+
+    hits, seconds = _run(as_json, job)
+    lines = [f"{i}. [{h.score:.3f}] {h.id}  {_title(h)}" for i, h in enumerate(hits, 1)]
+    _emit(as_json, {"query": query, "seconds": seconds, "hits": [h.to_dict() for h in hits]}, "\n".join(lines) or "(no hits)")
+
+
+def _title(hit: Any) -> str:
+    title = hit.metadata.get("title")
+    return str(title) if title else hit.text.strip().split("\n", 1)[0][:100]
+
+
+@app.command()
+def info(collection: Annotated[Path, typer.Argument(help="Collection folder.")], as_json: JsonOpt = False) -> None:
+    """Show a collection's size, model and recipe."""
+    from dataclasses import asdict
+
+    from nestvec.store import Collection
+
+    def job() -> Any:
+        with Collection.open(collection) as coll:
+            return coll.info()
+
+    data = _run(as_json, job)
+    text = "\n".join(f"{key}: {value}" for key, value in asdict(data).items() if key != "recipe")
+    _emit(as_json, asdict(data), text)
+
+
+@app.command()
+def delete(
+    collection: Annotated[Path, typer.Argument(help="Collection folder.")],
+    ids: Annotated[list[str], typer.Argument(help="Ids of the documents to delete.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete documents by id (unknown ids are reported, not an error)."""
+    from nestvec.store import Collection
+
+    def job() -> Any:
+        with Collection.open(collection) as coll:
+            return coll.delete(ids)
+
+    deleted = _run(as_json, job)
+    missing = [i for i in ids if i not in set(deleted)]
+    _emit(as_json, {"deleted": deleted, "not_found": missing}, f"deleted {len(deleted)}; not found: {len(missing)}")
+
+
+def main() -> None:
+    app(prog_name="nestvec")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

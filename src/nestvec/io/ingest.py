@@ -1,0 +1,143 @@
+"""File-level jobs shared by the CLI and the server: embed a file, build or extend a collection."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from nestvec.encoders import Encoder
+from nestvec.encoders.base import show_progress
+from nestvec.errors import DuplicateIdError, InputError, InputFileError, MissingExtraError
+from nestvec.files import fsync_dir
+from nestvec.io.readers import Record, RecordReader
+from nestvec.store.collection import Collection
+from nestvec.store.types import AddReport
+
+OUTPUT_FORMATS = (".npy", ".parquet")
+
+
+@dataclass(frozen=True)
+class EmbedReport:
+    path: str
+    rows: int
+    dim: int
+    skipped: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def scan(reader: RecordReader) -> int:
+    """Validate every record (and id uniqueness) before any work; returns the record count."""
+    first_line: dict[str, int] = {}
+    for record in reader:
+        if record.id in first_line:
+            raise InputFileError(reader.path, record.line, f"id {record.id!r} repeats the id of line {first_line[record.id]}; ids must be unique.")
+        first_line[record.id] = record.line
+    return len(first_line)
+
+
+def _batches(reader: RecordReader, size: int) -> Iterator[list[Record]]:
+    iterator = iter(reader)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def add_file(collection: Collection, reader: RecordReader, *, upsert: bool = False, batch_size: int = 256, progress: bool | None = None) -> AddReport:
+    """Add a file's records; the whole file is validated first, then written batch by batch."""
+    total = scan(reader)
+    if not upsert:
+        _refuse_existing(collection, reader)
+    report = AddReport()
+    write = collection.upsert if upsert else collection.add
+    with tqdm(total=total, unit="doc", disable=not show_progress(progress, total)) as bar:
+        for batch in _batches(reader, batch_size):
+            report.merge(write([r.document() for r in batch], batch_size=batch_size, progress=False))
+            bar.update(len(batch))
+    report.skipped = reader.skipped
+    return report
+
+
+def _refuse_existing(collection: Collection, reader: RecordReader) -> None:
+    for batch in _batches(reader, 2048):
+        found = collection.existing([r.id for r in batch])
+        if found:
+            line = next(r.line for r in batch if r.id in found)
+            raise DuplicateIdError(f"{reader.path}:{line}: {len(found)}+ id(s) already stored, e.g. {sorted(found)[0]!r}. Use upsert (--upsert) to replace them; nothing was written.")
+
+
+def build_collection(reader: RecordReader, path: str | Path, *, model: str | Encoder, long_documents: str = "truncate", overlap: int = 32, batch_size: int = 256, progress: bool | None = None) -> AddReport:
+    """Create a collection from a file; the folder appears only once every record is stored."""
+    target = Path(path).expanduser().resolve()
+    if target.exists():
+        raise InputError(f"{target} already exists. Add to it with `nestvec add`, or choose a new path.")
+    scan(reader)  # fail on bad input before the model loads
+    tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with Collection.create(tmp, model=model, long_documents=long_documents, overlap=overlap) as collection:
+            report = add_file(collection, reader, batch_size=batch_size, progress=progress)
+        os.rename(tmp, target)
+        fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+def embed_file(reader: RecordReader, out: str | Path, *, encoder: Encoder, batch_size: int = 256, progress: bool | None = None) -> EmbedReport:
+    """Embed a file's records into .npy (rows in file order) or .parquet (id + embedding)."""
+    target = Path(out)
+    if target.suffix.lower() not in OUTPUT_FORMATS:
+        raise InputError(f"Output {target} should end in one of {', '.join(OUTPUT_FORMATS)}, found '{target.suffix}'.")
+    start = time.perf_counter()
+    total = scan(reader)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}{target.suffix}")
+    try:
+        with tqdm(total=total, unit="doc", disable=not show_progress(progress, total)) as bar:
+            if target.suffix.lower() == ".npy":
+                _write_npy(reader, tmp, encoder, total, batch_size, bar)
+            else:
+                _write_parquet(reader, tmp, encoder, batch_size, bar)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return EmbedReport(str(target), total, encoder.dim, reader.skipped, time.perf_counter() - start)
+
+
+def _write_npy(reader: RecordReader, tmp: Path, encoder: Encoder, total: int, batch_size: int, bar: tqdm) -> None:
+    matrix = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, encoder.dim))
+    row = 0
+    for batch in _batches(reader, batch_size):
+        matrix[row : row + len(batch)] = encoder.encode([r.text for r in batch], batch_size=min(batch_size, 64), progress=False)
+        row += len(batch)
+        bar.update(len(batch))
+    matrix.flush()
+    del matrix
+
+
+def _write_parquet(reader: RecordReader, tmp: Path, encoder: Encoder, batch_size: int, bar: tqdm) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise MissingExtraError("pyarrow", "parquet", "Writing .parquet files") from exc
+    schema = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32(), encoder.dim))])
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for batch in _batches(reader, batch_size):
+            vectors = encoder.encode([r.text for r in batch], batch_size=min(batch_size, 64), progress=False)
+            flat = pa.array(vectors.reshape(-1), type=pa.float32())
+            column = pa.FixedSizeListArray.from_arrays(flat, encoder.dim)
+            writer.write_table(pa.table({"id": [r.id for r in batch], "embedding": column}, schema=schema))
+            bar.update(len(batch))
