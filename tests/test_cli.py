@@ -1,0 +1,106 @@
+"""The `nestvec` CLI: real processes for the main path, in-process runs for error paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import nestvec
+from nestvec.cli.main import app
+from tests.conftest import PAPERS, ROOT
+
+runner = CliRunner()
+
+
+def nestvec_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "nestvec.cli.main", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def demo_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "papers"
+    done = nestvec_cli("index", "build", str(PAPERS), str(path), "--text-field", "title", "--text-field", "text", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["added"] == 678 and report["truncated"] > 0
+    return path
+
+
+def test_search_demo_finds_binary_embedding_papers(demo_collection: Path) -> None:
+    done = nestvec_cli("search", str(demo_collection), "binary quantization of embeddings for retrieval", "-k", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    hits = json.loads(done.stdout)["hits"]
+    assert len(hits) == 3
+    assert any("binary" in h["text"].split("\n")[0].lower() for h in hits), [h["text"][:80] for h in hits]
+
+
+def test_info_add_delete_in_process(demo_collection: Path, tmp_path: Path) -> None:
+    info = json.loads(runner.invoke(app, ["info", str(demo_collection), "--json"]).stdout)
+    assert info["documents"] == 678 and info["dim"] == 384 and info["recipe"]["model"] == "minilm"
+    extra = tmp_path / "extra.csv"
+    extra.write_text("id,text,topic\nnew-1,Product quantization for nearest neighbour search,ann\n", encoding="utf-8")
+    added = runner.invoke(app, ["add", str(demo_collection), str(extra), "--json"])
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.stdout)["added"] == 1
+    again = runner.invoke(app, ["add", str(demo_collection), str(extra)])
+    assert again.exit_code == 1 and "already stored" in again.output and "--upsert" in again.output
+    assert runner.invoke(app, ["add", str(demo_collection), str(extra), "--upsert"]).exit_code == 0
+    gone = json.loads(runner.invoke(app, ["delete", str(demo_collection), "new-1", "nope", "--json"]).stdout)
+    assert gone == {"deleted": ["new-1"], "not_found": ["nope"]}
+    assert json.loads(runner.invoke(app, ["info", str(demo_collection), "--json"]).stdout)["documents"] == 678
+
+
+def test_embed_to_npy_and_parquet_match_the_library(tmp_path: Path) -> None:
+    source = tmp_path / "few.jsonl"
+    source.write_text("".join(PAPERS.read_text(encoding="utf-8").splitlines(keepends=True)[:20]), encoding="utf-8")
+    assert runner.invoke(app, ["embed", str(source), str(tmp_path / "v.npy"), "--batch-size", "7"]).exit_code == 0
+    assert runner.invoke(app, ["embed", str(source), str(tmp_path / "v.parquet"), "--json"]).exit_code == 0
+    texts = [json.loads(line)["text"] for line in source.read_text(encoding="utf-8").splitlines()]
+    expected = nestvec.load_encoder("minilm").encode(texts)
+    np.testing.assert_allclose(np.load(tmp_path / "v.npy"), expected, atol=1e-5)
+    table = pq.read_table(tmp_path / "v.parquet")
+    assert table.column("id").to_pylist()[0] == json.loads(source.read_text().splitlines()[0])["id"]
+    np.testing.assert_allclose(np.asarray(table.column("embedding").to_pylist(), dtype=np.float32), expected, atol=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["few.jsonl", "v.npy", "v.parquet"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "{missing}", "query"], "does not exist"),
+        (["search", "{demo}", "query", "-k", "0"], "k must be a positive integer"),
+        (["search", "{demo}", "query", "--filter", "[bad"], "--filter must be JSON"),
+        (["search", "{demo}", "query", "--model", "nosuchmodel"], "neither a model folder"),
+        (["info", "{missing}"], "does not exist"),
+        (["embed", "{bad_utf8}", "{out}.npy"], ":2: invalid UTF-8"),
+        (["embed", "{good}", "{out}.txt"], "should end in one of .npy, .parquet"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_a_clear_message(args: list[str], message: str, demo_collection: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"id": "a", "text": "ok"}\n{"id": "b", "text": "\xff"}\n')
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"id": "a", "text": "ok"}\n')
+    names = {"missing": tmp_path / "none", "demo": demo_collection, "bad_utf8": bad, "good": good, "out": tmp_path / "out"}
+    result = runner.invoke(app, [a.format(**names) for a in args])
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out.npy").exists()
+
+
+def test_failed_index_build_leaves_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "dups.jsonl"
+    bad.write_text('{"id": "a", "text": "one"}\n{"id": "a", "text": "two"}\n')
+    done = runner.invoke(app, ["index", "build", str(bad), str(tmp_path / "coll"), "--json"])
+    assert done.exit_code == 1 and "repeats the id of line 1" in done.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dups.jsonl"]

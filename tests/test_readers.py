@@ -1,0 +1,85 @@
+"""File readers: every format, and malformed input named by file and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from nestvec.errors import InputFileError
+from nestvec.io.ingest import scan
+from nestvec.io.readers import RecordReader
+
+
+def _write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_jsonl_fields_become_metadata(tmp_path: Path) -> None:
+    path = _write(tmp_path / "d.jsonl", '{"id": "a", "text": "hello", "year": 2020}\n\n{"id": 2, "text": "world", "tags": ["x"]}\n')
+    records = list(RecordReader(path))
+    assert [(r.id, r.text, r.metadata, r.line) for r in records] == [("a", "hello", {"year": 2020}, 1), ("2", "world", {"tags": ["x"]}, 3)]
+
+
+def test_csv_tsv_txt_and_parquet(tmp_path: Path) -> None:
+    csv_path = _write(tmp_path / "d.csv", 'doc,body,lang\n1,"multi\nline text",en\n2,second,de\n')
+    assert [(r.id, r.text, r.metadata) for r in RecordReader(csv_path, id_field="doc", text_fields=("body",))] == [
+        ("1", "multi\nline text", {"lang": "en"}), ("2", "second", {"lang": "de"})]
+    tsv_path = _write(tmp_path / "d.tsv", "id\ttext\nx\tone\ny\ttwo\n")
+    assert [r.text for r in RecordReader(tsv_path)] == ["one", "two"]
+    txt_path = _write(tmp_path / "d.txt", "first line\n\nthird line\n")
+    assert [(r.id, r.text) for r in RecordReader(txt_path)] == [("1", "first line"), ("3", "third line")]
+    pq_path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"id": ["p", "q"], "title": ["T1", "T2"], "text": ["alpha", "beta"]}), pq_path)
+    records = list(RecordReader(pq_path, text_fields=("title", "text")))
+    assert [(r.id, r.text, r.metadata) for r in records] == [("p", "T1\nalpha", {}), ("q", "T2\nbeta", {})]
+
+
+def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.jsonl", b'{"id": "a", "text": "ok"}\n{"id": "b", "text": "caf\xe9"}\n')
+    with pytest.raises(InputFileError, match=r"bad\.jsonl:2: invalid UTF-8"):
+        list(RecordReader(path))
+    csv_path = _write(tmp_path / "bad.csv", b"id,text\n1,fine\n2,\xff\xfe\n")
+    with pytest.raises(InputFileError, match=r"bad\.csv:3: invalid UTF-8"):
+        list(RecordReader(csv_path))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"id": "a"}\n', r":1: missing text field 'text'"),
+        ('{"text": "no id"}\n', r":1: missing id field 'id'.*--no-id"),
+        ('{"id": "a", "text": "   "}\n', r":1: empty or whitespace-only text.*--skip-empty"),
+        ('{"id": "a", "text": "x"}\n{oops\n', r":2: not valid JSON"),
+        ('["a", "b"]\n', r":1: expected a JSON object, found list"),
+    ],
+)
+def test_malformed_jsonl(tmp_path: Path, content: str, message: str) -> None:
+    with pytest.raises(InputFileError, match=message):
+        list(RecordReader(_write(tmp_path / "d.jsonl", content)))
+
+
+def test_skip_empty_counts(tmp_path: Path) -> None:
+    reader = RecordReader(_write(tmp_path / "d.jsonl", '{"id": "a", "text": ""}\n{"id": "b", "text": "x"}\n'), skip_empty=True)
+    assert [r.id for r in reader] == ["b"] and reader.skipped == 1
+
+
+def test_duplicate_ids_in_a_file_name_both_lines(tmp_path: Path) -> None:
+    rows = [{"id": "a", "text": "1"}, {"id": "b", "text": "2"}, {"id": "a", "text": "3"}]
+    path = _write(tmp_path / "d.jsonl", "\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(InputFileError, match=r"d\.jsonl:3: id 'a' repeats the id of line 1"):
+        scan(RecordReader(path))
+
+
+def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match=r"Unknown file extension '\.jsn'.*Did you mean '\.json"):
+        RecordReader(_write(tmp_path / "d.jsn", "{}"))
+    with pytest.raises(InputFileError, match="no such file"):
+        RecordReader(tmp_path / "missing.jsonl")
