@@ -29,7 +29,10 @@ def main(target: Path) -> None:
     with Collection.create(target, model=encoder, long_documents="split") as collection:
         report = add_file(collection, reader, progress=None)
         rate = report.added / report.seconds
-        print(f"indexed {report.added} papers ({report.chunks} chunks) into {target} in {report.seconds:.1f}s ({rate:.1f} docs/s)")
+        print(
+            f"indexed {report.added} papers ({report.chunks} chunks) into {target} "
+            f"in {report.seconds:.1f}s ({rate:.1f} docs/s)"
+        )
         for query in QUERIES:
             t0 = time.perf_counter()
             hits = collection.search(query, k=3)

@@ -36,7 +36,10 @@ def papers(n: int | None = None) -> list[dict]:
 
 
 def paper_docs(n: int | None = None) -> list[nestvec.Document]:
-    return [nestvec.Document(p["id"], f"{p['title']}\n{p['text']}", {"title": p["title"], "n": i}) for i, p in enumerate(papers(n))]
+    return [
+        nestvec.Document(p["id"], f"{p['title']}\n{p['text']}", {"title": p["title"], "n": i})
+        for i, p in enumerate(papers(n))
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -49,10 +52,20 @@ def minilm_dir() -> Path:
     return resolve_model("minilm")[1]
 
 
-def model_variant(src: Path, dst: Path, *, pooling: dict[str, bool] | None = None, normalize: bool = True, dense: Path | None = None) -> Path:
+def model_variant(
+    src: Path, dst: Path, *, pooling: dict[str, bool] | None = None, normalize: bool = True, dense: Path | None = None
+) -> Path:
     """A sentence-transformers folder sharing MiniLM's weights but with other modules."""
     dst.mkdir(parents=True)
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "sentence_bert_config.json", "model.safetensors"):
+    for name in (
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+        "special_tokens_map.json",
+        "sentence_bert_config.json",
+        "model.safetensors",
+    ):
         os.symlink(src / name, dst / name)
     (dst / "1_Pooling").mkdir()
     cfg = json.loads((src / "1_Pooling" / "config.json").read_text())

@@ -11,24 +11,33 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import PAPERS, ROOT
 from typer.testing import CliRunner
 
 import nestvec
 from nestvec.cli.main import app
-from tests.conftest import PAPERS, ROOT
 
 runner = CliRunner()
 
 
 def nestvec_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "nestvec.cli.main", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "nestvec.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="session")
 def demo_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "papers"
-    done = nestvec_cli("index", "build", str(PAPERS), str(path), "--text-field", "title", "--text-field", "text", "--json")
+    done = nestvec_cli(
+        "index", "build", str(PAPERS), str(path), "--text-field", "title", "--text-field", "text", "--json"
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["added"] == 678 and report["truncated"] > 0
@@ -36,7 +45,9 @@ def demo_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_search_demo_finds_binary_embedding_papers(demo_collection: Path) -> None:
-    done = nestvec_cli("search", str(demo_collection), "binary quantization of embeddings for retrieval", "-k", "3", "--json")
+    done = nestvec_cli(
+        "search", str(demo_collection), "binary quantization of embeddings for retrieval", "-k", "3", "--json"
+    )
     assert done.returncode == 0, done.stderr
     hits = json.loads(done.stdout)["hits"]
     assert len(hits) == 3
@@ -85,12 +96,20 @@ def test_embed_to_npy_and_parquet_match_the_library(tmp_path: Path) -> None:
         (["embed", "{good}", "{out}.txt"], "should end in one of .npy, .parquet"),
     ],
 )
-def test_bad_input_exits_non_zero_with_a_clear_message(args: list[str], message: str, demo_collection: Path, tmp_path: Path) -> None:
+def test_bad_input_exits_non_zero_with_a_clear_message(
+    args: list[str], message: str, demo_collection: Path, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b'{"id": "a", "text": "ok"}\n{"id": "b", "text": "\xff"}\n')
     good = tmp_path / "good.jsonl"
     good.write_text('{"id": "a", "text": "ok"}\n')
-    names = {"missing": tmp_path / "none", "demo": demo_collection, "bad_utf8": bad, "good": good, "out": tmp_path / "out"}
+    names = {
+        "missing": tmp_path / "none",
+        "demo": demo_collection,
+        "bad_utf8": bad,
+        "good": good,
+        "out": tmp_path / "out",
+    }
     result = runner.invoke(app, [a.format(**names) for a in args])
     assert result.exit_code == 1, result.output
     assert message in result.output

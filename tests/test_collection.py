@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import model_variant, paper_docs
 
 import nestvec
 from nestvec import Collection, Document
 from nestvec.errors import CollectionError, DuplicateIdError, InputError, RecipeMismatchError
-from tests.conftest import model_variant, paper_docs
 
 
 @pytest.fixture()
@@ -71,7 +71,16 @@ def test_empty_texts_are_refused_and_nothing_is_written(small: Collection, text:
     assert small.get(["ok"]) == [] and small.count() == 40
 
 
-@pytest.mark.parametrize("bad", [{"text": "no id"}, {"id": "no-text"}, {"id": "", "text": "t"}, {"id": "m", "text": "t", "metadata": {"x": float("nan")}}, 42])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"text": "no id"},
+        {"id": "no-text"},
+        {"id": "", "text": "t"},
+        {"id": "m", "text": "t", "metadata": {"x": float("nan")}},
+        42,
+    ],
+)
 def test_malformed_documents(small: Collection, bad: object) -> None:
     with pytest.raises(InputError):
         small.add([bad])  # type: ignore[list-item]
@@ -103,7 +112,7 @@ def test_filters_equality_ranges_and_k_hits(small: Collection) -> None:
     either = small.search("x y z", k=10, filter={"$or": [{"n": 1}, {"n": {"$in": [2, 3]}}]})
     assert sorted(h.metadata["n"] for h in either) == [1, 2, 3]
     assert small.search("embeddings", filter={"n": {"$gt": 1000}}) == []
-    with pytest.raises(InputError, match="Unknown operator '\\$gtt'.*Did you mean '\\$gt'"):
+    with pytest.raises(InputError, match=r"Unknown operator '\$gtt'.*Did you mean '\$gt'"):
         small.search("x", filter={"n": {"$gtt": 1}})
 
 
@@ -111,7 +120,7 @@ def test_non_existent_and_corrupt_collections(tmp_path: Path) -> None:
     with pytest.raises(CollectionError, match="does not exist"):
         Collection.open(tmp_path / "missing")
     (tmp_path / "plain").mkdir()
-    with pytest.raises(CollectionError, match="config.json is missing"):
+    with pytest.raises(CollectionError, match=r"config\.json is missing"):
         Collection.open(tmp_path / "plain")
     (tmp_path / "plain" / "config.json").write_text("{garbage")
     with pytest.raises(CollectionError, match="corrupt"):

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import PAPERS, ROOT
 
 from nestvec import Collection
-from tests.conftest import PAPERS, ROOT
 
 WRITER = """
 import json, sys
@@ -32,7 +32,9 @@ for start in range(0, len(docs), 8):
 def test_kill_9_mid_ingest_loses_nothing_acknowledged(tmp_path: Path, delay: float) -> None:
     path = tmp_path / "crash"
     Collection.create(path, model="minilm").close()
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(PAPERS)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), str(PAPERS)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
     assert proc.stdout is not None
     acked: list[str] = []
     batches = 0

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.conftest import model_variant
 
 import nestvec
 from nestvec.errors import InputError, ModelError
-from tests.conftest import model_variant
 
 
 def test_unknown_name_lists_choices_and_suggests() -> None:
@@ -51,14 +51,16 @@ def test_unknown_module_type_lists_supported(minilm_dir: Path, tmp_path: Path) -
     modules = json.loads((folder / "modules.json").read_text())
     modules.append({"idx": 9, "name": "9", "path": "9_X", "type": "sentence_transformers.models.LayerNorm"})
     (folder / "modules.json").write_text(json.dumps(modules))
-    with pytest.raises(ModelError, match="Unknown module type 'LayerNorm'. Valid choices: Dense, Normalize, Pooling, Transformer"):
+    with pytest.raises(
+        ModelError, match=r"Unknown module type 'LayerNorm'\. Valid choices: Dense, Normalize, Pooling, Transformer"
+    ):
         nestvec.load_encoder(folder)
 
 
 def test_missing_tokenizer(minilm_dir: Path, tmp_path: Path) -> None:
     folder = model_variant(minilm_dir, tmp_path / "m")
     os.unlink(folder / "tokenizer.json")
-    with pytest.raises(ModelError, match="missing tokenizer.json"):
+    with pytest.raises(ModelError, match=r"missing tokenizer\.json"):
         nestvec.load_encoder(folder)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from sentence_transformers import SentenceTransformer
+from tests.conftest import model_variant, sts_sentences
 
 import nestvec
-from tests.conftest import model_variant, sts_sentences
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -20,7 +21,9 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1)
 
 
-def test_minilm_matches_sentence_transformers_on_every_sts_test_sentence(encoder: nestvec.Encoder, minilm_dir: Path) -> None:
+def test_minilm_matches_sentence_transformers_on_every_sts_test_sentence(
+    encoder: nestvec.Encoder, minilm_dir: Path
+) -> None:
     sentences = sts_sentences()
     assert len(sentences) > 2000
     ours = encoder.encode(sentences, batch_size=64, progress=False)
@@ -73,8 +76,23 @@ def test_dense_module_matches_sentence_transformers(minilm_dir: Path, tmp_path: 
     dense = tmp_path / "dense_src"
     dense.mkdir()
     generator = torch.Generator().manual_seed(0)
-    save_file({"linear.weight": torch.randn(128, 384, generator=generator) / 20, "linear.bias": torch.randn(128, generator=generator)}, str(dense / "model.safetensors"))
-    (dense / "config.json").write_text('{"in_features": 384, "out_features": 128, "bias": true, "activation_function": "torch.nn.modules.activation.Tanh"}')
+    save_file(
+        {
+            "linear.weight": torch.randn(128, 384, generator=generator) / 20,
+            "linear.bias": torch.randn(128, generator=generator),
+        },
+        str(dense / "model.safetensors"),
+    )
+    (dense / "config.json").write_text(
+        json.dumps(
+            {
+                "in_features": 384,
+                "out_features": 128,
+                "bias": True,
+                "activation_function": "torch.nn.modules.activation.Tanh",
+            }
+        )
+    )
     folder = model_variant(minilm_dir, tmp_path / "with_dense", dense=dense)
     sentences = sts_sentences()[:100]
     encoder = nestvec.load_encoder(folder)

@@ -23,15 +23,23 @@ def _write(path: Path, text: str | bytes) -> Path:
 
 
 def test_jsonl_fields_become_metadata(tmp_path: Path) -> None:
-    path = _write(tmp_path / "d.jsonl", '{"id": "a", "text": "hello", "year": 2020}\n\n{"id": 2, "text": "world", "tags": ["x"]}\n')
+    path = _write(
+        tmp_path / "d.jsonl",
+        '{"id": "a", "text": "hello", "year": 2020}\n\n{"id": 2, "text": "world", "tags": ["x"]}\n',
+    )
     records = list(RecordReader(path))
-    assert [(r.id, r.text, r.metadata, r.line) for r in records] == [("a", "hello", {"year": 2020}, 1), ("2", "world", {"tags": ["x"]}, 3)]
+    assert [(r.id, r.text, r.metadata, r.line) for r in records] == [
+        ("a", "hello", {"year": 2020}, 1),
+        ("2", "world", {"tags": ["x"]}, 3),
+    ]
 
 
 def test_csv_tsv_txt_and_parquet(tmp_path: Path) -> None:
     csv_path = _write(tmp_path / "d.csv", 'doc,body,lang\n1,"multi\nline text",en\n2,second,de\n')
     assert [(r.id, r.text, r.metadata) for r in RecordReader(csv_path, id_field="doc", text_fields=("body",))] == [
-        ("1", "multi\nline text", {"lang": "en"}), ("2", "second", {"lang": "de"})]
+        ("1", "multi\nline text", {"lang": "en"}),
+        ("2", "second", {"lang": "de"}),
+    ]
     tsv_path = _write(tmp_path / "d.tsv", "id\ttext\nx\tone\ny\ttwo\n")
     assert [r.text for r in RecordReader(tsv_path)] == ["one", "two"]
     txt_path = _write(tmp_path / "d.txt", "first line\n\nthird line\n")
@@ -67,7 +75,9 @@ def test_malformed_jsonl(tmp_path: Path, content: str, message: str) -> None:
 
 
 def test_skip_empty_counts(tmp_path: Path) -> None:
-    reader = RecordReader(_write(tmp_path / "d.jsonl", '{"id": "a", "text": ""}\n{"id": "b", "text": "x"}\n'), skip_empty=True)
+    reader = RecordReader(
+        _write(tmp_path / "d.jsonl", '{"id": "a", "text": ""}\n{"id": "b", "text": "x"}\n'), skip_empty=True
+    )
     assert [r.id for r in reader] == ["b"] and reader.skipped == 1
 
 

@@ -18,19 +18,19 @@ from nestvec.errors import (
 from nestvec.store import AddReport, Chunk, Collection, CollectionInfo, Document, Hit, LongDocuments
 
 __all__ = [
+    "DEFAULT_MODEL",
     "AddReport",
     "Chunk",
     "Collection",
+    "CollectionError",
     "CollectionInfo",
     "Document",
-    "Hit",
-    "LongDocuments",
-    "DEFAULT_MODEL",
-    "CollectionError",
     "DuplicateIdError",
     "Encoder",
+    "Hit",
     "InputError",
     "InputFileError",
+    "LongDocuments",
     "MissingExtraError",
     "ModelError",
     "ModelIdentity",

@@ -47,7 +47,10 @@ def read_config(folder: Path, kind: str) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CollectionError(f"{path} is corrupt: not valid JSON ({exc}).") from exc
     if not isinstance(data, dict) or data.get("kind") != f"nestvec.{kind}":
-        raise CollectionError(f"{path} does not describe a nestvec {kind} (kind={data.get('kind') if isinstance(data, dict) else None!r}).")
+        raise CollectionError(
+            f"{path} does not describe a nestvec {kind} "
+            f"(kind={data.get('kind') if isinstance(data, dict) else None!r})."
+        )
     version = data.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CollectionError(

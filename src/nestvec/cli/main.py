@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON object inste
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name (minilm) or sentence-transformers folder.")]
 IdField = Annotated[str, typer.Option("--id-field", help="Field holding each record's id.")]
 NoId = Annotated[bool, typer.Option("--no-id", help="Number records by line instead of reading ids.")]
-TextField = Annotated[list[str] | None, typer.Option("--text-field", help="Field(s) holding the text; several are joined by newlines. [default: text]")]
+TextField = Annotated[
+    list[str] | None,
+    typer.Option("--text-field", help="Field(s) holding the text; several are joined by newlines. [default: text]"),
+]
 SkipEmpty = Annotated[bool, typer.Option("--skip-empty", help="Skip records whose text is empty instead of failing.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Documents per batch (and per transaction).")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")]
@@ -47,7 +49,9 @@ def _run(as_json: bool, job: Callable[[], T]) -> T:
 def _reader(path: Path, id_field: str, no_id: bool, text_field: list[str] | None, skip_empty: bool) -> Any:
     from nestvec.io.readers import RecordReader
 
-    return RecordReader(path, id_field=None if no_id else id_field, text_fields=tuple(text_field or ["text"]), skip_empty=skip_empty)
+    return RecordReader(
+        path, id_field=None if no_id else id_field, text_fields=tuple(text_field or ["text"]), skip_empty=skip_empty
+    )
 
 
 def _progress(no_progress: bool) -> bool | None:
@@ -58,8 +62,14 @@ def _progress(no_progress: bool) -> bool | None:
 def embed(
     input: Annotated[Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file.")],
     output: Annotated[Path, typer.Argument(help="Output .npy (rows in input order) or .parquet (id, embedding).")],
-    model: ModelOpt = "minilm", id_field: IdField = "id", no_id: NoId = False, text_field: TextField = None,
-    skip_empty: SkipEmpty = False, batch_size: BatchOpt = 256, no_progress: NoProgress = False, as_json: JsonOpt = False,
+    model: ModelOpt = "minilm",
+    id_field: IdField = "id",
+    no_id: NoId = False,
+    text_field: TextField = None,
+    skip_empty: SkipEmpty = False,
+    batch_size: BatchOpt = 256,
+    no_progress: NoProgress = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Embed every record of a file into a .npy or .parquet file."""
     from nestvec.encoders import load_encoder
@@ -67,19 +77,32 @@ def embed(
 
     def job() -> Any:
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
-        return embed_file(reader, output, encoder=load_encoder(model), batch_size=batch_size, progress=_progress(no_progress))
+        return embed_file(
+            reader, output, encoder=load_encoder(model), batch_size=batch_size, progress=_progress(no_progress)
+        )
 
     report = _run(as_json, job)
-    _emit(as_json, report.to_dict(), f"wrote {report.rows} × {report.dim} vectors to {report.path} in {report.seconds:.1f}s")
+    _emit(
+        as_json,
+        report.to_dict(),
+        f"wrote {report.rows} × {report.dim} vectors to {report.path} in {report.seconds:.1f}s",
+    )
 
 
 @index_app.command("build")
 def index_build(
     input: Annotated[Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file.")],
     collection: Annotated[Path, typer.Argument(help="Folder of the new collection (must not exist).")],
-    model: ModelOpt = "minilm", id_field: IdField = "id", no_id: NoId = False, text_field: TextField = None,
-    skip_empty: SkipEmpty = False, batch_size: BatchOpt = 256, no_progress: NoProgress = False,
-    split_long: Annotated[bool, typer.Option("--split-long", help="Split long documents into overlapping windows instead of truncating.")] = False,
+    model: ModelOpt = "minilm",
+    id_field: IdField = "id",
+    no_id: NoId = False,
+    text_field: TextField = None,
+    skip_empty: SkipEmpty = False,
+    batch_size: BatchOpt = 256,
+    no_progress: NoProgress = False,
+    split_long: Annotated[
+        bool, typer.Option("--split-long", help="Split long documents into overlapping windows instead of truncating.")
+    ] = False,
     overlap: Annotated[int, typer.Option("--overlap", min=0, help="Tokens shared by neighbouring windows.")] = 32,
     as_json: JsonOpt = False,
 ) -> None:
@@ -89,7 +112,15 @@ def index_build(
     def job() -> Any:
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
         mode = "split" if split_long else "truncate"
-        return build_collection(reader, collection, model=model, long_documents=mode, overlap=overlap, batch_size=batch_size, progress=_progress(no_progress))
+        return build_collection(
+            reader,
+            collection,
+            model=model,
+            long_documents=mode,
+            overlap=overlap,
+            batch_size=batch_size,
+            progress=_progress(no_progress),
+        )
 
     report = _run(as_json, job)
     _emit(as_json, {"collection": str(collection), **report.to_dict()}, _report_text(report, collection))
@@ -100,8 +131,13 @@ def add(
     collection: Annotated[Path, typer.Argument(help="Existing collection folder.")],
     input: Annotated[Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file.")],
     upsert: Annotated[bool, typer.Option("--upsert", help="Replace documents whose id is already stored.")] = False,
-    id_field: IdField = "id", no_id: NoId = False, text_field: TextField = None, skip_empty: SkipEmpty = False,
-    batch_size: BatchOpt = 256, no_progress: NoProgress = False, as_json: JsonOpt = False,
+    id_field: IdField = "id",
+    no_id: NoId = False,
+    text_field: TextField = None,
+    skip_empty: SkipEmpty = False,
+    batch_size: BatchOpt = 256,
+    no_progress: NoProgress = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Add (or upsert) a file's records to a collection."""
     from nestvec.io.ingest import add_file
@@ -128,8 +164,12 @@ def search(
     collection: Annotated[Path, typer.Argument(help="Collection folder.")],
     query: Annotated[str, typer.Argument(help="Query text.")],
     k: Annotated[int, typer.Option("-k", "--k", help="Number of documents to return.")] = 10,
-    filter: Annotated[str | None, typer.Option("--filter", help='Metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'.')] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model to query with; must match the collection's.")] = None,
+    filter: Annotated[
+        str | None, typer.Option("--filter", help='Metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'.')
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model to query with; must match the collection's.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search a collection; prints the best documents first."""
@@ -148,7 +188,11 @@ def search(
 
     hits, seconds = _run(as_json, job)
     lines = [f"{i}. [{h.score:.3f}] {h.id}  {_title(h)}" for i, h in enumerate(hits, 1)]
-    _emit(as_json, {"query": query, "seconds": seconds, "hits": [h.to_dict() for h in hits]}, "\n".join(lines) or "(no hits)")
+    _emit(
+        as_json,
+        {"query": query, "seconds": seconds, "hits": [h.to_dict() for h in hits]},
+        "\n".join(lines) or "(no hits)",
+    )
 
 
 def _title(hit: Any) -> str:
@@ -195,4 +239,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -46,7 +46,9 @@ def resolve_model(name_or_path: str | Path) -> tuple[str, Path]:
     )
 
 
-def load_encoder(name_or_path: str | Path = DEFAULT_MODEL, *, device: str | None = None, threads: int | None = None) -> Encoder:
+def load_encoder(
+    name_or_path: str | Path = DEFAULT_MODEL, *, device: str | None = None, threads: int | None = None
+) -> Encoder:
     """Load an encoder by registered name (`minilm`) or folder path; never contacts a model hub.
 
     Loaded encoders are cached per process, so opening many collections costs one load.

@@ -63,9 +63,7 @@ class Encoder(Protocol):
     @property
     def identity(self) -> ModelIdentity: ...
 
-    def encode(
-        self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None
-    ) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None) -> np.ndarray: ...
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text including special tokens, without truncation."""

@@ -142,7 +142,9 @@ def read_st_folder(path: str | Path) -> STFolder:
     weights = _safetensors_in(transformer_dir, "Model folder")
     st_cfg_path = transformer_dir / "sentence_bert_config.json"
     st_cfg = _read_json(st_cfg_path) if st_cfg_path.exists() else {}
-    max_len = int(st_cfg.get("max_seq_length") or _read_json(transformer_dir / "config.json").get("max_position_embeddings", 512))
+    max_len = int(
+        st_cfg.get("max_seq_length") or _read_json(transformer_dir / "config.json").get("max_position_embeddings", 512)
+    )
     dense_weights = tuple(f for spec in dense for f in sorted(spec.path.glob("*.safetensors")))
     return STFolder(
         root=root,

@@ -63,7 +63,9 @@ class _Dense:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         import torch
 
-        y = torch.nn.functional.linear(x, self.weight.to(x.device), None if self.bias is None else self.bias.to(x.device))
+        y = torch.nn.functional.linear(
+            x, self.weight.to(x.device), None if self.bias is None else self.bias.to(x.device)
+        )
         return torch.tanh(y) if self.tanh else y
 
 

@@ -42,7 +42,11 @@ def scan(reader: RecordReader) -> int:
     first_line: dict[str, int] = {}
     for record in reader:
         if record.id in first_line:
-            raise InputFileError(reader.path, record.line, f"id {record.id!r} repeats the id of line {first_line[record.id]}; ids must be unique.")
+            raise InputFileError(
+                reader.path,
+                record.line,
+                f"id {record.id!r} repeats the id of line {first_line[record.id]}; ids must be unique.",
+            )
         first_line[record.id] = record.line
     return len(first_line)
 
@@ -53,7 +57,14 @@ def _batches(reader: RecordReader, size: int) -> Iterator[list[Record]]:
         yield batch
 
 
-def add_file(collection: Collection, reader: RecordReader, *, upsert: bool = False, batch_size: int = 256, progress: bool | None = None) -> AddReport:
+def add_file(
+    collection: Collection,
+    reader: RecordReader,
+    *,
+    upsert: bool = False,
+    batch_size: int = 256,
+    progress: bool | None = None,
+) -> AddReport:
     """Add a file's records; the whole file is validated first, then written batch by batch."""
     total = scan(reader)
     if not upsert:
@@ -73,10 +84,22 @@ def _refuse_existing(collection: Collection, reader: RecordReader) -> None:
         found = collection.existing([r.id for r in batch])
         if found:
             line = next(r.line for r in batch if r.id in found)
-            raise DuplicateIdError(f"{reader.path}:{line}: {len(found)}+ id(s) already stored, e.g. {sorted(found)[0]!r}. Use upsert (--upsert) to replace them; nothing was written.")
+            raise DuplicateIdError(
+                f"{reader.path}:{line}: {len(found)}+ id(s) already stored, e.g. {sorted(found)[0]!r}. "
+                "Use upsert (--upsert) to replace them; nothing was written."
+            )
 
 
-def build_collection(reader: RecordReader, path: str | Path, *, model: str | Encoder, long_documents: str = "truncate", overlap: int = 32, batch_size: int = 256, progress: bool | None = None) -> AddReport:
+def build_collection(
+    reader: RecordReader,
+    path: str | Path,
+    *,
+    model: str | Encoder,
+    long_documents: str = "truncate",
+    overlap: int = 32,
+    batch_size: int = 256,
+    progress: bool | None = None,
+) -> AddReport:
     """Create a collection from a file; the folder appears only once every record is stored."""
     target = Path(path).expanduser().resolve()
     if target.exists():
@@ -95,7 +118,9 @@ def build_collection(reader: RecordReader, path: str | Path, *, model: str | Enc
     return report
 
 
-def embed_file(reader: RecordReader, out: str | Path, *, encoder: Encoder, batch_size: int = 256, progress: bool | None = None) -> EmbedReport:
+def embed_file(
+    reader: RecordReader, out: str | Path, *, encoder: Encoder, batch_size: int = 256, progress: bool | None = None
+) -> EmbedReport:
     """Embed a file's records into .npy (rows in file order) or .parquet (id + embedding)."""
     target = Path(out)
     if target.suffix.lower() not in OUTPUT_FORMATS:
@@ -120,7 +145,9 @@ def _write_npy(reader: RecordReader, tmp: Path, encoder: Encoder, total: int, ba
     matrix = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, encoder.dim))
     row = 0
     for batch in _batches(reader, batch_size):
-        matrix[row : row + len(batch)] = encoder.encode([r.text for r in batch], batch_size=min(batch_size, 64), progress=False)
+        matrix[row : row + len(batch)] = encoder.encode(
+            [r.text for r in batch], batch_size=min(batch_size, 64), progress=False
+        )
         row += len(batch)
         bar.update(len(batch))
     matrix.flush()

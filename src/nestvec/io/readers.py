@@ -52,7 +52,9 @@ class RecordReader:
                 raise InputFileError(self.path, None, unknown_name_message("file extension", suffix, list(FORMATS)))
             self.format = FORMATS[suffix]
         elif self.format not in set(FORMATS.values()):
-            raise InputFileError(self.path, None, unknown_name_message("format", self.format, sorted(set(FORMATS.values()))))
+            raise InputFileError(
+                self.path, None, unknown_name_message("format", self.format, sorted(set(FORMATS.values())))
+            )
         if self.format == "txt":
             self.id_field = None  # a line has no id of its own: its line number is the id
 
@@ -67,17 +69,30 @@ class RecordReader:
     def _record(self, line: int, row: dict[str, Any]) -> Record | None:
         missing = [f for f in self.text_fields if row.get(f) is None]
         if missing:
-            raise InputFileError(self.path, line, f"missing text field {missing[0]!r} (fields present: {sorted(row)}). Choose it with --text-field.")
+            raise InputFileError(
+                self.path,
+                line,
+                f"missing text field {missing[0]!r} (fields present: {sorted(row)}). Choose it with --text-field.",
+            )
         text = "\n".join(str(row[f]) for f in self.text_fields)
         if not text.strip():
             if self.skip_empty:
                 self.skipped += 1
                 return None
-            raise InputFileError(self.path, line, "empty or whitespace-only text. Fix the record, or pass --skip-empty to skip such records.")
+            raise InputFileError(
+                self.path,
+                line,
+                "empty or whitespace-only text. Fix the record, or pass --skip-empty to skip such records.",
+            )
         if self.id_field is None:
             doc_id = str(line)
         elif row.get(self.id_field) in (None, ""):
-            raise InputFileError(self.path, line, f"missing id field {self.id_field!r}. Choose it with --id-field, or use --no-id to number records by line.")
+            raise InputFileError(
+                self.path,
+                line,
+                f"missing id field {self.id_field!r}. "
+                "Choose it with --id-field, or use --no-id to number records by line.",
+            )
         else:
             doc_id = str(row[self.id_field])
         used = {self.id_field, *self.text_fields}
@@ -89,7 +104,11 @@ class RecordReader:
                 try:
                     yield number, raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
-                    raise InputFileError(self.path, number, f"invalid UTF-8 at byte {exc.start} of the line ({exc.reason}). Re-encode the file as UTF-8.") from exc
+                    raise InputFileError(
+                        self.path,
+                        number,
+                        f"invalid UTF-8 at byte {exc.start} of the line ({exc.reason}). Re-encode the file as UTF-8.",
+                    ) from exc
 
     def _jsonl(self) -> Iterator[tuple[int, dict[str, Any]]]:
         for number, text in self._lines():
@@ -109,7 +128,9 @@ class RecordReader:
         try:
             for row in reader:
                 if None in row:
-                    raise InputFileError(self.path, reader.line_num, f"more fields than the header's {len(reader.fieldnames or [])}.")
+                    raise InputFileError(
+                        self.path, reader.line_num, f"more fields than the header's {len(reader.fieldnames or [])}."
+                    )
                 yield reader.line_num, dict(row)
         except csv.Error as exc:
             raise InputFileError(self.path, reader.line_num, f"malformed CSV ({exc}).") from exc

@@ -138,7 +138,9 @@ class Collection:
             self._index = None
 
     # -- writes ------------------------------------------------------------------------------
-    def add(self, documents: Iterable[Document | dict[str, Any]], *, batch_size: int = 256, progress: bool | None = None) -> AddReport:
+    def add(
+        self, documents: Iterable[Document | dict[str, Any]], *, batch_size: int = 256, progress: bool | None = None
+    ) -> AddReport:
         """Add new documents; an id already stored raises DuplicateIdError (use `upsert` to replace).
 
         Each batch is one transaction: once a batch returns, its documents are on disk.
@@ -146,7 +148,9 @@ class Collection:
         """
         return self._write(documents, replace=False, batch_size=batch_size, progress=progress)
 
-    def upsert(self, documents: Iterable[Document | dict[str, Any]], *, batch_size: int = 256, progress: bool | None = None) -> AddReport:
+    def upsert(
+        self, documents: Iterable[Document | dict[str, Any]], *, batch_size: int = 256, progress: bool | None = None
+    ) -> AddReport:
         """Add documents, replacing any stored document with the same id (its chunks too)."""
         return self._write(documents, replace=True, batch_size=batch_size, progress=progress)
 
@@ -181,7 +185,9 @@ class Collection:
             plans = chunking.plan(self.encoder, [d.text for d in docs], self.recipe.long_documents)
             pieces = [(d, n, s, e) for d, p in zip(docs, plans, strict=True) for n, (s, e) in enumerate(p.spans)]
             vectors = self.encoder.encode([d.text[s:e] for d, _, s, e in pieces], progress=progress)
-            stored = [StoredDoc(d.id, d.text, d.metadata, p.tokens, p.truncated) for d, p in zip(docs, plans, strict=True)]
+            stored = [
+                StoredDoc(d.id, d.text, d.metadata, p.tokens, p.truncated) for d, p in zip(docs, plans, strict=True)
+            ]
             chunks = [StoredChunk(d.id, n, s, e, v) for (d, n, s, e), v in zip(pieces, vectors, strict=True)]
             index = self._synced_index()
             removed, added = self._store.write(stored, chunks)

@@ -20,7 +20,7 @@ _SCALARS = (str, int, float, bool, type(None))
 def compile_filter(spec: dict[str, Any]) -> tuple[str, list[Any]]:
     """Return an SQL boolean expression over `d.metadata` and its parameters."""
     if not isinstance(spec, dict) or not spec:
-        raise InputError(f"A filter must be a non-empty JSON object such as {{\"year\": 2021}}, got {spec!r}.")
+        raise InputError(f'A filter must be a non-empty JSON object such as {{"year": 2021}}, got {spec!r}.')
     clauses: list[str] = []
     params: list[Any] = []
     for key, value in spec.items():
