@@ -16,7 +16,7 @@ from nestvec.encoders import resolve_model
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 PAPERS = ROOT / "examples" / "papers.jsonl"
-STS_TEST = SHARED / "sts" / "stsb-en-test.csv"
+STS_TEST = ROOT / "tests" / "data" / "sts" / "stsb-en-test.csv"  # copy of ../shared/data (CC BY-SA 4.0)
 ARTIFACTS = ROOT / "test-artifacts"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
