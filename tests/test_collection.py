@@ -91,7 +91,7 @@ def test_k_must_be_positive_and_query_non_empty(small: Collection) -> None:
     for k in (0, -3):
         with pytest.raises(InputError, match="k must be a positive integer"):
             small.search("x", k=k)
-    with pytest.raises(InputError, match="non-empty string"):
+    with pytest.raises(InputError, match="must be a non-empty string"):
         small.search("  ")
 
 

@@ -237,9 +237,16 @@ class Collection:
 
     def search(self, query: str, *, k: int = 10, filter: dict[str, Any] | None = None) -> list[Hit]:
         """The k best documents for `query` (each once, with its best chunk), best first."""
-        if not isinstance(query, str) or not query.strip():
-            raise InputError(f"The query must be a non-empty string, got {query!r}.")
-        if not isinstance(k, int) or k <= 0:
+        return self.search_batch([query], k=k, filter=filter)[0]
+
+    def search_batch(self, queries: Sequence[str], *, k: int = 10, filter: dict[str, Any] | None = None) -> list[list[Hit]]:
+        """`search` for many queries at once; the queries are embedded in one batch."""
+        if isinstance(queries, str):
+            raise InputError("search_batch takes a list of queries; use search() for one.")
+        for query in queries:
+            if not isinstance(query, str) or not query.strip():
+                raise InputError(f"Each query must be a non-empty string, got {query!r}.")
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
             raise InputError(f"k must be a positive integer, got {k!r}.")
         allowed = None
         if filter is not None:
@@ -248,9 +255,9 @@ class Collection:
         with self._lock:
             index = self._synced_index()
             if len(index) == 0:
-                return []
-            vector = self.encoder.encode([query], progress=False)[0]
-            return self._best_per_document(index, vector, k, allowed)
+                return [[] for _ in queries]
+            vectors = self.encoder.encode(list(queries), batch_size=64, progress=False)
+            return [self._best_per_document(index, vector, k, allowed) for vector in vectors]
 
     def _best_per_document(self, index: Index, vector: np.ndarray, k: int, allowed: np.ndarray | None) -> list[Hit]:
         fetch = k

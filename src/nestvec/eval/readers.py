@@ -1,0 +1,219 @@
+"""Readers for evaluation data: text pairs with scores or labels, labelled texts, BEIR folders.
+
+Every malformed record is reported with its file and line; nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from nestvec.errors import InputFileError
+
+Column = int | str
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Text pairs with a gold value each: a similarity score (STS) or a 0/1 label."""
+
+    path: Path
+    texts1: list[str]
+    texts2: list[str]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class Labelled:
+    path: Path
+    texts: list[str]
+    labels: list[str]
+
+
+@dataclass(frozen=True)
+class BEIR:
+    """A retrieval set: corpus id -> (title, text), query id -> text, query id -> {doc id: grade}."""
+
+    path: Path
+    corpus: dict[str, tuple[str, str]]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    if not path.is_file():
+        raise InputFileError(path, None, "no such file.")
+    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+
+    def lines() -> Iterator[str]:
+        with path.open("rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                try:
+                    yield raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputFileError(path, number, f"invalid UTF-8 ({exc.reason}).") from exc
+
+    reader = csv.reader(lines(), delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                yield reader.line_num, row
+    except csv.Error as exc:
+        raise InputFileError(path, reader.line_num, f"malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc}).") from exc
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _table(path: Path, columns: tuple[Column, ...], header: bool | None, numeric: Column | None) -> Iterator[tuple[int, list[str]]]:
+    """Rows projected onto `columns` (indexes, or names from the header). Header auto-detected."""
+    rows = _rows(path)
+    first = next(rows, None)
+    if first is None:
+        raise InputFileError(path, None, "the file is empty; expected one record per line.")
+    named = any(isinstance(c, str) for c in columns)
+    if header is None:
+        header = named or (numeric is not None and not _is_number(_cell(path, first, _index(numeric, None, path))))
+    names = [c.strip() for c in first[1]] if header else None
+    indexes = [_index(c, names, path) for c in columns]
+    body = rows if header else _chain(first, rows)
+    count = 0
+    for line, row in body:
+        yield line, [_cell(path, (line, row), i) for i in indexes]
+        count += 1
+    if count == 0:
+        raise InputFileError(path, None, "the file has a header but no records.")
+
+
+def _chain(first: tuple[int, list[str]], rest: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+    yield first
+    yield from rest
+
+
+def _index(column: Column, names: list[str] | None, path: Path) -> int:
+    if isinstance(column, int):
+        return column
+    if names is None or column not in names:
+        raise InputFileError(path, 1, f"no column named {column!r}; the header has {names}.")
+    return names.index(column)
+
+
+def _cell(path: Path, numbered: tuple[int, list[str]], index: int) -> str:
+    line, row = numbered
+    if index >= len(row):
+        raise InputFileError(path, line, f"expected at least {index + 1} columns, found {len(row)}.")
+    return row[index]
+
+
+def _text(path: Path, line: int, value: str) -> str:
+    if not value.strip():
+        raise InputFileError(path, line, "empty text.")
+    return value
+
+
+def read_sts(
+    path: str | Path,
+    *,
+    columns: tuple[Column, Column, Column] = (0, 1, 2),
+    header: bool | None = None,
+    score_range: tuple[float, float] = (0.0, 5.0),
+) -> Pairs:
+    """STS pairs: two texts and a similarity score within `score_range`."""
+    path = Path(path)
+    low, high = score_range
+    texts1, texts2, scores = [], [], []
+    for line, (a, b, raw) in _table(path, columns, header, columns[2]):
+        if not _is_number(raw):
+            raise InputFileError(path, line, f"score {raw!r} is not a number.")
+        score = float(raw)
+        if not low <= score <= high:
+            raise InputFileError(path, line, f"score {score} is outside {low}–{high}. Set the range with --score-range LOW,HIGH.")
+        texts1.append(_text(path, line, a))
+        texts2.append(_text(path, line, b))
+        scores.append(score)
+    return Pairs(path, texts1, texts2, scores)
+
+
+def read_pair_labels(path: str | Path, *, columns: tuple[Column, Column, Column] = (0, 1, 2), header: bool | None = None) -> Pairs:
+    """Pair classification: two texts and a 0/1 label (1 = duplicate / paraphrase)."""
+    path = Path(path)
+    texts1, texts2, labels = [], [], []
+    for line, (a, b, raw) in _table(path, columns, header, columns[2]):
+        if raw.strip() not in ("0", "1", "0.0", "1.0"):
+            raise InputFileError(path, line, f"label {raw!r} is not 0 or 1.")
+        texts1.append(_text(path, line, a))
+        texts2.append(_text(path, line, b))
+        labels.append(float(raw))
+    if len(set(labels)) < 2:
+        raise InputFileError(path, None, "all labels are the same; pair classification needs both 0 and 1.")
+    return Pairs(path, texts1, texts2, labels)
+
+
+def read_labelled(path: str | Path, *, columns: tuple[Column, Column] = (0, 1), header: bool | None = None) -> Labelled:
+    """Texts with a class label (classification, clustering). Header auto-detected by a 'text' cell."""
+    path = Path(path)
+    rows = list(_table(path, columns, header if header is not None else _looks_like_header(path), None))
+    for line, (text, label) in rows:
+        _text(path, line, text)
+        if not label.strip():
+            raise InputFileError(path, line, "empty label.")
+    labels = [label.strip() for _, (_, label) in rows]
+    if len(set(labels)) < 2:
+        raise InputFileError(path, None, f"found {len(set(labels))} distinct label(s); at least 2 are needed.")
+    return Labelled(path, [text for _, (text, _) in rows], labels)
+
+
+def _looks_like_header(path: Path) -> bool:
+    first = next(_rows(path), None)
+    return first is not None and any(cell.strip().lower() in ("text", "label", "sentence") for cell in first[1])
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+    if not path.is_file():
+        raise InputFileError(path, None, "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv).")
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InputFileError(path, number, f"not valid UTF-8 JSON ({exc}).") from exc
+            if not isinstance(row, dict) or "_id" not in row:
+                raise InputFileError(path, number, "expected a JSON object with an '_id' field.")
+            yield number, row
+
+
+def read_beir(folder: str | Path, *, split: str = "test") -> BEIR:
+    """A BEIR folder. Qrels naming unknown documents or queries are errors, not skipped."""
+    folder = Path(folder)
+    corpus = {str(r["_id"]): (str(r.get("title") or ""), str(r.get("text") or "")) for _, r in _jsonl(folder / "corpus.jsonl")}
+    queries = {str(r["_id"]): str(r.get("text") or "") for _, r in _jsonl(folder / "queries.jsonl")}
+    if not corpus:
+        raise InputFileError(folder / "corpus.jsonl", None, "the corpus is empty.")
+    qrels_path = folder / "qrels" / f"{split}.tsv"
+    qrels: dict[str, dict[str, int]] = {}
+    for line, row in _rows(qrels_path):
+        if len(row) < 3:
+            raise InputFileError(qrels_path, line, f"expected query-id, corpus-id, score; found {len(row)} column(s).")
+        qid, did, raw = row[0].strip(), row[1].strip(), row[2].strip()
+        if line == 1 and not raw.lstrip("-").isdigit():
+            continue  # header
+        if not raw.lstrip("-").isdigit():
+            raise InputFileError(qrels_path, line, f"relevance {raw!r} is not an integer.")
+        if did not in corpus:
+            raise InputFileError(qrels_path, line, f"corpus-id {did!r} is not in corpus.jsonl.")
+        if qid not in queries:
+            raise InputFileError(qrels_path, line, f"query-id {qid!r} is not in queries.jsonl.")
+        qrels.setdefault(qid, {})[did] = int(raw)
+    if not qrels:
+        raise InputFileError(qrels_path, None, "no relevance judgments found.")
+    return BEIR(folder, corpus, queries, qrels)
