@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from tests.conftest import PAPERS, ROOT
 from typer.testing import CliRunner
 
 import nestvec
 from nestvec.cli.main import app
+from tests.conftest import PAPERS, ROOT
 
 runner = CliRunner()
 

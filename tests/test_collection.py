@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import model_variant, paper_docs
 
 import nestvec
 from nestvec import Collection, Document
 from nestvec.errors import CollectionError, DuplicateIdError, InputError, RecipeMismatchError
+from tests.conftest import model_variant, paper_docs
 
 
 @pytest.fixture()

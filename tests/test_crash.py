@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import PAPERS, ROOT
 
 from nestvec import Collection
+from tests.conftest import PAPERS, ROOT
 
 WRITER = """
 import json, sys

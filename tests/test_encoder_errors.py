@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.conftest import model_variant
 
 import nestvec
 from nestvec.errors import InputError, ModelError
+from tests.conftest import model_variant
 
 
 def test_unknown_name_lists_choices_and_suggests() -> None:

@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from sentence_transformers import SentenceTransformer
-from tests.conftest import model_variant, sts_sentences
 
 import nestvec
+from tests.conftest import model_variant, sts_sentences
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

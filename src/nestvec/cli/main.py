@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from nestvec.errors import NestvecError
+from nestvec.cli.common import JsonOpt, emit, run_job
+from nestvec.cli.eval_cmd import eval_app
+from nestvec.cli.eval_cmd import inspect as inspect_command
 
 app = typer.Typer(help="nestvec: embed, store and search text.", no_args_is_help=True, add_completion=False)
 index_app = typer.Typer(help="Build and manage collections from files.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+app.add_typer(eval_app, name="eval")
+app.command("inspect")(inspect_command)
 
-T = TypeVar("T")
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON object instead of text.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name (minilm) or sentence-transformers folder.")]
 IdField = Annotated[str, typer.Option("--id-field", help="Field holding each record's id.")]
 NoId = Annotated[bool, typer.Option("--no-id", help="Number records by line instead of reading ids.")]
@@ -28,22 +29,6 @@ TextField = Annotated[
 SkipEmpty = Annotated[bool, typer.Option("--skip-empty", help="Skip records whose text is empty instead of failing.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Documents per batch (and per transaction).")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")]
-
-
-def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
-    typer.echo(json.dumps(payload, ensure_ascii=False, indent=2) if as_json else text)
-
-
-def _run(as_json: bool, job: Callable[[], T]) -> T:
-    """Turn library errors into a one-line message and exit code 1, never a traceback."""
-    try:
-        return job()
-    except NestvecError as exc:
-        if as_json:
-            typer.echo(json.dumps({"error": str(exc), "type": type(exc).__name__}), err=True)
-        else:
-            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
 
 
 def _reader(path: Path, id_field: str, no_id: bool, text_field: list[str] | None, skip_empty: bool) -> Any:
@@ -81,8 +66,8 @@ def embed(
             reader, output, encoder=load_encoder(model), batch_size=batch_size, progress=_progress(no_progress)
         )
 
-    report = _run(as_json, job)
-    _emit(
+    report = run_job(as_json, job)
+    emit(
         as_json,
         report.to_dict(),
         f"wrote {report.rows} × {report.dim} vectors to {report.path} in {report.seconds:.1f}s",
@@ -122,8 +107,8 @@ def index_build(
             progress=_progress(no_progress),
         )
 
-    report = _run(as_json, job)
-    _emit(as_json, {"collection": str(collection), **report.to_dict()}, _report_text(report, collection))
+    report = run_job(as_json, job)
+    emit(as_json, {"collection": str(collection), **report.to_dict()}, _report_text(report, collection))
 
 
 @app.command()
@@ -148,8 +133,8 @@ def add(
         with Collection.open(collection) as coll:
             return add_file(coll, reader, upsert=upsert, batch_size=batch_size, progress=_progress(no_progress))
 
-    report = _run(as_json, job)
-    _emit(as_json, {"collection": str(collection), **report.to_dict()}, _report_text(report, collection))
+    report = run_job(as_json, job)
+    emit(as_json, {"collection": str(collection), **report.to_dict()}, _report_text(report, collection))
 
 
 def _report_text(report: Any, collection: Path) -> str:
@@ -186,9 +171,9 @@ def search(
             hits = coll.search(query, k=k, filter=spec)
             return hits, time.perf_counter() - start
 
-    hits, seconds = _run(as_json, job)
+    hits, seconds = run_job(as_json, job)
     lines = [f"{i}. [{h.score:.3f}] {h.id}  {_title(h)}" for i, h in enumerate(hits, 1)]
-    _emit(
+    emit(
         as_json,
         {"query": query, "seconds": seconds, "hits": [h.to_dict() for h in hits]},
         "\n".join(lines) or "(no hits)",
@@ -211,9 +196,9 @@ def info(collection: Annotated[Path, typer.Argument(help="Collection folder.")],
         with Collection.open(collection) as coll:
             return coll.info()
 
-    data = _run(as_json, job)
+    data = run_job(as_json, job)
     text = "\n".join(f"{key}: {value}" for key, value in asdict(data).items() if key != "recipe")
-    _emit(as_json, asdict(data), text)
+    emit(as_json, asdict(data), text)
 
 
 @app.command()
@@ -229,9 +214,9 @@ def delete(
         with Collection.open(collection) as coll:
             return coll.delete(ids)
 
-    deleted = _run(as_json, job)
+    deleted = run_job(as_json, job)
     missing = [i for i in ids if i not in set(deleted)]
-    _emit(as_json, {"deleted": deleted, "not_found": missing}, f"deleted {len(deleted)}; not found: {len(missing)}")
+    emit(as_json, {"deleted": deleted, "not_found": missing}, f"deleted {len(deleted)}; not found: {len(missing)}")
 
 
 def main() -> None:

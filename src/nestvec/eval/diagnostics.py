@@ -31,7 +31,9 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-def diagnose(vectors: np.ndarray, *, positives: tuple[np.ndarray, np.ndarray] | None = None, pairs: int = 20000, seed: int = 0) -> Diagnostics:
+def diagnose(
+    vectors: np.ndarray, *, positives: tuple[np.ndarray, np.ndarray] | None = None, pairs: int = 20000, seed: int = 0
+) -> Diagnostics:
     """Statistics of `vectors` (n, d); `positives` are two aligned arrays of matching texts."""
     if vectors.ndim != 2 or len(vectors) < 2:
         raise InputError(f"Diagnostics need at least 2 vectors, got shape {vectors.shape}.")

@@ -62,7 +62,9 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
             if any(cell.strip() for cell in row):
                 yield reader.line_num, row
     except csv.Error as exc:
-        raise InputFileError(path, reader.line_num, f"malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc}).") from exc
+        raise InputFileError(
+            path, reader.line_num, f"malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({exc})."
+        ) from exc
 
 
 def _is_number(text: str) -> bool:
@@ -73,7 +75,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _table(path: Path, columns: tuple[Column, ...], header: bool | None, numeric: Column | None) -> Iterator[tuple[int, list[str]]]:
+def _table(
+    path: Path, columns: tuple[Column, ...], header: bool | None, numeric: Column | None
+) -> Iterator[tuple[int, list[str]]]:
     """Rows projected onto `columns` (indexes, or names from the header). Header auto-detected."""
     rows = _rows(path)
     first = next(rows, None)
@@ -135,14 +139,18 @@ def read_sts(
             raise InputFileError(path, line, f"score {raw!r} is not a number.")
         score = float(raw)
         if not low <= score <= high:
-            raise InputFileError(path, line, f"score {score} is outside {low}–{high}. Set the range with --score-range LOW,HIGH.")
+            raise InputFileError(
+                path, line, f"score {score} is outside {low}–{high}. Set the range with --score-range LOW,HIGH."
+            )
         texts1.append(_text(path, line, a))
         texts2.append(_text(path, line, b))
         scores.append(score)
     return Pairs(path, texts1, texts2, scores)
 
 
-def read_pair_labels(path: str | Path, *, columns: tuple[Column, Column, Column] = (0, 1, 2), header: bool | None = None) -> Pairs:
+def read_pair_labels(
+    path: str | Path, *, columns: tuple[Column, Column, Column] = (0, 1, 2), header: bool | None = None
+) -> Pairs:
     """Pair classification: two texts and a 0/1 label (1 = duplicate / paraphrase)."""
     path = Path(path)
     texts1, texts2, labels = [], [], []
@@ -178,7 +186,9 @@ def _looks_like_header(path: Path) -> bool:
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
     if not path.is_file():
-        raise InputFileError(path, None, "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv).")
+        raise InputFileError(
+            path, None, "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv)."
+        )
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -195,7 +205,9 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
 def read_beir(folder: str | Path, *, split: str = "test") -> BEIR:
     """A BEIR folder. Qrels naming unknown documents or queries are errors, not skipped."""
     folder = Path(folder)
-    corpus = {str(r["_id"]): (str(r.get("title") or ""), str(r.get("text") or "")) for _, r in _jsonl(folder / "corpus.jsonl")}
+    corpus = {
+        str(r["_id"]): (str(r.get("title") or ""), str(r.get("text") or "")) for _, r in _jsonl(folder / "corpus.jsonl")
+    }
     queries = {str(r["_id"]): str(r.get("text") or "") for _, r in _jsonl(folder / "queries.jsonl")}
     if not corpus:
         raise InputFileError(folder / "corpus.jsonl", None, "the corpus is empty.")

@@ -109,13 +109,30 @@ def _cosine_pairs(embed: _Timer, texts1: list[str], texts2: list[str]) -> np.nda
     return np.asarray((a * b).sum(axis=1), dtype=np.float64)
 
 
-def _result(task: str, path: Path, setting: Setting, timer: _Timer, main: str, values: dict[str, float], n: int, start: float) -> TaskResult:
-    return TaskResult(task, str(path), setting.label, main, values, n, setting.bytes_per_vector(timer.encoder), timer.rate, time.perf_counter() - start)
+def _result(
+    task: str, path: Path, setting: Setting, timer: _Timer, main: str, values: dict[str, float], n: int, start: float
+) -> TaskResult:
+    return TaskResult(
+        task,
+        str(path),
+        setting.label,
+        main,
+        values,
+        n,
+        setting.bytes_per_vector(timer.encoder),
+        timer.rate,
+        time.perf_counter() - start,
+    )
 
 
 def evaluate_sts(
-    path: str | Path, setting: Setting = Setting(), *, columns: tuple[Column, Column, Column] = (0, 1, 2),
-    header: bool | None = None, score_range: tuple[float, float] = (0.0, 5.0), batch_size: int = 64,
+    path: str | Path,
+    setting: Setting = Setting(),
+    *,
+    columns: tuple[Column, Column, Column] = (0, 1, 2),
+    header: bool | None = None,
+    score_range: tuple[float, float] = (0.0, 5.0),
+    batch_size: int = 64,
 ) -> TaskResult:
     """Spearman and Pearson (×100) between cosine similarity and the gold scores."""
     start = time.perf_counter()
@@ -127,8 +144,12 @@ def evaluate_sts(
 
 
 def evaluate_pairs(
-    path: str | Path, setting: Setting = Setting(), *, columns: tuple[Column, Column, Column] = (0, 1, 2),
-    header: bool | None = None, batch_size: int = 64,
+    path: str | Path,
+    setting: Setting = Setting(),
+    *,
+    columns: tuple[Column, Column, Column] = (0, 1, 2),
+    header: bool | None = None,
+    batch_size: int = 64,
 ) -> TaskResult:
     """Pair classification: AP, best F1 and best accuracy (×100) of cosine similarity."""
     start = time.perf_counter()
@@ -140,8 +161,14 @@ def evaluate_pairs(
 
 
 def evaluate_classification(
-    path: str | Path, setting: Setting = Setting(), *, test: str | Path | None = None,
-    columns: tuple[Column, Column] = (0, 1), header: bool | None = None, batch_size: int = 64, folds: int = 5,
+    path: str | Path,
+    setting: Setting = Setting(),
+    *,
+    test: str | Path | None = None,
+    columns: tuple[Column, Column] = (0, 1),
+    header: bool | None = None,
+    batch_size: int = 64,
+    folds: int = 5,
 ) -> TaskResult:
     """Logistic regression on the embeddings: train on `path`, score on `test` (or k-fold CV)."""
     from sklearn.linear_model import LogisticRegression
@@ -159,16 +186,26 @@ def evaluate_classification(
     else:
         smallest = min(train.labels.count(label) for label in set(train.labels))
         if smallest < folds:
-            raise InputError(f"{path}: a class has only {smallest} example(s); {folds}-fold cross-validation needs {folds}. Pass --test.")
+            raise InputError(
+                f"{path}: a class has only {smallest} example(s); {folds}-fold cross-validation "
+                f"needs {folds}. Pass --test."
+            )
         splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
         gold, predicted = train.labels, cross_val_predict(model, x_train, train.labels, cv=splits)
-    values = {"accuracy": 100.0 * accuracy_score(gold, predicted), "macro_f1": 100.0 * f1_score(gold, predicted, average="macro")}
+    values = {
+        "accuracy": 100.0 * accuracy_score(gold, predicted),
+        "macro_f1": 100.0 * f1_score(gold, predicted, average="macro"),
+    }
     return _result("classification", train.path, setting, timer, "accuracy", values, len(gold), start)
 
 
 def evaluate_clustering(
-    path: str | Path, setting: Setting = Setting(), *, columns: tuple[Column, Column] = (0, 1),
-    header: bool | None = None, batch_size: int = 64,
+    path: str | Path,
+    setting: Setting = Setting(),
+    *,
+    columns: tuple[Column, Column] = (0, 1),
+    header: bool | None = None,
+    batch_size: int = 64,
 ) -> TaskResult:
     """k-means with k = number of labels; V-measure (×100) against the labels."""
     from sklearn.cluster import KMeans
@@ -183,26 +220,43 @@ def evaluate_clustering(
     return _result("clustering", data.path, setting, timer, "v_measure", values, len(data.labels), start)
 
 
-def evaluate_retrieval(folder: str | Path, setting: Setting = Setting(), *, split: str = "test", k: int = 100, batch_size: int = 64) -> TaskResult:
+def evaluate_retrieval(
+    folder: str | Path, setting: Setting = Setting(), *, split: str = "test", k: int = 100, batch_size: int = 64
+) -> TaskResult:
     """BEIR retrieval through a real (temporary) collection, so it measures what would be served."""
     from nestvec.store.collection import Collection
 
     if setting.dims is not None:
-        raise InputError("Retrieval with dims= needs compressed collections, which are not available yet; evaluate full vectors.")
+        raise InputError(
+            "Retrieval with dims= needs compressed collections, which are not available yet; evaluate full vectors."
+        )
     start = time.perf_counter()
     beir = read_beir(folder, split=split)
     encoder = setting.encoder()
     docs = [{"id": d, "text": f"{title} {text}".strip()} for d, (title, text) in beir.corpus.items()]
     docs = [d for d in docs if d["text"]]
     judged = [qid for qid in beir.queries if qid in beir.qrels]
-    with tempfile.TemporaryDirectory(prefix="nestvec-eval-") as tmp:
-        with Collection.create(Path(tmp) / "corpus", model=encoder) as collection:
-            report = collection.add(docs, batch_size=1024)
-            hits = collection.search_batch([beir.queries[q] for q in judged], k=k)
+    with (
+        tempfile.TemporaryDirectory(prefix="nestvec-eval-") as tmp,
+        Collection.create(Path(tmp) / "corpus", model=encoder) as collection,
+    ):
+        report = collection.add(docs, batch_size=1024)
+        hits = collection.search_batch([beir.queries[q] for q in judged], k=k)
     run = {qid: {h.id: h.score for h in found} for qid, found in zip(judged, hits, strict=True)}
     values = metrics.retrieval_scores(run, beir.qrels)
     rate = report.added / report.seconds if report.seconds else 0.0
-    return TaskResult("retrieval", str(beir.path), setting.label, "ndcg@10", values, len(judged), setting.bytes_per_vector(encoder), rate, time.perf_counter() - start, run)
+    return TaskResult(
+        "retrieval",
+        str(beir.path),
+        setting.label,
+        "ndcg@10",
+        values,
+        len(judged),
+        setting.bytes_per_vector(encoder),
+        rate,
+        time.perf_counter() - start,
+        run,
+    )
 
 
 TASKS = {

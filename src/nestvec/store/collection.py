@@ -239,7 +239,9 @@ class Collection:
         """The k best documents for `query` (each once, with its best chunk), best first."""
         return self.search_batch([query], k=k, filter=filter)[0]
 
-    def search_batch(self, queries: Sequence[str], *, k: int = 10, filter: dict[str, Any] | None = None) -> list[list[Hit]]:
+    def search_batch(
+        self, queries: Sequence[str], *, k: int = 10, filter: dict[str, Any] | None = None
+    ) -> list[list[Hit]]:
         """`search` for many queries at once; the queries are embedded in one batch."""
         if isinstance(queries, str):
             raise InputError("search_batch takes a list of queries; use search() for one.")
