@@ -82,7 +82,12 @@ def main() -> None:
             print(f"  {lib:22s} {r['texts_per_s']:8.1f} texts/s   peak RSS {r['peak_rss_mb']:7.0f} MB")
         print(f"  speedup {ratio:.2f}x")
     tmp.unlink()
-    meta = {"threads": args.threads, "rounds": args.rounds, "machine": platform.machine(), "when": time.strftime("%F %T")}
+    meta = {
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "machine": platform.machine(),
+        "when": time.strftime("%F %T"),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     print(f"saved {args.out}")

@@ -60,7 +60,10 @@ def print_table(results: Sequence[TaskResult]) -> None:
         table.add_column(name, justify="left" if name == "setting" else "right")
     for row in body:
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # pipes and CI logs: never squeeze the metric names
+    console.print(table)
 
 
 def plot_tradeoffs(results: Sequence[TaskResult], path: str | Path) -> Path:
