@@ -15,14 +15,25 @@ from nestvec.encoders import Encoder, load_encoder
 from nestvec.errors import InputError
 from nestvec.eval import metrics
 from nestvec.eval.readers import Column, read_beir, read_labelled, read_pair_labels, read_sts
+from nestvec.transforms import PRECISIONS, Truncate, Whiten
+
+_OPTIONS = ("dims", "whiten", "precision")
 
 
 @dataclass(frozen=True)
 class Setting:
-    """A model and how its vectors are shrunk. Spec strings: 'minilm', 'path/to/model:dims=128'."""
+    """A model and how its vectors are shrunk. Specs: 'minilm', 'minilm:dims=128:precision=int8'.
+
+    Fitted steps (whitening, int8 ranges) are fitted on the vectors being evaluated.
+    """
 
     model: str = "minilm"
     dims: int | None = None
+    whiten: bool = False
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        PRECISIONS[self.precision]  # validates the name
 
     @classmethod
     def parse(cls, spec: str) -> Setting:
@@ -30,17 +41,31 @@ class Setting:
         values: dict[str, str] = {}
         for option in options:
             key, sep, value = option.partition("=")
-            if not sep or key != "dims":
-                raise InputError(f"Setting option {option!r} in {spec!r} is not understood; valid: dims=N.")
+            if not sep or key not in _OPTIONS:
+                raise InputError(
+                    f"Setting option {option!r} in {spec!r} is not understood; valid: dims=N, whiten=yes, precision=P."
+                )
             values[key] = value
         dims = values.get("dims")
         if dims is not None and (not dims.isdigit() or int(dims) < 1):
             raise InputError(f"dims must be a positive integer, got {dims!r} in {spec!r}.")
-        return cls(model or "minilm", int(dims) if dims else None)
+        whiten = values.get("whiten", "no").lower() in ("yes", "true", "1")
+        return cls(model or "minilm", int(dims) if dims else None, whiten, values.get("precision", "float32"))
 
     @property
     def label(self) -> str:
-        return self.model + (f":dims={self.dims}" if self.dims else "")
+        parts = [self.model]
+        if self.whiten:
+            parts.append("whiten=yes")
+        if self.dims:
+            parts.append(f"dims={self.dims}")
+        if self.precision != "float32":
+            parts.append(f"precision={self.precision}")
+        return ":".join(parts)
+
+    @property
+    def compressed(self) -> bool:
+        return self.dims is not None or self.whiten or self.precision != "float32"
 
     def encoder(self) -> Encoder:
         encoder = load_encoder(self.model)
@@ -48,15 +73,33 @@ class Setting:
             raise InputError(f"dims={self.dims} exceeds the model's {encoder.dim} dimensions.")
         return encoder
 
+    def steps(self) -> list[Any]:
+        steps: list[Any] = []
+        if self.whiten:
+            steps.append(Whiten(self.dims))
+        elif self.dims is not None:
+            steps.append(Truncate(self.dims))
+        precision = PRECISIONS[self.precision]
+        if precision is not type(None):
+            steps.append(precision())
+        return steps
+
     def bytes_per_vector(self, encoder: Encoder) -> int:
-        return 4 * (self.dims or encoder.dim)
+        dim, size = encoder.dim, 4 * encoder.dim
+        for step in self.steps():
+            size = step.bytes_per_vector(dim)
+            dim = step.output_dim(dim)
+        return size
 
     def apply(self, vectors: np.ndarray) -> np.ndarray:
-        """Matryoshka truncation: keep the first dims and renormalize."""
-        if self.dims is None:
-            return vectors
-        cut = np.ascontiguousarray(vectors[:, : self.dims])
-        return cut / np.maximum(np.linalg.norm(cut, axis=1, keepdims=True), 1e-12)
+        """Fit the steps on `vectors`, apply them, and decode codes back to comparable floats."""
+        out = vectors
+        for step in self.steps():
+            step = step.fit(out)
+            out = step.apply(out)
+            if hasattr(step, "decode"):
+                out = step.decode(out)
+        return np.ascontiguousarray(out, dtype=np.float32)
 
 
 @dataclass(frozen=True)

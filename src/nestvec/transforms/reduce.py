@@ -1,0 +1,109 @@
+"""Transforms that keep vectors float: Matryoshka truncation and whitening."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nestvec.errors import InputError
+from nestvec.transforms.base import check_vectors, require_fitted
+
+
+def _normalize(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class Truncate:
+    """Keep the first `dims` dimensions and renormalize (Matryoshka). Needs no fitting."""
+
+    name: ClassVar[str] = "truncate"
+    dims: int
+
+    def __post_init__(self) -> None:
+        if self.dims < 1:
+            raise InputError(f"truncate dims must be ≥ 1, got {self.dims}.")
+
+    @property
+    def fitted(self) -> bool:
+        return True
+
+    def fit(self, vectors: np.ndarray) -> Truncate:
+        check_vectors(vectors, "truncate.fit")
+        return self
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        vectors = check_vectors(vectors, "truncate")
+        if vectors.shape[1] < self.dims:
+            raise InputError(f"Cannot truncate {vectors.shape[1]}-dim vectors to {self.dims} dims.")
+        return _normalize(vectors[:, : self.dims]).astype(np.float32)
+
+    def params(self) -> dict[str, Any]:
+        return {"dims": self.dims}
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def output_dim(self, dim: int) -> int:
+        return self.dims
+
+    def bytes_per_vector(self, dim: int) -> int:
+        return 4 * self.dims
+
+    @classmethod
+    def restore(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> Truncate:
+        return cls(int(params["dims"]))
+
+
+@dataclass(frozen=True)
+class Whiten:
+    """Center, rotate onto principal axes and scale to unit variance (WhiteningBERT), keep `dims`."""
+
+    name: ClassVar[str] = "whiten"
+    dims: int | None = None
+    mean: np.ndarray | None = field(default=None, repr=False, compare=False)
+    matrix: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def fitted(self) -> bool:
+        return self.mean is not None and self.matrix is not None
+
+    def fit(self, vectors: np.ndarray) -> Whiten:
+        vectors = check_vectors(vectors, "whiten.fit").astype(np.float64)
+        dims = self.dims or vectors.shape[1]
+        if dims > vectors.shape[1] or len(vectors) < 2:
+            raise InputError(
+                f"whiten needs ≥ 2 sample vectors and dims ≤ {vectors.shape[1]}, got {len(vectors)} and {dims}."
+            )
+        mean = vectors.mean(axis=0)
+        u, s, _ = np.linalg.svd(np.cov(vectors - mean, rowvar=False))
+        matrix = u[:, :dims] / np.sqrt(np.maximum(s[:dims], 1e-12))
+        return Whiten(self.dims, mean.astype(np.float32), matrix.astype(np.float32))
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        require_fitted(self)
+        assert self.mean is not None and self.matrix is not None
+        vectors = check_vectors(vectors, "whiten")
+        if vectors.shape[1] != len(self.mean):
+            raise InputError(f"whiten was fitted on {len(self.mean)}-dim vectors, got {vectors.shape[1]}.")
+        return _normalize((vectors - self.mean) @ self.matrix).astype(np.float32)
+
+    def params(self) -> dict[str, Any]:
+        return {"dims": self.dims}
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        require_fitted(self)
+        assert self.mean is not None and self.matrix is not None
+        return {"mean": self.mean, "matrix": self.matrix}
+
+    def output_dim(self, dim: int) -> int:
+        return self.dims or dim
+
+    def bytes_per_vector(self, dim: int) -> int:
+        return 4 * self.output_dim(dim)
+
+    @classmethod
+    def restore(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> Whiten:
+        return cls(params.get("dims"), tensors["mean"], tensors["matrix"])
