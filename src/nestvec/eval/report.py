@@ -66,6 +66,25 @@ def print_table(results: Sequence[TaskResult]) -> None:
     console.print(table)
 
 
+def _short(setting: str, results: Sequence[TaskResult]) -> str:
+    """Drop the model name when every point shares it; 'precision=' says nothing a reader needs."""
+    models = {r.setting.split(":")[0] for r in results}
+    parts = setting.split(":")
+    if len(models) == 1:
+        parts = parts[1:] or ["float32"]
+    return ":".join(p.removeprefix("precision=") for p in parts)
+
+
+def _pareto(xs: list[float], ys: list[float]) -> list[int]:
+    """Indexes of points no other point beats on both size (smaller) and quality (higher)."""
+    order = sorted(range(len(xs)), key=lambda i: (xs[i], -ys[i]))
+    front: list[int] = []
+    for i in order:
+        if not front or ys[i] > ys[front[-1]]:
+            front.append(i)
+    return front
+
+
 def plot_tradeoffs(results: Sequence[TaskResult], path: str | Path) -> Path:
     """Main metric against bytes per vector and against encoding throughput, one point per setting."""
     try:
@@ -84,8 +103,13 @@ def plot_tradeoffs(results: Sequence[TaskResult], path: str | Path) -> Path:
         xs = [float(getattr(r, attr)) for r in results]
         ys = [r.main for r in results]
         axis.scatter(xs, ys, s=40)
-        for r, x, y in zip(results, xs, ys, strict=True):
-            axis.annotate(r.setting, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        for n, (r, x, y) in enumerate(zip(results, xs, ys, strict=True)):
+            offset = (5, 4) if n % 2 == 0 else (5, -11)  # alternate sides so close points stay legible
+            axis.annotate(_short(r.setting, results), (x, y), textcoords="offset points", xytext=offset, fontsize=8)
+        if attr == "bytes_per_vector":
+            front = _pareto(xs, ys)
+            axis.plot([xs[i] for i in front], [ys[i] for i in front], "--", alpha=0.5, label="Pareto front")
+            axis.legend(loc="lower right", fontsize=8)
         if max(xs) > 4 * min(xs):  # a log axis only where the values span a wide range
             axis.set_xscale("log", base=2)
             label += " (log scale)"
