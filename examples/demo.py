@@ -14,7 +14,7 @@ from nestvec.io.readers import RecordReader
 HERE = Path(__file__).resolve().parent
 QUERIES = [
     "binary quantization of embeddings for retrieval",
-    "nested representations that can be truncated to fewer dimensions",
+    "Matryoshka embeddings that can be truncated to fewer dimensions",
     "static word embeddings distilled from a transformer",
     "hyperbolic embeddings for hierarchies",
 ]
