@@ -70,7 +70,7 @@ def test_bad_transform_input(sample: np.ndarray, tmp_path: Path) -> None:
         Int8().fit(sample).apply(sample[:, :16])
     with pytest.raises(InputError, match="non-empty 2-D array"):
         Int8().fit(np.zeros((0, 4)))
-    with pytest.raises(CollectionError, match="config.json is missing"):
+    with pytest.raises(CollectionError, match=r"config\.json is missing"):
         load(tmp_path)
 
 

@@ -54,10 +54,13 @@ def load_encoder(
     Loaded encoders are cached per process, so opening many collections costs one load.
     """
     display, folder = resolve_model(name_or_path)
-    key = (str(folder), device, threads)
+    source = str(name_or_path) if str(name_or_path) in NAMED_MODELS else str(folder)
+    key = (source, device, threads)
     with _lock:
         if key not in _cache:
-            _cache[key] = _load_folder(folder, display, device=device, threads=threads)
+            encoder = _load_folder(folder, display, device=device, threads=threads)
+            encoder.source = source  # recipes record the registered name, which survives reinstalls
+            _cache[key] = encoder
         return _cache[key]
 
 

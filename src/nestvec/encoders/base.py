@@ -57,6 +57,7 @@ class Encoder(Protocol):
     """Turns texts into float32 vectors of shape (len(texts), dim), in input order."""
 
     name: str
+    source: str  # what load_encoder takes to load this encoder again (a registered name or a folder)
     dim: int
     max_tokens: int
 

@@ -82,6 +82,7 @@ class TransformerEncoder:
             torch.set_num_threads(threads)
         self.folder = folder
         self.name = name
+        self.source = str(folder.root)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         config = folder.config()
         model_max = int(config.get("max_position_embeddings", folder.max_seq_length))

@@ -17,7 +17,7 @@ from nestvec.eval import metrics
 from nestvec.eval.readers import Column, read_beir, read_labelled, read_pair_labels, read_sts
 from nestvec.transforms import PRECISIONS, Truncate, Whiten
 
-_OPTIONS = ("dims", "whiten", "precision")
+_OPTIONS = ("dims", "whiten", "precision", "rescore")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Setting:
     dims: int | None = None
     whiten: bool = False
     precision: str = "float32"
+    rescore: int | None = None  # retrieval with binary codes: rescore k × this many candidates
 
     def __post_init__(self) -> None:
         PRECISIONS[self.precision]  # validates the name
@@ -50,7 +51,11 @@ class Setting:
         if dims is not None and (not dims.isdigit() or int(dims) < 1):
             raise InputError(f"dims must be a positive integer, got {dims!r} in {spec!r}.")
         whiten = values.get("whiten", "no").lower() in ("yes", "true", "1")
-        return cls(model or "minilm", int(dims) if dims else None, whiten, values.get("precision", "float32"))
+        rescore = values.get("rescore")
+        if rescore is not None and not rescore.isdigit():
+            raise InputError(f"rescore must be a non-negative integer, got {rescore!r} in {spec!r}.")
+        precision = values.get("precision", "float32")
+        return cls(model or "minilm", int(dims) if dims else None, whiten, precision, int(rescore) if rescore else None)
 
     @property
     def label(self) -> str:
@@ -61,6 +66,8 @@ class Setting:
             parts.append(f"dims={self.dims}")
         if self.precision != "float32":
             parts.append(f"precision={self.precision}")
+        if self.rescore is not None:
+            parts.append(f"rescore={self.rescore}")
         return ":".join(parts)
 
     @property
@@ -269,10 +276,12 @@ def evaluate_retrieval(
     """BEIR retrieval through a real (temporary) collection, so it measures what would be served."""
     from nestvec.store.collection import Collection
 
-    if setting.dims is not None:
+    if setting.whiten or setting.precision not in ("float32", "binary"):
         raise InputError(
-            "Retrieval with dims= needs compressed collections, which are not available yet; evaluate full vectors."
+            "Retrieval collections serve dims, precision=binary and rescore so far; "
+            "whitening, float16 and int8 collections are not available yet."
         )
+    index = "binary" if setting.precision == "binary" else "flat"
     start = time.perf_counter()
     beir = read_beir(folder, split=split)
     encoder = setting.encoder()
@@ -281,7 +290,9 @@ def evaluate_retrieval(
     judged = [qid for qid in beir.queries if qid in beir.qrels]
     with (
         tempfile.TemporaryDirectory(prefix="nestvec-eval-") as tmp,
-        Collection.create(Path(tmp) / "corpus", model=encoder) as collection,
+        Collection.create(
+            Path(tmp) / "corpus", model=encoder, index=index, dims=setting.dims, rescore=setting.rescore
+        ) as collection,
     ):
         report = collection.add(docs, batch_size=1024)
         hits = collection.search_batch([beir.queries[q] for q in judged], k=k)

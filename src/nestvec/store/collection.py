@@ -17,8 +17,10 @@ import numpy as np
 from nestvec.encoders import DEFAULT_MODEL, Encoder, load_encoder
 from nestvec.errors import CollectionError, DuplicateIdError, InputError
 from nestvec.files import config_header, fsync_dir, read_config, write_json_atomic
-from nestvec.index.base import Index
+from nestvec.index.base import Index, SearchResult
+from nestvec.index.binary import BinaryIndex
 from nestvec.index.flat import FlatIndex
+from nestvec.index.rows import RowIndex
 from nestvec.registry import Registry
 from nestvec.store import chunking
 from nestvec.store.filters import compile_filter
@@ -26,8 +28,9 @@ from nestvec.store.recipe import Recipe
 from nestvec.store.sqlite import SQLiteStore, StoredChunk, StoredDoc
 from nestvec.store.types import AddReport, Chunk, Document, Hit
 from nestvec.store.validate import as_document, check_unique
+from nestvec.transforms import Truncate
 
-INDEXES: Registry[type[FlatIndex]] = Registry("index kind", {"flat": FlatIndex})
+INDEXES: Registry[type[RowIndex]] = Registry("index kind", {"flat": FlatIndex, "binary": BinaryIndex})
 STORE_FILE = "store.sqlite3"
 
 
@@ -66,15 +69,28 @@ class Collection:
         long_documents: str = "truncate",
         overlap: int = 32,
         index: str = "flat",
+        dims: int | None = None,
+        rescore: int | None = None,
     ) -> Collection:
-        """Create an empty collection; the folder appears complete or not at all."""
+        """Create an empty collection; the folder appears complete or not at all.
+
+        `index` is "flat" (exact float32) or "binary" (sign bits in RAM; the best k × `rescore`
+        candidates are rescored with the float vectors on disk, 4 by default). `dims` truncates
+        documents and queries alike (Matryoshka).
+        """
         target = Path(path).expanduser().resolve()
         if target.exists():
             raise CollectionError(f"{target} already exists. Open it with Collection.open, or choose a new path.")
         INDEXES[index]  # validates the name before any work
         encoder = load_encoder(model) if isinstance(model, (str, Path)) else model
-        ref = str(model) if isinstance(model, (str, Path)) else encoder.name
-        recipe = Recipe(ref, encoder.identity, index, chunking.LongDocuments(long_documents, overlap))
+        ref = encoder.source
+        if dims is not None and not 1 <= dims <= encoder.dim:
+            raise InputError(f"dims must be between 1 and the model's {encoder.dim}, got {dims}.")
+        rescore = (4 if index == "binary" else 0) if rescore is None else rescore
+        if rescore < 0:
+            raise InputError(f"rescore must be ≥ 0 (0 turns rescoring off), got {rescore}.")
+        long_docs = chunking.LongDocuments(long_documents, overlap)
+        recipe = Recipe(ref, encoder.identity, index, long_docs, dims, rescore)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.creating-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -122,12 +138,19 @@ class Collection:
             self._encoder = encoder
         return self._encoder
 
+    def _embed(self, texts: list[str], *, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
+        """Documents and queries take exactly this path, so they are always comparable."""
+        vectors = self.encoder.encode(texts, batch_size=batch_size, progress=progress)
+        if self.recipe.dims is not None and len(vectors):
+            vectors = Truncate(self.recipe.dims).apply(vectors)
+        return vectors
+
     def _synced_index(self) -> Index:
         """The in-memory index, reloaded when another process has committed since we looked."""
         version = self._store.data_version()
         if self._index is None or version != self._seen_version:
-            index = INDEXES[self.recipe.index](self.recipe.identity.dim)
-            for labels, vectors in self._store.iter_vectors(self.recipe.identity.dim):
+            index = INDEXES[self.recipe.index](self.recipe.dim)
+            for labels, vectors in self._store.iter_vectors(self.recipe.dim):
                 index.add(labels, vectors)
             self._index, self._seen_version = index, version
         return self._index
@@ -184,7 +207,7 @@ class Collection:
                 )
             plans = chunking.plan(self.encoder, [d.text for d in docs], self.recipe.long_documents)
             pieces = [(d, n, s, e) for d, p in zip(docs, plans, strict=True) for n, (s, e) in enumerate(p.spans)]
-            vectors = self.encoder.encode([d.text[s:e] for d, _, s, e in pieces], progress=progress)
+            vectors = self._embed([d.text[s:e] for d, _, s, e in pieces], progress=progress)
             stored = [
                 StoredDoc(d.id, d.text, d.metadata, p.tokens, p.truncated) for d, p in zip(docs, plans, strict=True)
             ]
@@ -258,20 +281,22 @@ class Collection:
             index = self._synced_index()
             if len(index) == 0:
                 return [[] for _ in queries]
-            vectors = self.encoder.encode(list(queries), batch_size=64, progress=False)
+            vectors = self._embed(list(queries), batch_size=64, progress=False)
             return [self._best_per_document(index, vector, k, allowed) for vector in vectors]
 
     def _best_per_document(self, index: Index, vector: np.ndarray, k: int, allowed: np.ndarray | None) -> list[Hit]:
         fetch = k
         while True:
-            result = index.search(vector, fetch, allowed=allowed)
+            result = self._rescored(
+                vector, index.search(vector, fetch * max(self.recipe.rescore, 1), allowed=allowed), fetch
+            )
             rows = self._store.chunk_rows(result.labels.tolist())
             best: dict[str, tuple[int, float]] = {}
             for label, score in zip(result.labels.tolist(), result.scores.tolist(), strict=True):
                 row = rows.get(label)
                 if row is not None and row.doc_id not in best:
                     best[row.doc_id] = (label, score)
-            if len(best) >= k or len(result) < fetch:
+            if len(best) >= k or len(result) < fetch or fetch >= len(index):
                 break
             fetch *= 4  # several chunks of one document crowded the top: look deeper
         docs = self._store.get(list(best)[:k])
@@ -283,6 +308,14 @@ class Collection:
                 chunk = Chunk(row.number, row.start, row.end, doc.text[row.start : row.end])
             hits.append(Hit(doc_id, float(score), doc.text, doc.metadata, chunk))
         return hits
+
+    def _rescored(self, vector: np.ndarray, result: SearchResult, keep: int) -> SearchResult:
+        """Re-rank index candidates with the exact float vectors from the store."""
+        if self.recipe.rescore <= 0 or len(result) == 0:
+            return result
+        exact = self._store.vectors_of(result.labels.tolist(), self.recipe.dim) @ vector
+        order = np.lexsort((result.labels, -exact))[:keep]
+        return SearchResult(result.labels[order], exact[order].astype(np.float32))
 
     def info(self) -> CollectionInfo:
         size = sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())

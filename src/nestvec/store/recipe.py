@@ -16,6 +16,13 @@ class Recipe:
     identity: ModelIdentity
     index: str = "flat"
     long_documents: LongDocuments = field(default_factory=LongDocuments)
+    dims: int | None = None  # Matryoshka truncation (with renormalization) of documents and queries
+    rescore: int = 0  # rescore k × rescore index candidates with the stored float vectors
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the stored vectors."""
+        return self.dims or self.identity.dim
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -23,6 +30,8 @@ class Recipe:
             "identity": self.identity.to_dict(),
             "index": self.index,
             "long_documents": self.long_documents.to_dict(),
+            "dims": self.dims,
+            "rescore": self.rescore,
         }
 
     @classmethod
@@ -32,6 +41,8 @@ class Recipe:
             identity=ModelIdentity.from_dict(data["identity"]),
             index=str(data.get("index", "flat")),
             long_documents=LongDocuments.from_dict(data.get("long_documents", {})),
+            dims=int(data["dims"]) if data.get("dims") else None,
+            rescore=int(data.get("rescore", 0)),
         )
 
     def check_encoder(self, identity: ModelIdentity, where: str) -> None:

@@ -177,6 +177,18 @@ class SQLiteStore:
             vectors = np.frombuffer(b"".join(r[1] for r in part), dtype=np.float32).reshape(len(part), dim)
             yield labels, vectors
 
+    def vectors_of(self, labels: Sequence[int], dim: int) -> np.ndarray:
+        """Stored float vectors for `labels`, in that order (rescoring reads only these rows)."""
+        found: dict[int, bytes] = {}
+        with self._lock:
+            for part in _parts(list(labels)):
+                marks = ",".join("?" * len(part))
+                found.update(
+                    self._db.execute(f"SELECT label, vector FROM chunks WHERE label IN ({marks})", part).fetchall()
+                )
+        blob = b"".join(found[label] for label in labels)
+        return np.frombuffer(blob, dtype=np.float32).reshape(len(labels), dim)
+
     def labels_where(self, where: str, params: Sequence[Any]) -> np.ndarray:
         sql = f"SELECT c.label FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}"
         with self._lock:
