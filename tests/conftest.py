@@ -14,7 +14,8 @@ import nestvec
 from nestvec.encoders import resolve_model
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
+# Benchmark data shared beside the checkout; NESTVEC_SHARED_DATA points elsewhere.
+SHARED = Path(os.environ.get("NESTVEC_SHARED_DATA", ROOT.parent / "shared" / "data"))
 PAPERS = ROOT / "examples" / "papers.jsonl"
 STS_TEST = ROOT / "tests" / "data" / "sts" / "stsb-en-test.csv"  # copy of ../shared/data (CC BY-SA 4.0)
 ARTIFACTS = ROOT / "test-artifacts"

@@ -89,6 +89,13 @@ def index_build(
         bool, typer.Option("--split-long", help="Split long documents into overlapping windows instead of truncating.")
     ] = False,
     overlap: Annotated[int, typer.Option("--overlap", min=0, help="Tokens shared by neighbouring windows.")] = 32,
+    index: Annotated[
+        str, typer.Option("--index", help="flat (exact float32) or binary (sign bits + rescoring).")
+    ] = "flat",
+    dims: Annotated[int | None, typer.Option("--dims", min=1, help="Keep the first N dimensions (Matryoshka).")] = None,
+    rescore: Annotated[
+        int | None, typer.Option("--rescore", min=0, help="Rescore k×N candidates with float vectors.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a collection from a file (atomically: it appears complete or not at all)."""
@@ -103,6 +110,9 @@ def index_build(
             model=model,
             long_documents=mode,
             overlap=overlap,
+            index=index,
+            dims=dims,
+            rescore=rescore,
             batch_size=batch_size,
             progress=_progress(no_progress),
         )

@@ -95,12 +95,14 @@ def build_collection(
     path: str | Path,
     *,
     model: str | Encoder,
-    long_documents: str = "truncate",
-    overlap: int = 32,
     batch_size: int = 256,
     progress: bool | None = None,
+    **options: Any,
 ) -> AddReport:
-    """Create a collection from a file; the folder appears only once every record is stored."""
+    """Create a collection from a file; the folder appears only once every record is stored.
+
+    `options` go to Collection.create (long_documents, overlap, index, dims, rescore).
+    """
     target = Path(path).expanduser().resolve()
     if target.exists():
         raise InputError(f"{target} already exists. Add to it with `nestvec add`, or choose a new path.")
@@ -108,7 +110,7 @@ def build_collection(
     tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with Collection.create(tmp, model=model, long_documents=long_documents, overlap=overlap) as collection:
+        with Collection.create(tmp, model=model, **options) as collection:
             report = add_file(collection, reader, batch_size=batch_size, progress=progress)
         os.rename(tmp, target)
         fsync_dir(target.parent)
