@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from nestvec.errors import InputError
+from nestvec.transforms.reduce import normalize
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,6 @@ class Diagnostics:
         return asdict(self)
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-
-
 def diagnose(
     vectors: np.ndarray, *, positives: tuple[np.ndarray, np.ndarray] | None = None, pairs: int = 20000, seed: int = 0
 ) -> Diagnostics:
@@ -39,7 +36,7 @@ def diagnose(
         raise InputError(f"Diagnostics need at least 2 vectors, got shape {vectors.shape}.")
     rng = np.random.default_rng(seed)
     norms = np.linalg.norm(vectors, axis=1)
-    unit = _unit(vectors.astype(np.float64))
+    unit = normalize(vectors.astype(np.float64))
     i, j = rng.integers(0, len(unit), size=(2, pairs))
     keep = i != j
     cosines = (unit[i[keep]] * unit[j[keep]]).sum(axis=1)
@@ -48,7 +45,7 @@ def diagnose(
     p = singular / singular.sum()
     alignment = None
     if positives is not None:
-        a, b = _unit(positives[0].astype(np.float64)), _unit(positives[1].astype(np.float64))
+        a, b = normalize(positives[0].astype(np.float64)), normalize(positives[1].astype(np.float64))
         alignment = float((np.linalg.norm(a - b, axis=1) ** 2).mean())
     return Diagnostics(
         vectors=len(vectors),

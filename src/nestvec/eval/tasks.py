@@ -16,6 +16,7 @@ from nestvec.errors import InputError
 from nestvec.eval import metrics
 from nestvec.eval.readers import Column, read_beir, read_labelled, read_pair_labels, read_sts
 from nestvec.transforms import PRECISIONS, Truncate, Whiten
+from nestvec.transforms.reduce import normalize
 
 _OPTIONS = ("dims", "whiten", "precision", "rescore")
 
@@ -69,10 +70,6 @@ class Setting:
         if self.rescore is not None:
             parts.append(f"rescore={self.rescore}")
         return ":".join(parts)
-
-    @property
-    def compressed(self) -> bool:
-        return self.dims is not None or self.whiten or self.precision != "float32"
 
     def encoder(self) -> Encoder:
         encoder = load_encoder(self.model)
@@ -153,7 +150,7 @@ def _cosine_pairs(embed: _Timer, texts1: list[str], texts2: list[str]) -> np.nda
     unique = list(dict.fromkeys(texts1 + texts2))
     position = {text: i for i, text in enumerate(unique)}
     vectors = embed(unique)
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    vectors = normalize(vectors)
     a = vectors[[position[t] for t in texts1]]
     b = vectors[[position[t] for t in texts2]]
     return np.asarray((a * b).sum(axis=1), dtype=np.float64)

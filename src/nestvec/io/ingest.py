@@ -5,20 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from nestvec.batching import batched
 from nestvec.encoders import Encoder
 from nestvec.encoders.base import show_progress
 from nestvec.errors import DuplicateIdError, InputError, InputFileError, MissingExtraError
 from nestvec.files import fsync_dir
-from nestvec.io.readers import Record, RecordReader
+from nestvec.io.readers import RecordReader
 from nestvec.store.collection import Collection
 from nestvec.store.types import AddReport
 
@@ -51,12 +50,6 @@ def scan(reader: RecordReader) -> int:
     return len(first_line)
 
 
-def _batches(reader: RecordReader, size: int) -> Iterator[list[Record]]:
-    iterator = iter(reader)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
 def add_file(
     collection: Collection,
     reader: RecordReader,
@@ -72,7 +65,7 @@ def add_file(
     report = AddReport()
     write = collection.upsert if upsert else collection.add
     with tqdm(total=total, unit="doc", disable=not show_progress(progress, total)) as bar:
-        for batch in _batches(reader, batch_size):
+        for batch in batched(reader, batch_size):
             report.merge(write([r.document() for r in batch], batch_size=batch_size, progress=False))
             bar.update(len(batch))
     report.skipped = reader.skipped
@@ -80,7 +73,7 @@ def add_file(
 
 
 def _refuse_existing(collection: Collection, reader: RecordReader) -> None:
-    for batch in _batches(reader, 2048):
+    for batch in batched(reader, 2048):
         found = collection.existing([r.id for r in batch])
         if found:
             line = next(r.line for r in batch if r.id in found)
@@ -146,7 +139,7 @@ def embed_file(
 def _write_npy(reader: RecordReader, tmp: Path, encoder: Encoder, total: int, batch_size: int, bar: tqdm) -> None:
     matrix = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(total, encoder.dim))
     row = 0
-    for batch in _batches(reader, batch_size):
+    for batch in batched(reader, batch_size):
         matrix[row : row + len(batch)] = encoder.encode(
             [r.text for r in batch], batch_size=min(batch_size, 64), progress=False
         )
@@ -164,7 +157,7 @@ def _write_parquet(reader: RecordReader, tmp: Path, encoder: Encoder, batch_size
         raise MissingExtraError("pyarrow", "parquet", "Writing .parquet files") from exc
     schema = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32(), encoder.dim))])
     with pq.ParquetWriter(tmp, schema) as writer:
-        for batch in _batches(reader, batch_size):
+        for batch in batched(reader, batch_size):
             vectors = encoder.encode([r.text for r in batch], batch_size=min(batch_size, 64), progress=False)
             flat = pa.array(vectors.reshape(-1), type=pa.float32())
             column = pa.FixedSizeListArray.from_arrays(flat, encoder.dim)

@@ -8,12 +8,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nestvec.batching import batched
 from nestvec.encoders import DEFAULT_MODEL, Encoder, load_encoder
 from nestvec.errors import CollectionError, DuplicateIdError, InputError
 from nestvec.files import config_header, fsync_dir, read_config, write_json_atomic
@@ -189,7 +189,7 @@ class Collection:
             check_unique(whole)
             batches = (whole[i : i + batch_size] for i in range(0, len(whole), batch_size))
         else:
-            batches = _batched((as_document(d) for d in documents), batch_size)
+            batches = batched((as_document(d) for d in documents), batch_size)
         for batch in batches:
             report.merge(self._write_batch(batch, replace=replace, progress=progress))
         return report
@@ -330,9 +330,3 @@ class Collection:
             bytes_on_disk=size,
             recipe=self.recipe.to_dict(),
         )
-
-
-def _batched(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -57,7 +56,3 @@ def check_unique(docs: list[Document]) -> None:
             f"{len(repeated)} id(s) appear more than once in one batch: {shown}. "
             "Ids must be unique; nothing was written."
         )
-
-
-def finite(value: float) -> float:
-    return value if math.isfinite(value) else 0.0

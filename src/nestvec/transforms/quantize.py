@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from nestvec.errors import InputError
 from nestvec.transforms.base import check_vectors, require_fitted
 
+_U = TypeVar("_U", bound="_Unfitted")
 
-@dataclass(frozen=True)
-class Float16:
-    name: ClassVar[str] = "float16"
+
+class _Unfitted:
+    """Shared by transforms with nothing to learn: fitting returns the transform itself."""
 
     @property
     def fitted(self) -> bool:
         return True
 
-    def fit(self, vectors: np.ndarray) -> Float16:
+    def fit(self: _U, vectors: np.ndarray) -> _U:
         return self
-
-    def apply(self, vectors: np.ndarray) -> np.ndarray:
-        return check_vectors(vectors, "float16").astype(np.float16)
-
-    def decode(self, codes: np.ndarray) -> np.ndarray:
-        return codes.astype(np.float32)
 
     def params(self) -> dict[str, Any]:
         return {}
@@ -37,12 +32,23 @@ class Float16:
     def output_dim(self, dim: int) -> int:
         return dim
 
+    @classmethod
+    def restore(cls: type[_U], params: dict[str, Any], tensors: dict[str, np.ndarray]) -> _U:
+        return cls()
+
+
+@dataclass(frozen=True)
+class Float16(_Unfitted):
+    name: ClassVar[str] = "float16"
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        return check_vectors(vectors, "float16").astype(np.float16)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return codes.astype(np.float32)
+
     def bytes_per_vector(self, dim: int) -> int:
         return 2 * dim
-
-    @classmethod
-    def restore(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> Float16:
-        return cls()
 
 
 @dataclass(frozen=True)
@@ -104,17 +110,10 @@ class Int8:
 
 
 @dataclass(frozen=True)
-class Binary:
+class Binary(_Unfitted):
     """One sign bit per dimension, packed 8 to a byte. Similarity: 1 - 2·hamming/dim."""
 
     name: ClassVar[str] = "binary"
-
-    @property
-    def fitted(self) -> bool:
-        return True
-
-    def fit(self, vectors: np.ndarray) -> Binary:
-        return self
 
     def apply(self, vectors: np.ndarray) -> np.ndarray:
         return np.packbits(check_vectors(vectors, "binary") > 0, axis=1)
@@ -124,18 +123,5 @@ class Binary:
         bits = np.unpackbits(codes, axis=1).astype(np.float32)
         return (2.0 * bits - 1.0) / np.sqrt(bits.shape[1])
 
-    def params(self) -> dict[str, Any]:
-        return {}
-
-    def tensors(self) -> dict[str, np.ndarray]:
-        return {}
-
-    def output_dim(self, dim: int) -> int:
-        return dim
-
     def bytes_per_vector(self, dim: int) -> int:
         return (dim + 7) // 8
-
-    @classmethod
-    def restore(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> Binary:
-        return cls()

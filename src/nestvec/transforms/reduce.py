@@ -11,7 +11,8 @@ from nestvec.errors import InputError
 from nestvec.transforms.base import check_vectors, require_fitted
 
 
-def _normalize(vectors: np.ndarray) -> np.ndarray:
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; zero rows stay zero instead of turning into NaN."""
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
@@ -38,7 +39,7 @@ class Truncate:
         vectors = check_vectors(vectors, "truncate")
         if vectors.shape[1] < self.dims:
             raise InputError(f"Cannot truncate {vectors.shape[1]}-dim vectors to {self.dims} dims.")
-        return _normalize(vectors[:, : self.dims]).astype(np.float32)
+        return normalize(vectors[:, : self.dims]).astype(np.float32)
 
     def params(self) -> dict[str, Any]:
         return {"dims": self.dims}
@@ -88,7 +89,7 @@ class Whiten:
         vectors = check_vectors(vectors, "whiten")
         if vectors.shape[1] != len(self.mean):
             raise InputError(f"whiten was fitted on {len(self.mean)}-dim vectors, got {vectors.shape[1]}.")
-        return _normalize((vectors - self.mean) @ self.matrix).astype(np.float32)
+        return normalize((vectors - self.mean) @ self.matrix).astype(np.float32)
 
     def params(self) -> dict[str, Any]:
         return {"dims": self.dims}
