@@ -36,8 +36,8 @@ class EmbedReport:
         return asdict(self)
 
 
-def scan(reader: RecordReader) -> int:
-    """Validate every record (and id uniqueness) before any work; returns the record count."""
+def scan(reader: RecordReader) -> dict[str, int]:
+    """Validate every record (and id uniqueness) before any work; returns each id's line, in file order."""
     first_line: dict[str, int] = {}
     for record in reader:
         if record.id in first_line:
@@ -47,7 +47,7 @@ def scan(reader: RecordReader) -> int:
                 f"id {record.id!r} repeats the id of line {first_line[record.id]}; ids must be unique.",
             )
         first_line[record.id] = record.line
-    return len(first_line)
+    return first_line
 
 
 def add_file(
@@ -57,11 +57,16 @@ def add_file(
     upsert: bool = False,
     batch_size: int = 256,
     progress: bool | None = None,
+    scanned: dict[str, int] | None = None,
 ) -> AddReport:
-    """Add a file's records; the whole file is validated first, then written batch by batch."""
-    total = scan(reader)
+    """Add a file's records; the whole file is validated first, then written batch by batch.
+
+    `scanned` is what `scan(reader)` returned, when the caller has already validated the file.
+    """
+    lines = scan(reader) if scanned is None else scanned
+    total = len(lines)
     if not upsert:
-        _refuse_existing(collection, reader)
+        _refuse_existing(collection, reader.path, lines)
     report = AddReport()
     write = collection.upsert if upsert else collection.add
     with tqdm(total=total, unit="doc", disable=not show_progress(progress, total)) as bar:
@@ -72,13 +77,14 @@ def add_file(
     return report
 
 
-def _refuse_existing(collection: Collection, reader: RecordReader) -> None:
-    for batch in batched(reader, 2048):
-        found = collection.existing([r.id for r in batch])
+def _refuse_existing(collection: Collection, path: Path, lines: dict[str, int]) -> None:
+    # The ids come from the scan, so the file is not read a third time.
+    for batch in batched(lines, 2048):
+        found = collection.existing(batch)
         if found:
-            line = next(r.line for r in batch if r.id in found)
+            line = next(lines[i] for i in batch if i in found)
             raise DuplicateIdError(
-                f"{reader.path}:{line}: {len(found)}+ id(s) already stored, e.g. {sorted(found)[0]!r}. "
+                f"{path}:{line}: {len(found)}+ id(s) already stored, e.g. {sorted(found)[0]!r}. "
                 "Use upsert (--upsert) to replace them; nothing was written."
             )
 
@@ -99,12 +105,12 @@ def build_collection(
     target = Path(path).expanduser().resolve()
     if target.exists():
         raise InputError(f"{target} already exists. Add to it with `nestvec add`, or choose a new path.")
-    scan(reader)  # fail on bad input before the model loads
+    scanned = scan(reader)  # fail on bad input before the model loads
     tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         with Collection.create(tmp, model=model, **options) as collection:
-            report = add_file(collection, reader, batch_size=batch_size, progress=progress)
+            report = add_file(collection, reader, batch_size=batch_size, progress=progress, scanned=scanned)
         os.rename(tmp, target)
         fsync_dir(target.parent)
     except BaseException:
@@ -121,7 +127,7 @@ def embed_file(
     if target.suffix.lower() not in OUTPUT_FORMATS:
         raise InputError(f"Output {target} should end in one of {', '.join(OUTPUT_FORMATS)}, found '{target.suffix}'.")
     start = time.perf_counter()
-    total = scan(reader)
+    total = len(scan(reader))
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}{target.suffix}")
     try:
         with tqdm(total=total, unit="doc", disable=not show_progress(progress, total)) as bar:
