@@ -129,12 +129,12 @@ def test_index_build_with_binary_codes_and_dims(tmp_path: Path) -> None:
     source = tmp_path / "few.jsonl"
     source.write_text("".join(PAPERS.read_text(encoding="utf-8").splitlines(keepends=True)[:30]), encoding="utf-8")
     target = tmp_path / "binary"
-    args = ["index", "build", str(source), str(target), "--index", "binary", "--dims", "256", "--json"]
+    args = ["index", "build", str(source), str(target), "--precision", "binary", "--dims", "256", "--json"]
     built = runner.invoke(app, args)
     assert built.exit_code == 0, built.output
     info = json.loads(runner.invoke(app, ["info", str(target), "--json"]).stdout)
-    assert info["index"] == "binary" and info["recipe"]["dims"] == 256 and info["recipe"]["rescore"] == 4
+    assert info["index"] == "flat+binary rescore×4" and info["recipe"]["dims"] == 256
     hits = json.loads(runner.invoke(app, ["search", str(target), "embeddings", "-k", "3", "--json"]).stdout)["hits"]
     assert len(hits) == 3
     wrong = runner.invoke(app, ["index", "build", str(source), str(tmp_path / "x"), "--index", "hnws"])
-    assert wrong.exit_code == 1 and "Unknown index kind 'hnws'" in wrong.output
+    assert wrong.exit_code == 1 and "Unknown index strategy 'hnws'" in wrong.output

@@ -139,7 +139,7 @@ def test_corrupt_store_file(small: Collection, tmp_path: Path) -> None:
 def test_create_refuses_existing_path_and_leaves_no_debris(small: Collection, tmp_path: Path) -> None:
     with pytest.raises(CollectionError, match="already exists"):
         Collection.create(tmp_path / "c")
-    with pytest.raises(InputError, match="Unknown index kind 'hnws'"):
+    with pytest.raises(InputError, match="Unknown index strategy 'hnws'"):
         Collection.create(tmp_path / "d", index="hnws")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
 

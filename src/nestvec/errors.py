@@ -45,3 +45,7 @@ class RecipeMismatchError(CollectionError):
 
 class DuplicateIdError(InputError):
     """Ids repeated in one batch, or already present for a plain add."""
+
+
+class IndexCorruptError(CollectionError):
+    """A saved index failed its checksums; collections rebuild it from the durable store."""

@@ -89,12 +89,14 @@ def index_build(
         bool, typer.Option("--split-long", help="Split long documents into overlapping windows instead of truncating.")
     ] = False,
     overlap: Annotated[int, typer.Option("--overlap", min=0, help="Tokens shared by neighbouring windows.")] = 32,
-    index: Annotated[
-        str, typer.Option("--index", help="flat (exact float32) or binary (sign bits + rescoring).")
-    ] = "flat",
+    index: Annotated[str, typer.Option("--index", help="Search strategy: flat (exact scan), hnsw or ivf.")] = "flat",
+    precision: Annotated[
+        str, typer.Option("--precision", help="Codes in RAM: float32, float16, int8 or binary.")
+    ] = "float32",
     dims: Annotated[int | None, typer.Option("--dims", min=1, help="Keep the first N dimensions (Matryoshka).")] = None,
     rescore: Annotated[
-        int | None, typer.Option("--rescore", min=0, help="Rescore k×N candidates with float vectors.")
+        int | None,
+        typer.Option("--rescore", min=0, help="Rescore k×N candidates with float vectors (default 4 below float32)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -111,6 +113,7 @@ def index_build(
             long_documents=mode,
             overlap=overlap,
             index=index,
+            precision=precision,
             dims=dims,
             rescore=rescore,
             batch_size=batch_size,

@@ -15,10 +15,11 @@ from nestvec.encoders import Encoder, load_encoder
 from nestvec.errors import InputError
 from nestvec.eval import metrics
 from nestvec.eval.readers import Column, read_beir, read_labelled, read_pair_labels, read_sts
+from nestvec.index.spec import IndexSpec
 from nestvec.transforms import PRECISIONS, Truncate, Whiten
 from nestvec.transforms.reduce import normalize
 
-_OPTIONS = ("dims", "whiten", "precision", "rescore")
+_OPTIONS = ("dims", "whiten", "precision", "rescore", "index")
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,12 @@ class Setting:
     dims: int | None = None
     whiten: bool = False
     precision: str = "float32"
-    rescore: int | None = None  # retrieval with binary codes: rescore k × this many candidates
+    rescore: int | None = None  # retrieval with codes below float32: rescore k × this many candidates
+    index: str = "flat"  # retrieval search strategy: flat, hnsw or ivf
 
     def __post_init__(self) -> None:
         PRECISIONS[self.precision]  # validates the name
+        IndexSpec.make(self.index, self.precision)
 
     @classmethod
     def parse(cls, spec: str) -> Setting:
@@ -45,7 +48,8 @@ class Setting:
             key, sep, value = option.partition("=")
             if not sep or key not in _OPTIONS:
                 raise InputError(
-                    f"Setting option {option!r} in {spec!r} is not understood; valid: dims=N, whiten=yes, precision=P."
+                    f"Setting option {option!r} in {spec!r} is not understood; "
+                    "valid: dims=N, whiten=yes, precision=P, rescore=N, index=flat|hnsw|ivf."
                 )
             values[key] = value
         dims = values.get("dims")
@@ -56,7 +60,14 @@ class Setting:
         if rescore is not None and not rescore.isdigit():
             raise InputError(f"rescore must be a non-negative integer, got {rescore!r} in {spec!r}.")
         precision = values.get("precision", "float32")
-        return cls(model or "minilm", int(dims) if dims else None, whiten, precision, int(rescore) if rescore else None)
+        return cls(
+            model or "minilm",
+            int(dims) if dims else None,
+            whiten,
+            precision,
+            int(rescore) if rescore else None,
+            values.get("index", "flat"),
+        )
 
     @property
     def label(self) -> str:
@@ -69,6 +80,8 @@ class Setting:
             parts.append(f"precision={self.precision}")
         if self.rescore is not None:
             parts.append(f"rescore={self.rescore}")
+        if self.index != "flat":
+            parts.append(f"index={self.index}")
         return ":".join(parts)
 
     def encoder(self) -> Encoder:
@@ -273,12 +286,9 @@ def evaluate_retrieval(
     """BEIR retrieval through a real (temporary) collection, so it measures what would be served."""
     from nestvec.store.collection import Collection
 
-    if setting.whiten or setting.precision not in ("float32", "binary"):
-        raise InputError(
-            "Retrieval collections serve dims, precision=binary and rescore so far; "
-            "whitening, float16 and int8 collections are not available yet."
-        )
-    index = "binary" if setting.precision == "binary" else "flat"
+    if setting.whiten:
+        raise InputError("Retrieval collections do not whiten; drop whiten=yes from the setting.")
+    index = IndexSpec.make(setting.index, setting.precision, rescore=setting.rescore)
     start = time.perf_counter()
     beir = read_beir(folder, split=split)
     encoder = setting.encoder()
@@ -287,9 +297,7 @@ def evaluate_retrieval(
     judged = [qid for qid in beir.queries if qid in beir.qrels]
     with (
         tempfile.TemporaryDirectory(prefix="nestvec-eval-") as tmp,
-        Collection.create(
-            Path(tmp) / "corpus", model=encoder, index=index, dims=setting.dims, rescore=setting.rescore
-        ) as collection,
+        Collection.create(Path(tmp) / "corpus", model=encoder, index=index, dims=setting.dims) as collection,
     ):
         report = collection.add(docs, batch_size=1024)
         hits = collection.search_batch([beir.queries[q] for q in judged], k=k)

@@ -1,9 +1,8 @@
-"""The Index protocol: vectors in, typed nearest-neighbour results out."""
+"""Typed search results shared by every index."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
@@ -18,18 +17,6 @@ class SearchResult:
     def __len__(self) -> int:
         return len(self.labels)
 
-
-class Index(Protocol):
-    """An in-memory search structure over labelled vectors; the Store stays the source of truth."""
-
-    dim: int
-
-    def __len__(self) -> int: ...
-
-    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None: ...
-
-    def remove(self, labels: np.ndarray) -> None: ...
-
-    def search(self, query: np.ndarray, k: int, *, allowed: np.ndarray | None = None) -> SearchResult:
-        """Top-k by score; `allowed` restricts results to these labels (metadata filters)."""
-        ...
+    @classmethod
+    def empty(cls) -> SearchResult:
+        return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))

@@ -17,20 +17,18 @@ from nestvec.batching import batched
 from nestvec.encoders import DEFAULT_MODEL, Encoder, load_encoder
 from nestvec.errors import CollectionError, DuplicateIdError, InputError
 from nestvec.files import config_header, fsync_dir, read_config, write_json_atomic
-from nestvec.index.base import Index, SearchResult
-from nestvec.index.binary import BinaryIndex
-from nestvec.index.flat import FlatIndex
-from nestvec.index.rows import RowIndex
-from nestvec.registry import Registry
+from nestvec.index.base import SearchResult
+from nestvec.index.spec import IndexSpec
+from nestvec.index.vector_index import VectorIndex
 from nestvec.store import chunking
 from nestvec.store.filters import compile_filter
+from nestvec.store.live_index import CompactReport, LiveIndex
 from nestvec.store.recipe import Recipe
 from nestvec.store.sqlite import SQLiteStore, StoredChunk, StoredDoc
 from nestvec.store.types import AddReport, Chunk, Document, Hit
 from nestvec.store.validate import as_document, check_unique
 from nestvec.transforms import Truncate
 
-INDEXES: Registry[type[RowIndex]] = Registry("index kind", {"flat": FlatIndex, "binary": BinaryIndex})
 STORE_FILE = "store.sqlite3"
 
 
@@ -44,6 +42,8 @@ class CollectionInfo:
     index: str
     long_documents: str
     bytes_on_disk: int
+    index_ram_bytes: int
+    index_status: str
     recipe: dict[str, Any]
 
 
@@ -55,8 +55,7 @@ class Collection:
         self.recipe = recipe
         self._store = store
         self._encoder = encoder
-        self._index: Index | None = None
-        self._seen_version = -1
+        self._live = LiveIndex(path, recipe.index, recipe.dim, store)
         self._lock = threading.RLock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -68,29 +67,31 @@ class Collection:
         model: str | Encoder = DEFAULT_MODEL,
         long_documents: str = "truncate",
         overlap: int = 32,
-        index: str = "flat",
+        index: str | IndexSpec = "flat",
+        precision: str = "float32",
         dims: int | None = None,
         rescore: int | None = None,
     ) -> Collection:
         """Create an empty collection; the folder appears complete or not at all.
 
-        `index` is "flat" (exact float32) or "binary" (sign bits in RAM; the best k × `rescore`
-        candidates are rescored with the float vectors on disk, 4 by default). `dims` truncates
-        documents and queries alike (Matryoshka).
+        `index` is the search strategy: "flat" (exact scan), "hnsw" (graph) or "ivf" (inverted
+        lists), over `precision` codes: float32, float16, int8 (calibrated per dimension) or
+        binary (sign bits). Below float32 the best k × `rescore` candidates (4 by default) are
+        re-ranked with float vectors kept in a memory-mapped file. `dims` truncates documents and
+        queries alike (Matryoshka). An IndexSpec gives every knob at once.
         """
         target = Path(path).expanduser().resolve()
         if target.exists():
             raise CollectionError(f"{target} already exists. Open it with Collection.open, or choose a new path.")
-        INDEXES[index]  # validates the name before any work
+        if rescore is not None and rescore < 0:
+            raise InputError(f"rescore must be ≥ 0 (0 turns rescoring off), got {rescore}.")
+        spec = index if isinstance(index, IndexSpec) else IndexSpec.make(index, precision, rescore=rescore)
         encoder = load_encoder(model) if isinstance(model, (str, Path)) else model
         ref = encoder.source
         if dims is not None and not 1 <= dims <= encoder.dim:
             raise InputError(f"dims must be between 1 and the model's {encoder.dim}, got {dims}.")
-        rescore = (4 if index == "binary" else 0) if rescore is None else rescore
-        if rescore < 0:
-            raise InputError(f"rescore must be ≥ 0 (0 turns rescoring off), got {rescore}.")
         long_docs = chunking.LongDocuments(long_documents, overlap)
-        recipe = Recipe(ref, encoder.identity, index, long_docs, dims, rescore)
+        recipe = Recipe(ref, encoder.identity, spec, long_docs, dims)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.creating-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -120,7 +121,23 @@ class Collection:
         return cls(target, recipe, SQLiteStore(target / STORE_FILE), encoder)
 
     def close(self) -> None:
-        self._store.close()
+        """Checkpoint the index if it changed, then close the store."""
+        with self._lock:
+            self._live.checkpoint()
+            self._store.close()
+
+    def checkpoint(self) -> bool:
+        """Save the index now, so the next open loads it instead of replaying the store."""
+        with self._lock:
+            self._live.current()
+            return self._live.checkpoint(force=True)
+
+    def compact(self) -> CompactReport:
+        """Rebuild the index without deleted rows (retraining codes) and reclaim the store's free pages."""
+        with self._lock:
+            report = self._live.compact()
+            self._store.vacuum()
+            return report
 
     def __enter__(self) -> Collection:
         return self
@@ -144,21 +161,6 @@ class Collection:
         if self.recipe.dims is not None and len(vectors):
             vectors = Truncate(self.recipe.dims).apply(vectors)
         return vectors
-
-    def _synced_index(self) -> Index:
-        """The in-memory index, reloaded when another process has committed since we looked."""
-        version = self._store.data_version()
-        if self._index is None or version != self._seen_version:
-            index = INDEXES[self.recipe.index](self.recipe.dim)
-            for labels, vectors in self._store.iter_vectors(self.recipe.dim):
-                index.add(labels, vectors)
-            self._index, self._seen_version = index, version
-        return self._index
-
-    def _forget_index_if_stale(self) -> None:
-        # Our own commits leave data_version alone; a change means another process wrote too.
-        if self._store.data_version() != self._seen_version:
-            self._index = None
 
     # -- writes ------------------------------------------------------------------------------
     def add(
@@ -212,11 +214,8 @@ class Collection:
                 StoredDoc(d.id, d.text, d.metadata, p.tokens, p.truncated) for d, p in zip(docs, plans, strict=True)
             ]
             chunks = [StoredChunk(d.id, n, s, e, v) for (d, n, s, e), v in zip(pieces, vectors, strict=True)]
-            index = self._synced_index()
-            removed, added = self._store.write(stored, chunks)
-            index.remove(np.asarray(removed, dtype=np.int64))
-            index.add(np.asarray(added, dtype=np.int64), vectors)
-            self._forget_index_if_stale()
+            self._live.current()
+            self._live.apply(self._store.write(stored, chunks), vectors)
         return AddReport(
             added=len(docs) - len(existing),
             updated=len(existing),
@@ -230,10 +229,9 @@ class Collection:
         if isinstance(ids, str):
             ids = [ids]
         with self._lock:
-            index = self._synced_index()
-            found, labels = self._store.delete(list(ids))
-            index.remove(np.asarray(labels, dtype=np.int64))
-            self._forget_index_if_stale()
+            self._live.current()
+            found, change = self._store.delete(list(ids))
+            self._live.apply(change, np.empty((0, self.recipe.dim), dtype=np.float32))
         return found
 
     # -- reads -------------------------------------------------------------------------------
@@ -278,18 +276,20 @@ class Collection:
             where, params = compile_filter(filter)
             allowed = self._store.labels_where(where, params)
         with self._lock:
-            index = self._synced_index()
+            index = self._live.current()
             if len(index) == 0:
                 return [[] for _ in queries]
             vectors = self._embed(list(queries), batch_size=64, progress=False)
-            return [self._best_per_document(index, vector, k, allowed) for vector in vectors]
+            results = index.search(vectors, k, allowed=allowed)
+            return [
+                self._hits(index, vector, result, k, allowed) for vector, result in zip(vectors, results, strict=True)
+            ]
 
-    def _best_per_document(self, index: Index, vector: np.ndarray, k: int, allowed: np.ndarray | None) -> list[Hit]:
+    def _hits(
+        self, index: VectorIndex, vector: np.ndarray, result: SearchResult, k: int, allowed: np.ndarray | None
+    ) -> list[Hit]:
         fetch = k
         while True:
-            result = self._rescored(
-                vector, index.search(vector, fetch * max(self.recipe.rescore, 1), allowed=allowed), fetch
-            )
             rows = self._store.chunk_rows(result.labels.tolist())
             best: dict[str, tuple[int, float]] = {}
             for label, score in zip(result.labels.tolist(), result.scores.tolist(), strict=True):
@@ -299,6 +299,7 @@ class Collection:
             if len(best) >= k or len(result) < fetch or fetch >= len(index):
                 break
             fetch *= 4  # several chunks of one document crowded the top: look deeper
+            result = index.search(vector[None, :], fetch, allowed=allowed)[0]
         docs = self._store.get(list(best)[:k])
         hits = []
         for doc_id, (label, score) in list(best.items())[:k]:
@@ -309,24 +310,20 @@ class Collection:
             hits.append(Hit(doc_id, float(score), doc.text, doc.metadata, chunk))
         return hits
 
-    def _rescored(self, vector: np.ndarray, result: SearchResult, keep: int) -> SearchResult:
-        """Re-rank index candidates with the exact float vectors from the store."""
-        if self.recipe.rescore <= 0 or len(result) == 0:
-            return result
-        exact = self._store.vectors_of(result.labels.tolist(), self.recipe.dim) @ vector
-        order = np.lexsort((result.labels, -exact))[:keep]
-        return SearchResult(result.labels[order], exact[order].astype(np.float32))
-
     def info(self) -> CollectionInfo:
-        size = sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+        size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        with self._lock:
+            index = self._live.current()
         return CollectionInfo(
             path=str(self.path),
             documents=self._store.count(),
             chunks=self._store.chunk_count(),
             model=self.recipe.identity.name,
             dim=self.recipe.identity.dim,
-            index=self.recipe.index,
+            index=self.recipe.index.describe(),
             long_documents=self.recipe.long_documents.mode,
             bytes_on_disk=size,
+            index_ram_bytes=index.ram_bytes(),
+            index_status=self._live.status,
             recipe=self.recipe.to_dict(),
         )

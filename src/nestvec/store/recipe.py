@@ -7,6 +7,7 @@ from typing import Any
 
 from nestvec.encoders.base import ModelIdentity
 from nestvec.errors import RecipeMismatchError
+from nestvec.index.spec import IndexSpec
 from nestvec.store.chunking import LongDocuments
 
 
@@ -14,10 +15,9 @@ from nestvec.store.chunking import LongDocuments
 class Recipe:
     model: str
     identity: ModelIdentity
-    index: str = "flat"
+    index: IndexSpec = field(default_factory=IndexSpec)
     long_documents: LongDocuments = field(default_factory=LongDocuments)
     dims: int | None = None  # Matryoshka truncation (with renormalization) of documents and queries
-    rescore: int = 0  # rescore k × rescore index candidates with the stored float vectors
 
     @property
     def dim(self) -> int:
@@ -28,10 +28,9 @@ class Recipe:
         return {
             "model": self.model,
             "identity": self.identity.to_dict(),
-            "index": self.index,
+            "index": self.index.to_dict(),
             "long_documents": self.long_documents.to_dict(),
             "dims": self.dims,
-            "rescore": self.rescore,
         }
 
     @classmethod
@@ -39,10 +38,9 @@ class Recipe:
         return cls(
             model=str(data["model"]),
             identity=ModelIdentity.from_dict(data["identity"]),
-            index=str(data.get("index", "flat")),
+            index=IndexSpec.from_dict(data.get("index", {})),
             long_documents=LongDocuments.from_dict(data.get("long_documents", {})),
             dims=int(data["dims"]) if data.get("dims") else None,
-            rescore=int(data.get("rescore", 0)),
         )
 
     def check_encoder(self, identity: ModelIdentity, where: str) -> None:

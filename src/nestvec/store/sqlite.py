@@ -32,9 +32,16 @@ CREATE TABLE chunks (
     chunk_no INTEGER NOT NULL,
     start INTEGER NOT NULL,
     "end" INTEGER NOT NULL,
-    vector BLOB NOT NULL
+    vector BLOB NOT NULL,
+    version INTEGER NOT NULL  -- the write that added it, so indexes can replay what they missed
 );
 CREATE INDEX chunks_by_doc ON chunks(doc_id);
+CREATE INDEX chunks_by_version ON chunks(version);
+-- Labels removed by each write; kept until every saved index has seen them (see prune_log).
+CREATE TABLE removed (label INTEGER PRIMARY KEY, version INTEGER NOT NULL);
+CREATE INDEX removed_by_version ON removed(version);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO meta VALUES ('version', 0), ('log_floor', 0);
 """
 
 
@@ -54,6 +61,15 @@ class StoredChunk:
     start: int
     end: int
     vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class Change:
+    """One committed write: its version, the chunk labels it removed and those it added."""
+
+    version: int
+    removed: list[int]
+    added: list[int]
 
 
 @dataclass(frozen=True)
@@ -87,17 +103,31 @@ class SQLiteStore:
 
     def _check_schema(self) -> None:
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not {"documents", "chunks"} <= tables:
-            raise CollectionError(f"{self.path} lacks the documents/chunks tables; it is not a nestvec store.")
+        if not {"documents", "chunks", "removed", "meta"} <= tables:
+            raise CollectionError(
+                f"{self.path} lacks the documents/chunks/removed/meta tables; it is not a nestvec store "
+                "of this format. Rebuild the collection with `nestvec index build`."
+            )
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def data_version(self) -> int:
-        """Changes whenever another connection commits, so readers know to reload."""
+    def version(self) -> int:
+        """Counts committed writes; an index tagged with an older version replays `changes_since`."""
+        return self._meta("version")
+
+    def log_floor(self) -> int:
+        """Removals at or below this version were pruned: older indexes must be rebuilt, not replayed."""
+        return self._meta("log_floor")
+
+    def _meta(self, key: str) -> int:
         with self._lock:
-            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            return int(self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+
+    def _bump(self) -> int:
+        self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'version'")
+        return int(self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()[0])
 
     def count(self) -> int:
         with self._lock:
@@ -115,10 +145,11 @@ class SQLiteStore:
                 found.update(r[0] for r in self._db.execute(f"SELECT id FROM documents WHERE id IN ({marks})", part))
         return found
 
-    def write(self, docs: Sequence[StoredDoc], chunks: Sequence[StoredChunk]) -> tuple[list[int], list[int]]:
-        """Replace `docs` and their chunks atomically; returns (removed labels, new labels)."""
+    def write(self, docs: Sequence[StoredDoc], chunks: Sequence[StoredChunk]) -> Change:
+        """Replace `docs` and their chunks atomically."""
         with self._lock, self._transaction():
-            removed = self._labels_of([d.id for d in docs])
+            version = self._bump()
+            removed = self._log_removed(self._labels_of([d.id for d in docs]), version)
             self._db.executemany(
                 "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)",
                 [(d.id, d.text, json.dumps(d.metadata, ensure_ascii=False), d.tokens, int(d.truncated)) for d in docs],
@@ -127,19 +158,56 @@ class SQLiteStore:
             for c in chunks:
                 blob = np.ascontiguousarray(c.vector, dtype=np.float32).tobytes()
                 cur = self._db.execute(
-                    'INSERT INTO chunks (doc_id, chunk_no, start, "end", vector) VALUES (?, ?, ?, ?, ?)',
-                    (c.doc_id, c.number, c.start, c.end, blob),
+                    'INSERT INTO chunks (doc_id, chunk_no, start, "end", vector, version) VALUES (?, ?, ?, ?, ?, ?)',
+                    (c.doc_id, c.number, c.start, c.end, blob, version),
                 )
                 added.append(int(cur.lastrowid or 0))
-        return removed, added
+        return Change(version, removed, added)
 
-    def delete(self, ids: Sequence[str]) -> tuple[list[str], list[int]]:
+    def delete(self, ids: Sequence[str]) -> tuple[list[str], Change]:
         with self._lock, self._transaction():
             found = sorted(self.existing_ids(ids))
-            removed = self._labels_of(found)
+            if not found:
+                return found, Change(self.version(), [], [])
+            version = self._bump()
+            removed = self._log_removed(self._labels_of(found), version)
             for part in _parts(found):
                 self._db.execute(f"DELETE FROM documents WHERE id IN ({','.join('?' * len(part))})", part)
-        return found, removed
+        return found, Change(version, removed, [])
+
+    def _log_removed(self, labels: list[int], version: int) -> list[int]:
+        self._db.executemany("INSERT INTO removed VALUES (?, ?)", [(label, version) for label in labels])
+        return labels
+
+    def changes_since(self, version: int, dim: int) -> tuple[int, np.ndarray, Iterator[tuple[np.ndarray, np.ndarray]]]:
+        """(current version, labels removed after `version`, batches of chunks added after it).
+
+        Read in one transaction, so the three agree even while another process writes.
+        """
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                now = self.version()
+                removed = np.fromiter(
+                    (r[0] for r in self._db.execute("SELECT label FROM removed WHERE version > ?", (version,))),
+                    dtype=np.int64,
+                )
+                rows = self._db.execute(
+                    "SELECT label, vector FROM chunks WHERE version > ? ORDER BY label", (version,)
+                ).fetchall()
+            finally:
+                self._db.execute("COMMIT")
+        return now, removed, _vector_batches(rows, dim)
+
+    def prune_log(self, through: int) -> None:
+        """Forget removals up to `through` once a checkpoint at that version is durable."""
+        with self._lock, self._transaction():
+            self._db.execute("DELETE FROM removed WHERE version <= ?", (through,))
+            self._db.execute("UPDATE meta SET value = MAX(value, ?) WHERE key = 'log_floor'", (through,))
+
+    def vacuum(self) -> None:
+        with self._lock:
+            self._db.execute("VACUUM")
 
     def _labels_of(self, ids: Sequence[str]) -> list[int]:
         labels: list[int] = []
@@ -166,16 +234,6 @@ class SQLiteStore:
                 for row in self._db.execute(sql, part):
                     out[int(row[0])] = ChunkRow(int(row[0]), row[1], int(row[2]), int(row[3]), int(row[4]))
         return out
-
-    def iter_vectors(self, dim: int, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Every chunk's (labels, vectors) in label order, in bounded batches."""
-        with self._lock:
-            rows = self._db.execute("SELECT label, vector FROM chunks ORDER BY label").fetchall()
-        for start in range(0, len(rows), batch):
-            part = rows[start : start + batch]
-            labels = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
-            vectors = np.frombuffer(b"".join(r[1] for r in part), dtype=np.float32).reshape(len(part), dim)
-            yield labels, vectors
 
     def vectors_of(self, labels: Sequence[int], dim: int) -> np.ndarray:
         """Stored float vectors for `labels`, in that order (rescoring reads only these rows)."""
@@ -213,6 +271,14 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _vector_batches(rows: list[Any], dim: int, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for start in range(0, len(rows), batch):
+        part = rows[start : start + batch]
+        labels = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
+        vectors = np.frombuffer(b"".join(r[1] for r in part), dtype=np.float32).reshape(len(part), dim)
+        yield labels, vectors
 
 
 def _parts(items: list[Any], size: int = 500) -> Iterator[list[Any]]:

@@ -1,0 +1,93 @@
+"""The faiss structures behind each IndexSpec, and the per-query search parameters they take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nestvec.index.spec import IndexSpec
+
+_SQ = {"float16": "SQfp16", "int8": "SQ8"}
+
+
+def faiss_module() -> Any:
+    import faiss
+
+    return faiss
+
+
+def create(spec: IndexSpec, dim: int, *, lists: int) -> Any:
+    """A new, empty faiss index; `lists` is the IVF list count (ignored by other strategies)."""
+    faiss = faiss_module()
+    if spec.binary:
+        if spec.strategy == "flat":
+            return faiss.IndexBinaryFlat(dim)
+        if spec.strategy == "hnsw":
+            index = faiss.IndexBinaryHNSW(dim, spec.hnsw_m)
+            index.hnsw.efConstruction = spec.ef_construction
+            return index
+        return faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(dim), dim, lists)
+    codes = "Flat" if spec.precision == "float32" else _SQ[spec.precision]
+    key = {"flat": codes, "hnsw": f"HNSW{spec.hnsw_m}" + ("" if codes == "Flat" else f"_{codes}")}
+    key["ivf"] = f"IVF{lists},{codes}"
+    index = faiss.index_factory(dim, key[spec.strategy], faiss.METRIC_INNER_PRODUCT)
+    if spec.strategy == "hnsw":
+        index.hnsw.efConstruction = spec.ef_construction
+    if spec.precision == "int8":
+        # Per-dimension ranges from quantiles, not min/max, so one outlier can't waste the 256 levels.
+        sq = (faiss.downcast_index(index.storage) if spec.strategy == "hnsw" else index).sq
+        sq.rangestat = faiss.ScalarQuantizer.RS_quantiles
+        sq.rangestat_arg = 0.001
+    return index
+
+
+def encode(spec: IndexSpec, vectors: np.ndarray) -> np.ndarray:
+    """What faiss takes: packed sign bits for binary codes, float32 rows otherwise."""
+    if spec.binary:
+        return np.packbits(vectors > 0, axis=1)
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def scores(spec: IndexSpec, distances: np.ndarray, dim: int) -> np.ndarray:
+    """Higher is better: inner products, or 1 - 2·hamming/dim (the cosine of the sign vectors)."""
+    if spec.binary:
+        return (1.0 - 2.0 * distances.astype(np.float32) / dim).astype(np.float32)
+    return distances.astype(np.float32, copy=False)
+
+
+def supports_selector(spec: IndexSpec) -> bool:
+    return not (spec.binary and spec.strategy == "ivf")
+
+
+def params(spec: IndexSpec, index: Any, fetch: int, selector: Any | None) -> Any | None:
+    faiss = faiss_module()
+    kw: dict[str, Any] = {} if selector is None else {"sel": selector}
+    if spec.strategy == "hnsw":
+        return faiss.SearchParametersHNSW(efSearch=max(spec.ef_search, fetch), **kw)
+    if spec.strategy == "ivf":
+        return faiss.SearchParametersIVF(nprobe=spec.nprobe or max(1, index.nlist // 16), **kw)
+    return faiss.SearchParameters(**kw) if kw else None
+
+
+def serialize(spec: IndexSpec, index: Any) -> bytes:
+    faiss = faiss_module()
+    data = faiss.serialize_index_binary(index) if spec.binary else faiss.serialize_index(index)
+    return bytes(data)
+
+
+def deserialize(spec: IndexSpec, data: bytes) -> Any:
+    faiss = faiss_module()
+    array = np.frombuffer(data, dtype=np.uint8)
+    return faiss.deserialize_index_binary(array) if spec.binary else faiss.deserialize_index(array)
+
+
+def ram_bytes(spec: IndexSpec, index: Any) -> int:
+    """Memory of the codes plus the graph links or the list ids."""
+    code = index.code_size if spec.strategy != "hnsw" else spec.bytes_per_code(index.d)
+    held = int(index.ntotal) * int(code)
+    if spec.strategy == "hnsw":
+        held += int(index.hnsw.neighbors.size()) * 4 + int(index.hnsw.levels.size()) * 4
+    if spec.strategy == "ivf":
+        held += int(index.ntotal) * 8 + int(index.nlist) * int(code)
+    return held

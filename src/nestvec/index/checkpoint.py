@@ -1,0 +1,163 @@
+"""Saving and loading a VectorIndex as a folder, every file checksummed.
+
+The durable store stays the source of truth: a checkpoint only spares a rebuild. Loading
+verifies each file's crc32 and raises IndexCorruptError on any mismatch, and the caller
+rebuilds from the store. Saves and loads hold an exclusive lock on the folder, so processes
+sharing a collection never read a half-saved checkpoint or write the vectors file together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nestvec.errors import CollectionError, IndexCorruptError
+from nestvec.files import config_header, fsync_dir, read_config, write_json_atomic
+from nestvec.index import backend
+from nestvec.index.exact import ExactVectors
+from nestvec.index.labels import LabelTable
+from nestvec.index.spec import IndexSpec
+from nestvec.index.vector_index import VectorIndex
+
+CODES, TABLE = "codes.faiss", "rows.safetensors"
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def saved_version(folder: Path) -> int:
+    try:
+        return int(json.loads((folder / "config.json").read_text())["store_version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
+
+
+def _write_bytes(path: Path, data: bytes) -> int:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return zlib.crc32(data)
+
+
+def save(index: VectorIndex, folder: Path, *, generation: str, replace: bool = False) -> bool:
+    """Checkpoint `index` unless one as new is there (`replace` overrides, after a rebuild).
+
+    `generation` names the row layout: rows keep their numbers until a rebuild, which must pass
+    a new generation. Returns whether anything was written.
+    """
+    from safetensors.numpy import save as save_bytes
+
+    with locked(folder):
+        if not replace and saved_version(folder) >= index.version:
+            return False
+        files: dict[str, int] = {}
+        if index.faiss is not None:
+            files[CODES] = _write_bytes(folder / CODES, backend.serialize(index.spec, index.faiss))
+        rows = {
+            "labels": np.ascontiguousarray(index.table.labels),
+            "alive": index.table.alive.astype(np.uint8),
+            "pending": np.ascontiguousarray(index.pending),
+        }
+        files[TABLE] = _write_bytes(folder / TABLE, save_bytes(rows))
+        exact: dict[str, Any] | None = None
+        if index.exact is not None:
+            index.exact.persist(folder / f"vectors-{generation}.f32")
+            exact = {
+                "file": f"vectors-{generation}.f32",
+                "rows": index.exact.rows,
+                "block_crc32": index.exact.checksums(),
+            }
+        fsync_dir(folder)
+        # config.json goes last: until it lands, the previous checkpoint's checksums reject the new files.
+        write_json_atomic(
+            folder / "config.json",
+            {
+                **config_header("index"),
+                "spec": index.spec.to_dict(),
+                "dim": index.dim,
+                "store_version": index.version,
+                "generation": generation,
+                "files_crc32": files,
+                "exact": exact,
+            },
+        )
+        for old in folder.glob("vectors-*.f32"):
+            if exact is None or old.name != exact["file"]:
+                old.unlink()  # processes that still map it keep reading it until they reload
+    return True
+
+
+def load(folder: Path, spec: IndexSpec, dim: int) -> tuple[VectorIndex, str]:
+    """(the checkpointed index, its generation), or IndexCorruptError saying which file failed."""
+    with locked(folder):
+        return _load(folder, spec, dim)
+
+
+def _load(folder: Path, spec: IndexSpec, dim: int) -> tuple[VectorIndex, str]:
+    from safetensors.numpy import load as load_tensors
+
+    try:
+        config = read_config(folder, "index")
+    except CollectionError as exc:
+        raise IndexCorruptError(str(exc)) from exc
+    if IndexSpec.from_dict(config.get("spec", {})) != spec or config.get("dim") != dim:
+        raise IndexCorruptError(f"{folder} was saved for another index setting than the collection's recipe.")
+    blobs = {name: _read_checked(folder / name, crc) for name, crc in config.get("files_crc32", {}).items()}
+    if TABLE not in blobs:
+        raise IndexCorruptError(f"{folder}/config.json lists no {TABLE}.")
+    tensors = load_tensors(blobs[TABLE])
+    index = VectorIndex(spec, dim)
+    index.table = LabelTable(tensors["labels"], tensors["alive"].astype(bool))
+    index.pending = tensors["pending"].reshape(-1, dim).astype(np.float32)
+    index.faiss = backend.deserialize(spec, blobs[CODES]) if CODES in blobs else None
+    index.version = int(config["store_version"])
+    if spec.keeps_exact:
+        index.exact = _load_exact(folder, config.get("exact"), dim)
+    _check_sizes(index, folder)
+    return index, str(config.get("generation", ""))
+
+
+def _load_exact(folder: Path, meta: Any, dim: int) -> ExactVectors:
+    if not isinstance(meta, dict) or not {"file", "rows", "block_crc32"} <= set(meta):
+        raise IndexCorruptError(f"{folder}/config.json lacks the float vectors' file and checksums.")
+    exact = ExactVectors(dim, folder / str(meta["file"]), disk_rows=int(meta["rows"]))
+    if exact.checksums() != list(meta["block_crc32"]):
+        raise IndexCorruptError(f"{folder / str(meta['file'])} fails its checksum.")
+    return exact
+
+
+def _read_checked(path: Path, crc: int) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IndexCorruptError(f"{path} cannot be read ({exc}).") from exc
+    if zlib.crc32(data) != crc:
+        raise IndexCorruptError(f"{path} fails its checksum (crc32 {zlib.crc32(data):08x}, expected {crc:08x}).")
+    return data
+
+
+def _check_sizes(index: VectorIndex, folder: Path) -> None:
+    coded = index.faiss.ntotal if index.faiss is not None else len(index.pending)
+    if index.spec.strategy == "ivf" and index.faiss is not None:
+        coded += index.table.dead  # IVF lists drop deleted rows
+    if coded != index.table.size or (index.exact is not None and index.exact.rows != index.table.size):
+        raise IndexCorruptError(f"{folder}: the codes, rows and float vectors disagree in length.")

@@ -1,0 +1,96 @@
+"""The float32 vectors beside compressed codes, by row: a memory-mapped file plus a RAM tail.
+
+Rescoring reads a few hundred rows per query, so the file keeps them out of the process's
+anonymous memory: only the pages touched are cached, and the kernel may drop them. Rows added
+since the last checkpoint wait in RAM; only a checkpoint (under the index lock) writes the file,
+and only by appending, so other processes' maps of the prefix stay valid.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from nestvec.errors import IndexCorruptError
+
+BLOCK_ROWS = 65_536
+
+
+class ExactVectors:
+    def __init__(self, dim: int, path: Path | None = None, *, disk_rows: int = 0) -> None:
+        self.dim, self.path, self.disk_rows = dim, path, disk_rows
+        self._map: np.ndarray | None = None
+        self._parts: list[np.ndarray] = []
+        self._tail = np.empty((0, dim), dtype=np.float32)
+        if path is not None and disk_rows:
+            size = path.stat().st_size if path.exists() else 0
+            if size < disk_rows * self.row_bytes:
+                raise IndexCorruptError(
+                    f"{path} holds {size // self.row_bytes} vectors, its checkpoint says {disk_rows}."
+                )
+            self._map = np.memmap(path, dtype=np.float32, mode="r", shape=(disk_rows, dim))
+
+    @property
+    def row_bytes(self) -> int:
+        return 4 * self.dim
+
+    @property
+    def tail(self) -> np.ndarray:
+        if self._parts:
+            self._tail = np.concatenate([self._tail, *self._parts])
+            self._parts = []
+        return self._tail
+
+    @property
+    def rows(self) -> int:
+        return self.disk_rows + len(self._tail) + sum(len(p) for p in self._parts)
+
+    def append(self, vectors: np.ndarray) -> None:
+        self._parts.append(np.array(vectors, dtype=np.float32))
+
+    def get(self, rows: np.ndarray) -> np.ndarray:
+        if self._map is not None and (len(rows) == 0 or rows.max() < self.disk_rows):
+            return np.asarray(self._map[rows])
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        on_disk = rows < self.disk_rows
+        if on_disk.any() and self._map is not None:
+            out[on_disk] = self._map[rows[on_disk]]
+        out[~on_disk] = self.tail[rows[~on_disk] - self.disk_rows]
+        return out
+
+    def nbytes_ram(self) -> int:
+        return (self.rows - self.disk_rows) * self.row_bytes
+
+    def persist(self, path: Path) -> None:
+        """Make every row durable in `path`: append to our own file, or write a new one whole.
+
+        A file already longer than our disk rows was extended by another process replaying the
+        same history into the same layout, so those rows equal our tail's first rows.
+        """
+        fresh = path != self.path or not path.exists()
+        start = 0 if fresh else min(path.stat().st_size // self.row_bytes, self.rows)
+        if not fresh and start < self.disk_rows:
+            raise IndexCorruptError(f"{path} is shorter than the rows it held before.")
+        with path.open("wb" if fresh else "r+b") as fh:
+            fh.seek(start * self.row_bytes)
+            for lo in range(start, self.rows, BLOCK_ROWS):
+                hi = min(self.rows, lo + BLOCK_ROWS)
+                fh.write(self.get(np.arange(lo, hi)).tobytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.path, self.disk_rows = path, self.rows
+        self._tail, self._parts = np.empty((0, self.dim), dtype=np.float32), []
+        self._map = np.memmap(path, dtype=np.float32, mode="r", shape=(self.rows, self.dim)) if self.rows else None
+
+    def checksums(self) -> list[int]:
+        """crc32 per block of the rows on disk."""
+        out: list[int] = []
+        if self.path is None or not self.disk_rows:
+            return out
+        with self.path.open("rb") as fh:
+            for lo in range(0, self.disk_rows, BLOCK_ROWS):
+                out.append(zlib.crc32(fh.read((min(self.disk_rows, lo + BLOCK_ROWS) - lo) * self.row_bytes)))
+        return out

@@ -1,0 +1,100 @@
+"""IndexSpec: which search strategy over which code precision, with its tuning knobs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from nestvec.errors import InputError
+from nestvec.registry import unknown_name_message
+
+STRATEGIES = ("flat", "hnsw", "ivf")
+PRECISIONS = ("float32", "float16", "int8", "binary")
+_TUNABLE = ("rescore", "hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe")
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """`strategy` flat (exact scan), hnsw (graph) or ivf (inverted lists) over `precision` codes.
+
+    Codes other than float32 keep the float vectors in a memory-mapped file beside the index:
+    the best k × `rescore` candidates are re-ranked with them (0 turns rescoring off).
+    """
+
+    strategy: str = "flat"
+    precision: str = "float32"
+    rescore: int = 0
+    hnsw_m: int = 32
+    ef_construction: int = 80
+    ef_search: int = 64
+    nlist: int | None = None  # inverted lists; None picks one from the corpus size when training
+    nprobe: int | None = None  # lists visited per query; None picks nlist / 16
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise InputError(unknown_name_message("index strategy", self.strategy, list(STRATEGIES)))
+        if self.precision not in PRECISIONS:
+            raise InputError(unknown_name_message("precision", self.precision, list(PRECISIONS)))
+        for name in _TUNABLE:
+            value = getattr(self, name)
+            low = 0 if name == "rescore" else 1
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+                raise InputError(f"{name} must be an integer ≥ {low}, got {value!r}.")
+
+    @classmethod
+    def make(
+        cls, strategy: str = "flat", precision: str = "float32", *, rescore: int | None = None, **knobs: Any
+    ) -> IndexSpec:
+        """Defaults that depend on the precision: codes below float32 rescore the top k × 4."""
+        if rescore is None:
+            rescore = 0 if precision == "float32" else 4
+        return cls(strategy, precision, rescore, **knobs)
+
+    @property
+    def keeps_exact(self) -> bool:
+        """Whether float vectors live beside the codes (rescoring, exact scans of filtered subsets)."""
+        return self.precision != "float32" or self.strategy == "ivf"
+
+    @property
+    def rescores(self) -> bool:
+        return self.rescore > 0 and self.precision != "float32"
+
+    @property
+    def binary(self) -> bool:
+        return self.precision == "binary"
+
+    def train_at(self) -> int:
+        """Vectors to gather before codes can be trained (kept as exact float rows until then)."""
+        if self.strategy == "ivf":
+            return max(10_000, 39 * (self.nlist or 0))
+        return 1_000 if self.precision == "int8" else 0
+
+    def lists_for(self, n: int) -> int:
+        if self.nlist is not None:
+            return self.nlist
+        return int(min(max(16, n // 39), max(16, 4 * math.sqrt(n)), 65_536))
+
+    def bytes_per_code(self, dim: int) -> int:
+        return {"float32": 4 * dim, "float16": 2 * dim, "int8": dim, "binary": math.ceil(dim / 8)}[self.precision]
+
+    def bytes_per_vector(self, dim: int) -> float:
+        """RAM of one vector's code plus its graph links or list id (not the file-backed float copy)."""
+        code = self.bytes_per_code(dim)
+        extra = {"flat": 0, "hnsw": 2 * self.hnsw_m * 4 * 1.05, "ivf": 8}[self.strategy]
+        return code + extra + 9  # + label (8) and liveness (1)
+
+    def describe(self) -> str:
+        text = self.strategy if self.precision == "float32" else f"{self.strategy}+{self.precision}"
+        return f"{text} rescore×{self.rescore}" if self.rescores else text
+
+    def with_search(self, **knobs: Any) -> IndexSpec:
+        return replace(self, **knobs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexSpec:
+        known = {k: data[k] for k in ("strategy", "precision", *_TUNABLE) if k in data}
+        return cls(**known)

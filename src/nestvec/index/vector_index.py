@@ -1,0 +1,180 @@
+"""VectorIndex: one IndexSpec made real over faiss, with labels, deletions and rescoring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nestvec.errors import InputError
+from nestvec.index import backend
+from nestvec.index.base import SearchResult
+from nestvec.index.exact import ExactVectors
+from nestvec.index.labels import LabelTable, bitmap
+from nestvec.index.spec import IndexSpec
+
+_TRAIN_SAMPLE = 200_000
+
+
+class VectorIndex:
+    """Rows are numbered in insertion order; faiss ids are those row numbers.
+
+    Deleted rows stay in flat and HNSW structures as tombstones, skipped through a faiss ID
+    selector, until `Collection.compact` rebuilds; IVF lists drop them at once. Codes that
+    need training (int8, IVF) keep exact float rows, searched by a scan, until enough arrive.
+    """
+
+    def __init__(self, spec: IndexSpec, dim: int) -> None:
+        self.spec, self.dim = spec, dim
+        self.table = LabelTable()
+        self.exact = ExactVectors(dim) if spec.keeps_exact else None
+        self.pending = np.empty((0, dim), dtype=np.float32)
+        self.faiss: Any = None if spec.train_at() else backend.create(spec, dim, lists=0)
+        self.version = 0  # the store version this index reflects
+
+    def __len__(self) -> int:
+        return self.table.alive_count
+
+    @property
+    def trained(self) -> bool:
+        return self.faiss is not None
+
+    # -- writes ------------------------------------------------------------------------------
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) != len(labels):
+            raise InputError(f"expected {len(labels)} vectors of dimension {self.dim}, got shape {vectors.shape}.")
+        if len(vectors) == 0:
+            return
+        rows = self.table.append(labels)
+        if self.exact is not None:
+            self.exact.append(vectors)
+        if self.faiss is None:
+            self.pending = np.concatenate([self.pending, vectors])
+            if len(self.pending) >= self.spec.train_at():
+                self._train()
+        else:
+            self._add_codes(rows, vectors)
+
+    def _add_codes(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        codes = backend.encode(self.spec, vectors)
+        if self.spec.strategy == "ivf":
+            self.faiss.add_with_ids(codes, rows)
+        else:
+            self.faiss.add(codes)  # sequential ids, equal to the rows since every row is added in order
+
+    def _train(self) -> None:
+        rng = np.random.default_rng(0)
+        sample = self.pending
+        if len(sample) > _TRAIN_SAMPLE:
+            sample = sample[np.sort(rng.choice(len(sample), _TRAIN_SAMPLE, replace=False))]
+        index = backend.create(self.spec, self.dim, lists=self.spec.lists_for(len(self.pending)))
+        index.train(backend.encode(self.spec, sample))
+        self.faiss, pending = index, self.pending
+        self.pending = np.empty((0, self.dim), dtype=np.float32)
+        self._add_codes(np.arange(len(pending), dtype=np.int64), pending)
+        self._drop_from_lists(np.flatnonzero(~self.table.alive))
+
+    def remove(self, labels: np.ndarray) -> None:
+        self._drop_from_lists(self.table.kill(np.asarray(labels, dtype=np.int64)))
+
+    def _drop_from_lists(self, rows: np.ndarray) -> None:
+        if self.faiss is not None and self.spec.strategy == "ivf" and len(rows):
+            self.faiss.remove_ids(np.ascontiguousarray(rows, dtype=np.int64))
+
+    # -- search ------------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int, *, allowed: np.ndarray | None = None) -> list[SearchResult]:
+        """Top-k labels per query, best first; `allowed` restricts hits to those labels."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise InputError(f"queries must have shape (n, {self.dim}), got {queries.shape}.")
+        if k <= 0 or len(self) == 0 or len(queries) == 0:
+            return [SearchResult.empty() for _ in queries]
+        rows = None if allowed is None else self.table.positions(allowed)
+        if rows is not None and len(rows) == 0:
+            return [SearchResult.empty() for _ in queries]
+        if self.faiss is None or (rows is not None and len(rows) <= max(4096, self.table.size // 50)):
+            # A small filtered subset is cheaper (and exact) to scan than to search through.
+            return self._scan(queries, self.table.live_rows() if rows is None else rows, k)
+        return self._search_codes(queries, k, rows)
+
+    def _exact_rows(self, rows: np.ndarray) -> np.ndarray:
+        if self.faiss is None:
+            return self.pending[rows]
+        if self.exact is not None:
+            return self.exact.get(rows)
+        return np.asarray(self.faiss.reconstruct_batch(rows), dtype=np.float32)  # float32 codes are the vectors
+
+    def _scan(self, queries: np.ndarray, rows: np.ndarray, k: int) -> list[SearchResult]:
+        scores = queries @ self._exact_rows(rows).T
+        return [self._top(rows, row_scores, k) for row_scores in scores]
+
+    def _search_codes(self, queries: np.ndarray, k: int, rows: np.ndarray | None) -> list[SearchResult]:
+        count = len(self) if rows is None else len(rows)
+        fetch = min(count, k * self.spec.rescore if self.spec.rescores else k)
+        mask = None
+        if rows is not None:
+            mask = np.zeros(self.table.size, dtype=bool)
+            mask[rows] = True
+        elif self.table.dead and self.spec.strategy != "ivf":
+            mask = self.table.alive
+        found, scores = self._faiss_search(queries, fetch, mask)
+        if self.spec.rescores:
+            scores = self._rescore(queries, found)
+        return [self._top(f[f >= 0], s[f >= 0], k) for f, s in zip(found, scores, strict=True)]
+
+    def _faiss_search(self, queries: np.ndarray, fetch: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        codes = backend.encode(self.spec, queries)
+        if mask is None or backend.supports_selector(self.spec):
+            selector, bits = None, None
+            if mask is not None:
+                faiss = backend.faiss_module()
+                bits = bitmap(mask)  # must outlive the search: faiss reads it by pointer
+                selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+            params = backend.params(self.spec, self.faiss, fetch, selector)
+            distances, found = self.faiss.search(codes, fetch, params=params)
+            del bits
+            return found, backend.scores(self.spec, distances, self.dim)
+        return self._post_filtered(codes, fetch, mask)
+
+    def _post_filtered(self, codes: np.ndarray, fetch: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For structures without ID selectors: search wider until each query has `fetch` allowed rows."""
+        want = fetch
+        while True:
+            params = backend.params(self.spec, self.faiss, want, None)
+            distances, found = self.faiss.search(codes, want, params=params)
+            ok = (found >= 0) & mask[np.maximum(found, 0)]
+            if ok.sum(axis=1).min() >= fetch or want >= self.faiss.ntotal:
+                break
+            want = min(4 * want, int(self.faiss.ntotal))
+        scores = backend.scores(self.spec, distances, self.dim)
+        out_rows = np.full((len(codes), fetch), -1, dtype=np.int64)
+        out_scores = np.full((len(codes), fetch), -np.inf, dtype=np.float32)
+        for q in range(len(codes)):
+            keep = np.flatnonzero(ok[q])[:fetch]
+            out_rows[q, : len(keep)], out_scores[q, : len(keep)] = found[q, keep], scores[q, keep]
+        return out_rows, out_scores
+
+    def _rescore(self, queries: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """Exact inner products of each query with its candidates' float vectors."""
+        out = np.full(found.shape, -np.inf, dtype=np.float32)
+        for q, rows in enumerate(found):
+            valid = rows >= 0
+            out[q, valid] = self._exact_rows(rows[valid]) @ queries[q]
+        return out
+
+    def _top(self, rows: np.ndarray, scores: np.ndarray, k: int) -> SearchResult:
+        if len(rows) > k:
+            part = np.argpartition(-scores, k - 1)[:k]
+            rows, scores = rows[part], scores[part]
+        labels = self.table.labels[rows]
+        order = np.lexsort((labels, -scores))[:k]  # ties by label, so results are deterministic
+        return SearchResult(labels[order], scores[order].astype(np.float32))
+
+    # -- accounting --------------------------------------------------------------------------
+    def ram_bytes(self) -> int:
+        """Anonymous memory held: codes, graph or lists, labels, untrained rows (not the mmapped floats)."""
+        held = self.table.size * 9 + self.pending.nbytes
+        if self.exact is not None:
+            held += self.exact.nbytes_ram()
+        return held + (backend.ram_bytes(self.spec, self.faiss) if self.faiss is not None else 0)

@@ -1,0 +1,122 @@
+"""Keeps a collection's in-memory index in step with its durable store.
+
+The store counts committed writes (its version) and logs removed labels; the index remembers the
+version it reflects. Opening loads the last checkpoint (<collection>/index) and replays the
+writes after it; another process's writes are replayed the same way before each search. A
+checkpoint that fails its checksums, or predates the pruned part of the log, is rebuilt from
+the store, so a damaged index costs time, never data.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nestvec.errors import IndexCorruptError
+from nestvec.index import checkpoint
+from nestvec.index.spec import IndexSpec
+from nestvec.index.vector_index import VectorIndex
+from nestvec.store.sqlite import Change, SQLiteStore
+
+log = logging.getLogger("nestvec")
+INDEX_DIR = "index"
+
+
+@dataclass(frozen=True)
+class CompactReport:
+    rows_before: int
+    rows_after: int
+    seconds: float
+
+
+class LiveIndex:
+    def __init__(self, folder: Path, spec: IndexSpec, dim: int, store: SQLiteStore) -> None:
+        self.folder = folder / INDEX_DIR
+        self.spec, self.dim, self._store = spec, dim, store
+        self._index: VectorIndex | None = None
+        self._generation = ""
+        self._unsaved = 0  # rows added or removed since the last checkpoint
+        self.status = "not loaded"  # how the index was obtained, for `info` and tests
+
+    def current(self) -> VectorIndex:
+        """The index, caught up with every write committed to the store so far."""
+        if self._index is None or self._index.version < self._store.log_floor():
+            self._index = self._open()
+        if self._index.version < self._store.version():
+            self._replay(self._index)
+        return self._index
+
+    def _open(self) -> VectorIndex:
+        if not (self.folder / "config.json").exists():
+            self.status = "built from the store"
+            return self._rebuild()
+        try:
+            index, self._generation = checkpoint.load(self.folder, self.spec, self.dim)
+            if not self._store.log_floor() <= index.version <= self._store.version():
+                raise IndexCorruptError(
+                    f"{self.folder} is at store version {index.version}, which the store cannot replay from."
+                )
+        except IndexCorruptError as exc:
+            log.warning("rebuilding the index from the store: %s", exc)
+            self.status = f"rebuilt: {exc}"
+            return self._rebuild()
+        self.status = "loaded from checkpoint"
+        return index
+
+    def _rebuild(self) -> VectorIndex:
+        index = VectorIndex(self.spec, self.dim)
+        self._replay(index)
+        self._generation = uuid.uuid4().hex[:12]
+        checkpoint.save(index, self.folder, generation=self._generation, replace=True)
+        self._unsaved = 0
+        return index
+
+    def _replay(self, index: VectorIndex) -> None:
+        now, removed, batches = self._store.changes_since(index.version, self.dim)
+        for labels, vectors in batches:
+            index.add(labels, vectors)
+            self._unsaved += len(labels)
+        index.remove(removed)
+        self._unsaved += len(removed)
+        index.version = now
+
+    def apply(self, change: Change, vectors: np.ndarray) -> None:
+        """Our own write, applied directly when nothing else committed since we last looked."""
+        index = self._index
+        if index is None or index.version != change.version - 1:
+            return  # the next current() replays it from the store
+        index.remove(np.asarray(change.removed, dtype=np.int64))
+        index.add(np.asarray(change.added, dtype=np.int64), vectors)
+        index.version = change.version
+        self._unsaved += len(change.added) + len(change.removed)
+        if self._unsaved >= 100_000:
+            self.checkpoint()
+
+    def checkpoint(self, *, force: bool = False) -> bool:
+        """Save the index if enough changed since the last save (or at all, with `force`)."""
+        index = self._index
+        if index is None or (not force and self._unsaved == 0):
+            return False
+        if index.table.dead > max(1000, index.table.alive_count):
+            self.compact()  # more tombstones than live rows: rebuild instead of saving them
+            return True
+        saved = checkpoint.save(index, self.folder, generation=self._generation)
+        self._unsaved = 0
+        if saved:
+            self._store.prune_log(index.version)
+        return saved
+
+    def compact(self) -> CompactReport:
+        """Rebuild from the store: drops deleted rows, retrains codes on today's corpus."""
+        import time
+
+        start = time.perf_counter()
+        before = self._index.table.size if self._index is not None else 0
+        self._index = self._rebuild()
+        self.status = "compacted"
+        self._store.prune_log(self._index.version)
+        return CompactReport(before, self._index.table.size, time.perf_counter() - start)
