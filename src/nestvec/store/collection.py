@@ -310,6 +310,14 @@ class Collection:
             hits.append(Hit(doc_id, float(score), doc.text, doc.metadata, chunk))
         return hits
 
+    def stored_vectors(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(labels, vectors, document id of each) for every stored chunk: the durable copy."""
+        return self._store.all_chunks(self.recipe.dim)
+
+    def embed_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Queries embedded exactly as this collection's documents were (model and dims)."""
+        return self._embed(list(queries), batch_size=64, progress=False)
+
     def info(self) -> CollectionInfo:
         size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         with self._lock:

@@ -115,7 +115,7 @@ class LiveIndex:
         import time
 
         start = time.perf_counter()
-        before = self._index.table.size if self._index is not None else 0
+        before = self.current().table.size
         self._index = self._rebuild()
         self.status = "compacted"
         self._store.prune_log(self._index.version)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,6 +205,23 @@ class SQLiteStore:
             self._db.execute("DELETE FROM removed WHERE version <= ?", (through,))
             self._db.execute("UPDATE meta SET value = MAX(value, ?) WHERE key = 'log_floor'", (through,))
 
+    def copy_to(self, target: Path) -> None:
+        """A consistent copy of the whole store (a snapshot, even while others write)."""
+        with self._lock:
+            self._db.execute("VACUUM INTO ?", (str(target),))
+
+    def rewrite_vectors(self, transform: Callable[[np.ndarray], np.ndarray], dim: int) -> None:
+        """Replace every chunk vector by transform(vector), in one transaction."""
+        labels, vectors, _ = self.all_chunks(dim)
+        if not len(labels):
+            return
+        new = np.ascontiguousarray(transform(vectors), dtype=np.float32)
+        with self._lock, self._transaction():
+            self._db.executemany(
+                "UPDATE chunks SET vector = ? WHERE label = ?",
+                [(row.tobytes(), int(label)) for label, row in zip(labels, new, strict=True)],
+            )
+
     def vacuum(self) -> None:
         with self._lock:
             self._db.execute("VACUUM")
@@ -235,17 +252,13 @@ class SQLiteStore:
                     out[int(row[0])] = ChunkRow(int(row[0]), row[1], int(row[2]), int(row[3]), int(row[4]))
         return out
 
-    def vectors_of(self, labels: Sequence[int], dim: int) -> np.ndarray:
-        """Stored float vectors for `labels`, in that order (rescoring reads only these rows)."""
-        found: dict[int, bytes] = {}
+    def all_chunks(self, dim: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Every chunk's (labels, vectors, document ids), in label order."""
         with self._lock:
-            for part in _parts(list(labels)):
-                marks = ",".join("?" * len(part))
-                found.update(
-                    self._db.execute(f"SELECT label, vector FROM chunks WHERE label IN ({marks})", part).fetchall()
-                )
-        blob = b"".join(found[label] for label in labels)
-        return np.frombuffer(blob, dtype=np.float32).reshape(len(labels), dim)
+            rows = self._db.execute("SELECT label, vector, doc_id FROM chunks ORDER BY label").fetchall()
+        labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+        return labels, vectors, [r[2] for r in rows]
 
     def labels_where(self, where: str, params: Sequence[Any]) -> np.ndarray:
         sql = f"SELECT c.label FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}"

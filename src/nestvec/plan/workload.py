@@ -1,0 +1,100 @@
+"""What `nestvec plan` measures on: corpus vectors, query vectors and (maybe) judgments.
+
+From a collection: the stored chunk vectors (already embedded) plus a queries file, with qrels
+when given. From a BEIR folder: the corpus and queries embedded with a model, and its qrels.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nestvec.encoders import Encoder, load_encoder
+from nestvec.errors import InputError, InputFileError
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    vectors: np.ndarray  # (rows, dim) unit vectors, at the source's full width
+    row_docs: list[str]  # document id of each row (several rows per document when split)
+    queries: np.ndarray  # (queries, dim)
+    query_ids: list[str]
+    qrels: dict[str, dict[str, int]] | None  # None: quality is recall@10 against exact float search
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+
+def from_beir(folder: str | Path, *, model: str | Encoder = "minilm", split: str = "test") -> Workload:
+    from nestvec.eval.readers import read_beir
+
+    beir = read_beir(folder, split=split)
+    encoder = load_encoder(model) if isinstance(model, (str, Path)) else model
+    ids = list(beir.corpus)
+    texts = [f"{title} {text}".strip() for title, text in beir.corpus.values()]
+    judged = [q for q in beir.queries if q in beir.qrels]
+    return Workload(
+        name=str(folder),
+        vectors=encoder.encode(texts, batch_size=64),
+        row_docs=ids,
+        queries=encoder.encode([beir.queries[q] for q in judged], batch_size=64, progress=False),
+        query_ids=judged,
+        qrels={q: beir.qrels[q] for q in judged},
+    )
+
+
+def from_collection(path: str | Path, queries: str | Path, *, qrels: str | Path | None = None) -> Workload:
+    from nestvec.store.collection import Collection
+
+    with Collection.open(path) as collection:
+        _, vectors, docs = collection.stored_vectors()
+        query_ids, texts = read_queries(Path(queries))
+        query_vectors = collection.embed_queries(texts)
+    judgments = read_qrels(Path(qrels), set(query_ids), set(docs)) if qrels is not None else None
+    return Workload(str(path), vectors, docs, query_vectors, query_ids, judgments)
+
+
+def read_queries(path: Path) -> tuple[list[str], list[str]]:
+    """Queries from .jsonl ({"id"|"_id", "text"}) or .txt (one per line, ids are line numbers)."""
+    if not path.is_file():
+        raise InputError(f"Queries file {path} does not exist.")
+    ids, texts = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        if path.suffix == ".jsonl":
+            try:
+                row = json.loads(line)
+                ids.append(str(row.get("id", row.get("_id"))))
+                texts.append(str(row["text"]))
+            except (json.JSONDecodeError, KeyError, AttributeError) as exc:
+                raise InputFileError(path, number, f'expected {{"id": ..., "text": ...}}, found {line[:60]!r}') from exc
+        else:
+            ids.append(str(number))
+            texts.append(line.strip())
+    if not texts:
+        raise InputFileError(path, None, "no queries found.")
+    return ids, texts
+
+
+def read_qrels(path: Path, queries: set[str], docs: set[str]) -> dict[str, dict[str, int]]:
+    """BEIR-style TSV: query-id, corpus-id, relevance (a header line is allowed)."""
+    qrels: dict[str, dict[str, int]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        cells = line.split("\t")
+        if len(cells) < 3 or (number == 1 and not cells[2].strip().lstrip("-").isdigit()):
+            if number == 1:
+                continue
+            raise InputFileError(path, number, f"expected query-id, corpus-id, relevance; found {line[:60]!r}.")
+        qid, did, grade = cells[0].strip(), cells[1].strip(), cells[2].strip()
+        if qid not in queries or did not in docs:
+            raise InputFileError(path, number, f"query {qid!r} or document {did!r} is not in the queries/collection.")
+        qrels.setdefault(qid, {})[did] = int(grade)
+    if not qrels:
+        raise InputFileError(path, None, "no judgments found.")
+    return qrels
