@@ -13,7 +13,6 @@ Needs: apt-get install wordnet-base dict-gcide
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
 import gzip
 import json
@@ -55,7 +54,8 @@ def _b64(text: str) -> int:
 
 
 def gcide_definitions() -> list[str]:
-    data = gzip.open(GCIDE).read().decode("utf-8", "replace")
+    with gzip.open(GCIDE) as fh:
+        data = fh.read().decode("utf-8", "replace")
     out = []
     for line in GCIDE.with_suffix("").with_suffix(".index").read_text(encoding="utf-8").splitlines():
         word, offset, length = line.split("\t")[:3]

@@ -123,14 +123,16 @@ for q in Q[:200]:
     t = time.perf_counter(); search(q[None, :], 10); lat.append(time.perf_counter() - t)
 print(json.dumps({
     "ram_bytes": after[0] - before[0], "rss_file_growth_bytes": mem()[1] - after[1],
-    "qps": len(Q) / batch, "p50_ms": 1000 * float(np.percentile(lat, 50)), "p99_ms": 1000 * float(np.percentile(lat, 99)),
+    "qps": len(Q) / batch,
+    "p50_ms": 1000 * float(np.percentile(lat, 50)),
+    "p99_ms": 1000 * float(np.percentile(lat, 99)),
     "found": found.tolist(),
 }))
 """
 
 
 def dataset(n: int, real: int) -> tuple[Path, Path]:
-    corpus, queries = realdata.embed(real)
+    corpus, _ = realdata.embed(real)
     data = realdata.CACHE / f"mixed-{real}-{n}.npy"
     if not data.exists():
         np.save(data, realdata.augment(corpus, n))
