@@ -51,8 +51,9 @@ def test_kill_9_mid_ingest_loses_nothing_acknowledged(tmp_path: Path, delay: flo
     acked += [i for line in proc.stdout.read().splitlines() if line.startswith("ACK ") for i in line.split()[1:]]
     assert len(acked) >= 32
 
-    db = sqlite3.connect(path / "store.sqlite3")
+    db = sqlite3.connect(path / "store.sqlite3", isolation_level=None)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.execute("INSERT INTO documents_fts(documents_fts) VALUES ('integrity-check')")  # BM25 in step with the text
     db.close()
     collection = Collection.open(path)
     stored = {d.id for d in collection}
@@ -60,4 +61,5 @@ def test_kill_9_mid_ingest_loses_nothing_acknowledged(tmp_path: Path, delay: flo
     # The batch in flight is all-or-nothing: no half-written batch after the acknowledged ones.
     assert len(stored) % 8 == 0 and len(stored) - len(acked) in (0, 8)
     assert collection.search("binary embeddings", k=3)
+    assert {h.id for h in collection.search("binary embeddings", k=len(stored), mode="sparse")} <= stored
     assert collection.add([{"id": "after-crash", "text": "still writable"}]).added == 1

@@ -169,18 +169,34 @@ def retrieval(
     model: ModelOpt = "minilm",
     compare: Compare = None,
     split: Annotated[str, typer.Option("--split", help="Qrels file to use.")] = "test",
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", help="dense, sparse (BM25) or hybrid; a comma list runs each on one collection."),
+    ] = None,
+    fusion: Annotated[str | None, typer.Option("--fusion", help="Hybrid fusion: weighted or rrf.")] = None,
+    dense_weight: Annotated[
+        float | None, typer.Option("--dense-weight", min=0.0, max=1.0, help="Hybrid: weight of the dense side.")
+    ] = None,
     batch_size: Batch = 64,
     out: Out = None,
     plot: Plot = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Retrieval through a real collection: nDCG@10, Recall@10/100, MRR@10, MAP@100."""
+    from dataclasses import replace
+
     from nestvec.eval import evaluate_retrieval
 
     def call(setting: Any) -> Any:
         return evaluate_retrieval(data, setting, split=split, batch_size=batch_size)
 
-    _evaluate("retrieval", _settings(model, compare), as_json, out, plot, call)
+    def expand() -> list[Any]:
+        settings = _settings(model, compare)
+        override = {k: v for k, v in (("fusion", fusion), ("dense_weight", dense_weight)) if v is not None}
+        modes = [m.strip() for m in mode.split(",")] if mode else [None]
+        return [replace(s, **override, **({"mode": m} if m else {})) for s in settings for m in modes]
+
+    _evaluate("retrieval", run_job(as_json, expand), as_json, out, plot, call)
 
 
 def inspect(

@@ -97,6 +97,7 @@ def index_build(
         str, typer.Option("--precision", help="Codes in RAM: float32, float16, int8 or binary.")
     ] = "float32",
     dims: Annotated[int | None, typer.Option("--dims", min=1, help="Keep the first N dimensions (Matryoshka).")] = None,
+    no_bm25: Annotated[bool, typer.Option("--no-bm25", help="Skip the BM25 keyword index (no sparse/hybrid).")] = False,
     rescore: Annotated[
         int | None,
         typer.Option("--rescore", min=0, help="Rescore k×N candidates with float vectors (default 4 below float32)."),
@@ -118,6 +119,7 @@ def index_build(
             index=index,
             precision=precision,
             dims=dims,
+            bm25=not no_bm25,
             rescore=rescore,
             batch_size=batch_size,
             progress=_progress(no_progress),
@@ -171,6 +173,11 @@ def search(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model to query with; must match the collection's.")
     ] = None,
+    mode: Annotated[str, typer.Option("--mode", help="dense (embeddings), sparse (BM25) or hybrid.")] = "dense",
+    fusion: Annotated[str, typer.Option("--fusion", help="Hybrid fusion: weighted or rrf.")] = "weighted",
+    dense_weight: Annotated[
+        float | None, typer.Option("--dense-weight", min=0.0, max=1.0, help="Hybrid: weight of the dense side.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Search a collection; prints the best documents first."""
@@ -182,9 +189,12 @@ def search(
             spec = json.loads(filter) if filter is not None else None
         except json.JSONDecodeError as exc:
             raise InputError(f"--filter must be JSON, got {filter!r} ({exc.msg}).") from exc
+        from nestvec.store.fusion import Fusion
+
+        how = Fusion(method=fusion) if dense_weight is None else Fusion(method=fusion, dense_weight=dense_weight)
         with Collection.open(collection, model=model) as coll:
             start = time.perf_counter()
-            hits = coll.search(query, k=k, filter=spec)
+            hits = coll.search(query, k=k, filter=spec, mode=mode, fusion=how)
             return hits, time.perf_counter() - start
 
     hits, seconds = run_job(as_json, job)

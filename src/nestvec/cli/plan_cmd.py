@@ -32,6 +32,7 @@ def plan(
     ] = None,
     precision: Annotated[str, typer.Option("--precision", help="Precisions to try.")] = "float32,int8,binary",
     strategy: Annotated[str, typer.Option("--strategy", help="Strategies to try: flat, hnsw, ivf.")] = "flat,hnsw",
+    rescore: Annotated[str, typer.Option("--rescore", help="Rescoring factors to try below float32 (0 = none).")] = "4",
     k: Annotated[int, typer.Option("-k", min=1, help="Quality at k (recall@k without qrels).")] = 10,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the trade-off plot (PNG) here.")] = None,
     apply: Annotated[
@@ -58,9 +59,13 @@ def plan(
             workload = from_beir(source, model=model)
         else:
             raise InputError(f"{source} is neither a collection (store.sqlite3) nor a BEIR folder (corpus.jsonl).")
-        widths = [int(d) for d in _split(dims) or []] or None
+        widths = [_int(d, "--dims") for d in _split(dims) or []] or None
         options = candidates(
-            workload.dim, dims=widths, precisions=_split(precision) or [], strategies=_split(strategy) or []
+            workload.dim,
+            dims=widths,
+            precisions=_split(precision) or [],
+            strategies=_split(strategy) or [],
+            rescores=[_int(r, "--rescore") for r in _split(rescore) or ["4"]],
         )
         rows = measure_all(workload, options, k=k)
         if plot is not None:
@@ -79,6 +84,14 @@ def plan(
         typer.echo(f"plot: {plot}")
     if applied:
         typer.echo(f"applied: {applied}")
+
+
+def _int(value: str, option: str) -> int:
+    from nestvec.errors import InputError
+
+    if not value.isdigit():
+        raise InputError(f"{option} takes non-negative integers, got {value!r}.")
+    return int(value)
 
 
 def _apply(source: Path, choice: str, rows: list[Any]) -> str:

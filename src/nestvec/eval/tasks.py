@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,12 +13,13 @@ import numpy as np
 from nestvec.encoders import Encoder, load_encoder
 from nestvec.errors import InputError
 from nestvec.eval import metrics
-from nestvec.eval.readers import Column, read_beir, read_labelled, read_pair_labels, read_sts
+from nestvec.eval.readers import Column, read_labelled, read_pair_labels, read_sts
 from nestvec.index.spec import IndexSpec
+from nestvec.store.fusion import Fusion, check_mode
 from nestvec.transforms import PRECISIONS, Truncate, Whiten
 from nestvec.transforms.reduce import normalize
 
-_OPTIONS = ("dims", "whiten", "precision", "rescore", "index")
+_OPTIONS = ("dims", "whiten", "precision", "rescore", "index", "mode", "fusion", "dense_weight")
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,20 @@ class Setting:
     precision: str = "float32"
     rescore: int | None = None  # retrieval with codes below float32: rescore k × this many candidates
     index: str = "flat"  # retrieval search strategy: flat, hnsw or ivf
+    mode: str = "dense"  # retrieval: dense, sparse (BM25) or hybrid
+    fusion: str = "weighted"  # hybrid retrieval: weighted or rrf
+    dense_weight: float | None = None  # hybrid retrieval: the dense side's weight (default: Fusion's)
 
     def __post_init__(self) -> None:
         PRECISIONS[self.precision]  # validates the name
         IndexSpec.make(self.index, self.precision)
+        check_mode(self.mode)
+        self.search_fusion()
+
+    def search_fusion(self) -> Fusion:
+        if self.dense_weight is None:
+            return Fusion(method=self.fusion)
+        return Fusion(method=self.fusion, dense_weight=self.dense_weight)
 
     @classmethod
     def parse(cls, spec: str) -> Setting:
@@ -49,7 +59,8 @@ class Setting:
             if not sep or key not in _OPTIONS:
                 raise InputError(
                     f"Setting option {option!r} in {spec!r} is not understood; "
-                    "valid: dims=N, whiten=yes, precision=P, rescore=N, index=flat|hnsw|ivf."
+                    "valid: dims=N, whiten=yes, precision=P, rescore=N, index=flat|hnsw|ivf, "
+                    "mode=dense|sparse|hybrid, fusion=weighted|rrf, dense_weight=W."
                 )
             values[key] = value
         dims = values.get("dims")
@@ -67,6 +78,9 @@ class Setting:
             precision,
             int(rescore) if rescore else None,
             values.get("index", "flat"),
+            values.get("mode", "dense"),
+            values.get("fusion", "weighted"),
+            _float(values.get("dense_weight"), "dense_weight", spec),
         )
 
     @property
@@ -82,7 +96,17 @@ class Setting:
             parts.append(f"rescore={self.rescore}")
         if self.index != "flat":
             parts.append(f"index={self.index}")
+        if self.mode != "dense":
+            parts.append(f"mode={self.mode}")
+        if self.mode == "hybrid":
+            parts.append(f"fusion={self.fusion}")
+            if self.dense_weight is not None:
+                parts.append(f"dense_weight={self.dense_weight:g}")
         return ":".join(parts)
+
+    def retrieval_key(self) -> tuple[Any, ...]:
+        """What the corpus collection depends on (the search mode does not)."""
+        return (self.model, self.dims, self.precision, self.rescore, self.index)
 
     def encoder(self) -> Encoder:
         encoder = load_encoder(self.model)
@@ -117,6 +141,15 @@ class Setting:
             if hasattr(step, "decode"):
                 out = step.decode(out)
         return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _float(value: str | None, name: str, spec: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"{name} must be a number, got {value!r} in {spec!r}.") from None
 
 
 @dataclass(frozen=True)
@@ -280,48 +313,9 @@ def evaluate_clustering(
     return _result("clustering", data.path, setting, timer, "v_measure", values, len(data.labels), start)
 
 
-def evaluate_retrieval(
-    folder: str | Path, setting: Setting = Setting(), *, split: str = "test", k: int = 100, batch_size: int = 64
-) -> TaskResult:
-    """BEIR retrieval through a real (temporary) collection, so it measures what would be served."""
-    from nestvec.store.collection import Collection
-
-    if setting.whiten:
-        raise InputError("Retrieval collections do not whiten; drop whiten=yes from the setting.")
-    index = IndexSpec.make(setting.index, setting.precision, rescore=setting.rescore)
-    start = time.perf_counter()
-    beir = read_beir(folder, split=split)
-    encoder = setting.encoder()
-    docs = [{"id": d, "text": f"{title} {text}".strip()} for d, (title, text) in beir.corpus.items()]
-    docs = [d for d in docs if d["text"]]
-    judged = [qid for qid in beir.queries if qid in beir.qrels]
-    with (
-        tempfile.TemporaryDirectory(prefix="nestvec-eval-") as tmp,
-        Collection.create(Path(tmp) / "corpus", model=encoder, index=index, dims=setting.dims) as collection,
-    ):
-        report = collection.add(docs, batch_size=1024)
-        hits = collection.search_batch([beir.queries[q] for q in judged], k=k)
-    run = {qid: {h.id: h.score for h in found} for qid, found in zip(judged, hits, strict=True)}
-    values = metrics.retrieval_scores(run, beir.qrels)
-    rate = report.added / report.seconds if report.seconds else 0.0
-    return TaskResult(
-        "retrieval",
-        str(beir.path),
-        setting.label,
-        "ndcg@10",
-        values,
-        len(judged),
-        setting.bytes_per_vector(encoder),
-        rate,
-        time.perf_counter() - start,
-        run,
-    )
-
-
-TASKS = {
+TASKS: dict[str, Any] = {
     "sts": evaluate_sts,
     "pairs": evaluate_pairs,
     "classification": evaluate_classification,
     "clustering": evaluate_clustering,
-    "retrieval": evaluate_retrieval,
 }

@@ -50,13 +50,23 @@ class Measurement:
 
 
 def candidates(
-    dim: int, *, dims: Sequence[int] | None, precisions: Sequence[str], strategies: Sequence[str]
+    dim: int,
+    *,
+    dims: Sequence[int] | None,
+    precisions: Sequence[str],
+    strategies: Sequence[str],
+    rescores: Sequence[int] = (4,),
 ) -> list[Candidate]:
+    """The grid; float32 codes are exact already, so rescoring variants apply to the others."""
     widths = sorted({d for d in (dims or (dim, dim // 2, dim // 4)) if d >= 8}, reverse=True)
     for width in widths:
         if width > dim:
             raise InputError(f"dims={width} exceeds the vectors' {dim} dimensions.")
-    return [Candidate(d, IndexSpec.make(s, p)) for d, s, p in itertools.product(widths, strategies, precisions)]
+    out = []
+    for d, s, p in itertools.product(widths, strategies, precisions):
+        for r in [0] if p == "float32" else list(dict.fromkeys(rescores)):
+            out.append(Candidate(d, IndexSpec.make(s, p, rescore=r)))
+    return out
 
 
 def measure_all(workload: Workload, options: Sequence[Candidate], *, k: int = 10) -> list[Measurement]:

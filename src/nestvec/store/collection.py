@@ -17,15 +17,15 @@ from nestvec.batching import batched
 from nestvec.encoders import DEFAULT_MODEL, Encoder, load_encoder
 from nestvec.errors import CollectionError, DuplicateIdError, InputError
 from nestvec.files import config_header, fsync_dir, read_config, write_json_atomic
-from nestvec.index.base import SearchResult
 from nestvec.index.spec import IndexSpec
-from nestvec.index.vector_index import VectorIndex
 from nestvec.store import chunking
-from nestvec.store.filters import compile_filter
+from nestvec.store.fusion import Fusion
 from nestvec.store.live_index import CompactReport, LiveIndex
 from nestvec.store.recipe import Recipe
+from nestvec.store.searcher import Searcher
+from nestvec.store.sparse import SparseSpec
 from nestvec.store.sqlite import SQLiteStore, StoredChunk, StoredDoc
-from nestvec.store.types import AddReport, Chunk, Document, Hit
+from nestvec.store.types import AddReport, Document, Hit
 from nestvec.store.validate import as_document, check_unique
 from nestvec.transforms import Truncate
 
@@ -56,6 +56,7 @@ class Collection:
         self._store = store
         self._encoder = encoder
         self._live = LiveIndex(path, recipe.index, recipe.dim, store)
+        self._searcher = Searcher(store, self._live, recipe, self.embed_queries)
         self._lock = threading.RLock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -71,6 +72,7 @@ class Collection:
         precision: str = "float32",
         dims: int | None = None,
         rescore: int | None = None,
+        bm25: bool | SparseSpec = True,
     ) -> Collection:
         """Create an empty collection; the folder appears complete or not at all.
 
@@ -78,7 +80,8 @@ class Collection:
         lists), over `precision` codes: float32, float16, int8 (calibrated per dimension) or
         binary (sign bits). Below float32 the best k × `rescore` candidates (4 by default) are
         re-ranked with float vectors kept in a memory-mapped file. `dims` truncates documents and
-        queries alike (Matryoshka). An IndexSpec gives every knob at once.
+        queries alike (Matryoshka). An IndexSpec gives every knob at once. `bm25` keeps a keyword
+        index for mode="sparse"/"hybrid" search (a SparseSpec sets stemming and stop words).
         """
         target = Path(path).expanduser().resolve()
         if target.exists():
@@ -91,13 +94,14 @@ class Collection:
         if dims is not None and not 1 <= dims <= encoder.dim:
             raise InputError(f"dims must be between 1 and the model's {encoder.dim}, got {dims}.")
         long_docs = chunking.LongDocuments(long_documents, overlap)
-        recipe = Recipe(ref, encoder.identity, spec, long_docs, dims)
+        sparse = bm25 if isinstance(bm25, SparseSpec) else (SparseSpec() if bm25 else None)
+        recipe = Recipe(ref, encoder.identity, spec, long_docs, dims, sparse)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.creating-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             tmp.mkdir()
-            SQLiteStore(tmp / STORE_FILE, create=True).close()
+            SQLiteStore(tmp / STORE_FILE, create=True, sparse=sparse).close()
             write_json_atomic(tmp / "config.json", {**config_header("collection"), "recipe": recipe.to_dict()})
             os.rename(tmp, target)
             fsync_dir(target.parent)
@@ -136,6 +140,8 @@ class Collection:
         """Rebuild the index without deleted rows (retraining codes) and reclaim the store's free pages."""
         with self._lock:
             report = self._live.compact()
+            if self.recipe.sparse is not None:
+                self._store.optimize_sparse()
             self._store.vacuum()
             return report
 
@@ -256,59 +262,34 @@ class Collection:
         for doc in self._store.iter_documents():
             yield Document(doc.id, doc.text, doc.metadata)
 
-    def search(self, query: str, *, k: int = 10, filter: dict[str, Any] | None = None) -> list[Hit]:
-        """The k best documents for `query` (each once, with its best chunk), best first."""
-        return self.search_batch([query], k=k, filter=filter)[0]
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        filter: dict[str, Any] | None = None,
+        mode: str = "dense",
+        fusion: Fusion | None = None,
+    ) -> list[Hit]:
+        """The k best documents for `query` (each once, with its best chunk), best first.
+
+        `mode`: "dense" (embeddings), "sparse" (BM25 keywords) or "hybrid" (both, merged by
+        `fusion`, which also carries per-query weights). `filter` applies to both sides alike.
+        """
+        return self.search_batch([query], k=k, filter=filter, mode=mode, fusion=fusion)[0]
 
     def search_batch(
-        self, queries: Sequence[str], *, k: int = 10, filter: dict[str, Any] | None = None
+        self,
+        queries: Sequence[str],
+        *,
+        k: int = 10,
+        filter: dict[str, Any] | None = None,
+        mode: str = "dense",
+        fusion: Fusion | None = None,
     ) -> list[list[Hit]]:
         """`search` for many queries at once; the queries are embedded in one batch."""
-        if isinstance(queries, str):
-            raise InputError("search_batch takes a list of queries; use search() for one.")
-        for query in queries:
-            if not isinstance(query, str) or not query.strip():
-                raise InputError(f"Each query must be a non-empty string, got {query!r}.")
-        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
-            raise InputError(f"k must be a positive integer, got {k!r}.")
-        allowed = None
-        if filter is not None:
-            where, params = compile_filter(filter)
-            allowed = self._store.labels_where(where, params)
         with self._lock:
-            index = self._live.current()
-            if len(index) == 0:
-                return [[] for _ in queries]
-            vectors = self._embed(list(queries), batch_size=64, progress=False)
-            results = index.search(vectors, k, allowed=allowed)
-            return [
-                self._hits(index, vector, result, k, allowed) for vector, result in zip(vectors, results, strict=True)
-            ]
-
-    def _hits(
-        self, index: VectorIndex, vector: np.ndarray, result: SearchResult, k: int, allowed: np.ndarray | None
-    ) -> list[Hit]:
-        fetch = k
-        while True:
-            rows = self._store.chunk_rows(result.labels.tolist())
-            best: dict[str, tuple[int, float]] = {}
-            for label, score in zip(result.labels.tolist(), result.scores.tolist(), strict=True):
-                row = rows.get(label)
-                if row is not None and row.doc_id not in best:
-                    best[row.doc_id] = (label, score)
-            if len(best) >= k or len(result) < fetch or fetch >= len(index):
-                break
-            fetch *= 4  # several chunks of one document crowded the top: look deeper
-            result = index.search(vector[None, :], fetch, allowed=allowed)[0]
-        docs = self._store.get(list(best)[:k])
-        hits = []
-        for doc_id, (label, score) in list(best.items())[:k]:
-            doc, row = docs[doc_id], rows[label]
-            chunk = None
-            if self.recipe.long_documents.mode == "split":
-                chunk = Chunk(row.number, row.start, row.end, doc.text[row.start : row.end])
-            hits.append(Hit(doc_id, float(score), doc.text, doc.metadata, chunk))
-        return hits
+            return self._searcher.search(queries, k=k, filter=filter, mode=mode, fusion=fusion)
 
     def stored_vectors(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(labels, vectors, document id of each) for every stored chunk: the durable copy."""

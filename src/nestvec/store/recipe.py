@@ -9,6 +9,7 @@ from nestvec.encoders.base import ModelIdentity
 from nestvec.errors import RecipeMismatchError
 from nestvec.index.spec import IndexSpec
 from nestvec.store.chunking import LongDocuments
+from nestvec.store.sparse import SparseSpec
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class Recipe:
     index: IndexSpec = field(default_factory=IndexSpec)
     long_documents: LongDocuments = field(default_factory=LongDocuments)
     dims: int | None = None  # Matryoshka truncation (with renormalization) of documents and queries
+    sparse: SparseSpec | None = None  # the BM25 keyword index's tokenization, when it has one
 
     @property
     def dim(self) -> int:
@@ -31,6 +33,7 @@ class Recipe:
             "index": self.index.to_dict(),
             "long_documents": self.long_documents.to_dict(),
             "dims": self.dims,
+            "sparse": self.sparse.to_dict() if self.sparse else None,
         }
 
     @classmethod
@@ -41,6 +44,7 @@ class Recipe:
             index=IndexSpec.from_dict(data.get("index", {})),
             long_documents=LongDocuments.from_dict(data.get("long_documents", {})),
             dims=int(data["dims"]) if data.get("dims") else None,
+            sparse=SparseSpec.from_dict(data.get("sparse")),
         )
 
     def check_encoder(self, identity: ModelIdentity, where: str) -> None:

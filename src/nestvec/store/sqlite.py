@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from nestvec.errors import CollectionError
+from nestvec.store.sparse import SparseSpec, search_sql
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -84,7 +85,8 @@ class ChunkRow:
 class SQLiteStore:
     """One connection guarded by a lock; safe to share between threads of one process."""
 
-    def __init__(self, path: Path, *, create: bool = False) -> None:
+    def __init__(self, path: Path, *, create: bool = False, sparse: SparseSpec | None = None) -> None:
+        """`sparse` (at creation) adds the BM25 keyword index, kept in step by triggers."""
         if not create and not path.is_file():
             raise CollectionError(f"{path} is missing: the collection is incomplete or not a collection.")
         self.path = path
@@ -94,8 +96,9 @@ class SQLiteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA recursive_triggers=ON")  # so INSERT OR REPLACE fires the delete trigger
             if create:
-                self._db.executescript(f"BEGIN; {SCHEMA} COMMIT;")
+                self._db.executescript(f"BEGIN; {SCHEMA} {sparse.ddl() if sparse else ''} COMMIT;")
             else:
                 self._check_schema()
         except sqlite3.DatabaseError as exc:
@@ -204,6 +207,26 @@ class SQLiteStore:
         with self._lock, self._transaction():
             self._db.execute("DELETE FROM removed WHERE version <= ?", (through,))
             self._db.execute("UPDATE meta SET value = MAX(value, ?) WHERE key = 'log_floor'", (through,))
+
+    def has_sparse(self) -> bool:
+        with self._lock:
+            sql = "SELECT 1 FROM sqlite_master WHERE name = 'documents_fts'"
+            return self._db.execute(sql).fetchone() is not None
+
+    def sparse_search(self, match: str, k: int, where: str | None, params: Sequence[Any]) -> list[tuple[str, float]]:
+        """(document id, BM25 score) best first; `where` is a compiled metadata filter over `d`."""
+        with self._lock:
+            rows = self._db.execute(search_sql(where), [match, *params, k]).fetchall()
+        return [(str(r[0]), float(r[1])) for r in rows]
+
+    def sparse_segments(self) -> int:
+        """Rows of FTS5's segment storage: bounded under repeated upserts, as its merges keep it."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM documents_fts_data").fetchone()[0])
+
+    def optimize_sparse(self) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO documents_fts(documents_fts) VALUES ('optimize')")
 
     def copy_to(self, target: Path) -> None:
         """A consistent copy of the whole store (a snapshot, even while others write)."""

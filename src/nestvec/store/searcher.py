@@ -1,0 +1,113 @@
+"""Answering queries over a collection: dense, BM25 or both fused; one hit per document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from nestvec.errors import CollectionError, InputError
+from nestvec.index.base import SearchResult
+from nestvec.index.vector_index import VectorIndex
+from nestvec.store.filters import compile_filter
+from nestvec.store.fusion import Fusion, check_mode
+from nestvec.store.live_index import LiveIndex
+from nestvec.store.recipe import Recipe
+from nestvec.store.sqlite import ChunkRow, SQLiteStore
+from nestvec.store.types import Chunk, Hit
+
+Ranked = list[tuple[str, float]]  # (document id, score), best first
+
+
+class Searcher:
+    def __init__(
+        self, store: SQLiteStore, live: LiveIndex, recipe: Recipe, embed: Callable[[list[str]], np.ndarray]
+    ) -> None:
+        self._store, self._live, self._recipe, self._embed = store, live, recipe, embed
+
+    def search(
+        self, queries: Sequence[str], *, k: int, filter: dict[str, Any] | None, mode: str, fusion: Fusion | None
+    ) -> list[list[Hit]]:
+        _check(queries, k)
+        check_mode(mode)
+        fusion = fusion or Fusion()
+        where, params = compile_filter(filter) if filter is not None else (None, [])
+        depth = k if mode != "hybrid" else max(k, fusion.depth)
+        rows: list[dict[str, ChunkRow]] = [{} for _ in queries]
+        dense: list[Ranked] = [[] for _ in queries]
+        sparse: list[Ranked] = [[] for _ in queries]
+        if mode != "sparse":
+            dense, rows = self._dense(queries, depth, where, params)
+        if mode != "dense":
+            sparse = [self._sparse(q, depth, where, params) for q in queries]
+        ranked = {"dense": dense, "sparse": sparse}.get(mode)
+        if ranked is None:
+            ranked = [fusion.fuse(d, s) for d, s in zip(dense, sparse, strict=True)]
+        return [self._hits(r[:k], found) for r, found in zip(ranked, rows, strict=True)]
+
+    # -- dense -------------------------------------------------------------------------------
+    def _dense(
+        self, queries: Sequence[str], k: int, where: str | None, params: list[Any]
+    ) -> tuple[list[Ranked], list[dict[str, ChunkRow]]]:
+        allowed = self._store.labels_where(where, params) if where is not None else None
+        index = self._live.current()
+        if len(index) == 0:
+            return [[] for _ in queries], [{} for _ in queries]
+        vectors = self._embed(list(queries))
+        out = [
+            self._best_chunks(index, v, r, k, allowed)
+            for v, r in zip(vectors, index.search(vectors, k, allowed=allowed), strict=True)
+        ]
+        return [o[0] for o in out], [o[1] for o in out]
+
+    def _best_chunks(
+        self, index: VectorIndex, vector: np.ndarray, result: SearchResult, k: int, allowed: np.ndarray | None
+    ) -> tuple[Ranked, dict[str, ChunkRow]]:
+        fetch = k
+        while True:
+            rows = self._store.chunk_rows(result.labels.tolist())
+            best: dict[str, tuple[float, ChunkRow]] = {}
+            for label, score in zip(result.labels.tolist(), result.scores.tolist(), strict=True):
+                row = rows.get(label)
+                if row is not None and row.doc_id not in best:
+                    best[row.doc_id] = (score, row)
+            if len(best) >= k or len(result) < fetch or fetch >= len(index):
+                break
+            fetch *= 4  # several chunks of one document crowded the top: look deeper
+            result = index.search(vector[None, :], fetch, allowed=allowed)[0]
+        chosen = list(best.items())[:k]
+        return [(doc_id, score) for doc_id, (score, _) in chosen], {doc_id: row for doc_id, (_, row) in chosen}
+
+    # -- sparse ------------------------------------------------------------------------------
+    def _sparse(self, query: str, k: int, where: str | None, params: list[Any]) -> Ranked:
+        spec = self._recipe.sparse
+        if spec is None:
+            raise CollectionError(
+                "This collection has no BM25 keyword index, so mode='sparse' and 'hybrid' are unavailable. "
+                "Create collections with bm25=True (the default) to get one."
+            )
+        match = spec.match(query)
+        return [] if match is None else self._store.sparse_search(match, k, where, params)
+
+    # -- hits --------------------------------------------------------------------------------
+    def _hits(self, ranked: Ranked, rows: dict[str, ChunkRow]) -> list[Hit]:
+        docs = self._store.get([doc_id for doc_id, _ in ranked])
+        hits = []
+        for doc_id, score in ranked:
+            doc, row = docs[doc_id], rows.get(doc_id)
+            chunk = None
+            if row is not None and self._recipe.long_documents.mode == "split":
+                chunk = Chunk(row.number, row.start, row.end, doc.text[row.start : row.end])
+            hits.append(Hit(doc_id, float(score), doc.text, doc.metadata, chunk))
+        return hits
+
+
+def _check(queries: Sequence[str], k: int) -> None:
+    if isinstance(queries, str):
+        raise InputError("search_batch takes a list of queries; use search() for one.")
+    for query in queries:
+        if not isinstance(query, str) or not query.strip():
+            raise InputError(f"Each query must be a non-empty string, got {query!r}.")
+    if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+        raise InputError(f"k must be a positive integer, got {k!r}.")

@@ -1,0 +1,119 @@
+"""BM25 over the documents, kept by SQLite's FTS5 inside the same database as the store.
+
+Why FTS5 rather than a separate BM25 library: its index lives in the store's own transactions
+(triggers on the documents table), so an add, upsert or delete updates text, vectors and the
+keyword index atomically, a crash can never leave them out of step, and metadata filters are
+the very same SQL on both sides. Scoring is FTS5's built-in bm25() (k1 = 1.2, b = 0.75).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from nestvec.errors import InputError
+from nestvec.registry import unknown_name_message
+
+# Lucene's classic English stop set: removed from queries, so "the" never drives a match.
+ENGLISH_STOPWORDS = frozenset(
+    (
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    )
+)
+STEMMERS = ("porter", "none")
+STOPWORDS = ("english", "none")
+_TERM = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class SparseSpec:
+    """Tokenization of the keyword index: case and diacritics are always folded (unicode61)."""
+
+    stemmer: str = "porter"
+    stopwords: str = "english"
+
+    def __post_init__(self) -> None:
+        if self.stemmer not in STEMMERS:
+            raise InputError(unknown_name_message("stemmer", self.stemmer, list(STEMMERS)))
+        if self.stopwords not in STOPWORDS:
+            raise InputError(unknown_name_message("stop word list", self.stopwords, list(STOPWORDS)))
+
+    @property
+    def tokenize(self) -> str:
+        base = "unicode61 remove_diacritics 2"
+        return f"porter {base}" if self.stemmer == "porter" else base
+
+    def match(self, query: str) -> str | None:
+        """An FTS5 query matching any of the query's terms (None when no term is left)."""
+        terms = [t for t in _TERM.findall(query.lower())]
+        if self.stopwords == "english":
+            terms = [t for t in terms if t not in ENGLISH_STOPWORDS]
+        terms = list(dict.fromkeys(terms))
+        return " OR ".join(f'"{t}"' for t in terms) if terms else None
+
+    def ddl(self) -> str:
+        return f"""
+CREATE VIRTUAL TABLE documents_fts USING fts5(
+    text, content='documents', content_rowid='rowid', tokenize='{self.tokenize}'
+);
+CREATE TRIGGER documents_fts_insert AFTER INSERT ON documents BEGIN
+    INSERT INTO documents_fts(rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER documents_fts_delete AFTER DELETE ON documents BEGIN
+    INSERT INTO documents_fts(documents_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+CREATE TRIGGER documents_fts_update AFTER UPDATE ON documents BEGIN
+    INSERT INTO documents_fts(documents_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO documents_fts(rowid, text) VALUES (new.rowid, new.text);
+END;
+"""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SparseSpec | None:
+        return None if data is None else cls(**{k: data[k] for k in ("stemmer", "stopwords") if k in data})
+
+
+def search_sql(where: str | None) -> str:
+    """Best documents by BM25 (FTS5's bm25() is lower-is-better, so it is negated)."""
+    extra = f" AND {where}" if where else ""
+    return (
+        "SELECT d.id, -bm25(documents_fts) AS score FROM documents_fts "
+        "JOIN documents d ON d.rowid = documents_fts.rowid "
+        f"WHERE documents_fts MATCH ?{extra} ORDER BY bm25(documents_fts) LIMIT ?"
+    )
