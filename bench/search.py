@@ -33,6 +33,7 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "faiss IndexBinaryFlat": ("faiss", {"kind": "bflat"}),
     "nestvec flat binary (no rescoring)": ("nestvec", {"strategy": "flat", "precision": "binary", "rescore": 0}),
     "nestvec flat binary + rescoring x10": ("nestvec", {"strategy": "flat", "precision": "binary", "rescore": 10}),
+    "nestvec flat binary + rescoring x30": ("nestvec", {"strategy": "flat", "precision": "binary", "rescore": 30}),
     "faiss IndexBinaryIVF": ("faiss", {"kind": "bivf", "nlist": 1024, "nprobe": 24}),
     "nestvec ivf binary (no rescoring)": (
         "nestvec",
@@ -41,6 +42,10 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "nestvec ivf binary + rescoring x10": (
         "nestvec",
         {"strategy": "ivf", "precision": "binary", "rescore": 10, "nlist": 1024, "nprobe": 24},
+    ),
+    "nestvec ivf binary + rescoring x30, nprobe 48": (
+        "nestvec",
+        {"strategy": "ivf", "precision": "binary", "rescore": 30, "nlist": 1024, "nprobe": 48},
     ),
     "faiss IndexHNSWFlat": ("faiss", {"kind": "hnsw", "m": 32, "ef_search": 64}),
     "nestvec hnsw float32": ("nestvec", {"strategy": "hnsw", "precision": "float32", "hnsw_m": 32, "ef_search": 64}),

@@ -93,8 +93,8 @@ class LiveIndex:
         index.add(np.asarray(change.added, dtype=np.int64), vectors)
         index.version = change.version
         self._unsaved += len(change.added) + len(change.removed)
-        if self._unsaved >= 100_000:
-            self.checkpoint()
+        if self._unsaved >= max(100_000, index.table.size // 2):
+            self.checkpoint()  # geometric spacing: a big build writes its checkpoint O(1) times over
 
     def checkpoint(self, *, force: bool = False) -> bool:
         """Save the index if enough changed since the last save (or at all, with `force`)."""
