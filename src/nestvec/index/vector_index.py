@@ -156,11 +156,17 @@ class VectorIndex:
         return out_rows, out_scores
 
     def _rescore(self, queries: np.ndarray, found: np.ndarray) -> np.ndarray:
-        """Exact inner products of each query with its candidates' float vectors."""
+        """Exact inner products of each query with its candidates' float vectors, a block of queries at a time."""
         out = np.full(found.shape, -np.inf, dtype=np.float32)
-        for q, rows in enumerate(found):
-            valid = rows >= 0
-            out[q, valid] = self._exact_rows(rows[valid]) @ queries[q]
+        block = max(1, 65_536 // max(found.shape[1], 1))  # bounds the gathered rows to ~64k per step
+        for start in range(0, len(found), block):
+            part = found[start : start + block]
+            valid = part >= 0
+            owner = np.nonzero(valid)[0]
+            rows = self._exact_rows(part[valid])
+            scores = np.einsum("ij,ij->i", rows, queries[start : start + block][owner])
+            view = out[start : start + block]
+            view[valid] = scores
         return out
 
     def _top(self, rows: np.ndarray, scores: np.ndarray, k: int) -> SearchResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from nestvec.store.sqlite import ChunkRow, SQLiteStore
 from nestvec.store.types import Chunk, Hit
 
 Ranked = list[tuple[str, float]]  # (document id, score), best first
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nestvec-bm25")
 
 
 class Searcher:
@@ -37,10 +39,13 @@ class Searcher:
         rows: list[dict[str, ChunkRow]] = [{} for _ in queries]
         dense: list[Ranked] = [[] for _ in queries]
         sparse: list[Ranked] = [[] for _ in queries]
+        keywords = None
+        if mode != "dense":  # SQLite releases the GIL, so BM25 runs while the query is embedded
+            keywords = _POOL.submit(lambda: [self._sparse(q, depth, where, params) for q in queries])
         if mode != "sparse":
             dense, rows = self._dense(queries, depth, where, params)
-        if mode != "dense":
-            sparse = [self._sparse(q, depth, where, params) for q in queries]
+        if keywords is not None:
+            sparse = keywords.result()
         ranked = {"dense": dense, "sparse": sparse}.get(mode)
         if ranked is None:
             ranked = [fusion.fuse(d, s) for d, s in zip(dense, sparse, strict=True)]
