@@ -4,7 +4,7 @@
    one with the largest keyword-dev gain that loses nothing on the paraphrase dev set), then the
    defaults once on msmarco-5k and on the keyword test split.
 2. latency: per-query p50/p99 of dense, sparse and hybrid on a collection of --docs real texts
-   (bench/realdata.py's corpus), 200 held-out queries, 2 threads.
+   (bench/realdata.py's corpus), 500 held-out queries, 2 threads.
 
 Usage: python bench/hybrid.py [--docs 100000] [--skip-quality] [--skip-latency]
 Writes bench/results/hybrid.json.
@@ -80,7 +80,7 @@ def latency(docs: int, threads: int) -> dict:
         for mode in ("dense", "sparse", "hybrid"):
             collection.search_batch(queries[:20], k=10, mode=mode)  # warm
             times = []
-            for query in queries[:200]:
+            for query in queries[:500]:
                 t = time.perf_counter()
                 collection.search(query, k=10, mode=mode)
                 times.append(1000 * (time.perf_counter() - t))

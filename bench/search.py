@@ -89,8 +89,7 @@ if mode == "build":
             index = faiss.IndexHNSWFlat(d, settings["m"], faiss.METRIC_INNER_PRODUCT); index.hnsw.efConstruction = 80
         else:
             index = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(d), d, settings["nlist"])
-            sample = np.sort(np.random.default_rng(0).choice(len(X), min(len(X), 200_000), replace=False))
-            index.train(codes(X[sample]))
+            index.train(codes(X[:200_000]))  # the rows nestvec trains on (the file is shuffled)
         for lo in range(0, len(X), CHUNK):
             index.add(codes(X[lo:lo + CHUNK]))
         build = time.perf_counter() - start
@@ -138,9 +137,10 @@ print(json.dumps({
 
 def dataset(n: int, real: int) -> tuple[Path, Path]:
     corpus, _ = realdata.embed(real)
-    data = realdata.CACHE / f"mixed-{real}-{n}.npy"
-    if not data.exists():
-        np.save(data, realdata.augment(corpus, n))
+    data = realdata.CACHE / f"mixed-{real}-{n}-shuffled.npy"
+    if not data.exists():  # shuffled, so the first rows (where codes train) are a random sample
+        mixed = realdata.augment(corpus, n)
+        np.save(data, mixed[np.random.default_rng(1).permutation(len(mixed))])
     query_file = realdata.CACHE / f"real-{real}-queries.npy"
     return data, query_file
 

@@ -121,7 +121,7 @@ class VectorIndex:
         found, scores = self._faiss_search(queries, fetch, mask)
         if self.spec.rescores:
             scores = self._rescore(queries, found)
-        return [self._top(f[f >= 0], s[f >= 0], k) for f, s in zip(found, scores, strict=True)]
+        return self._top_rows(found, scores, k)
 
     def _faiss_search(self, queries: np.ndarray, fetch: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         codes = backend.encode(self.spec, queries)
@@ -156,18 +156,33 @@ class VectorIndex:
         return out_rows, out_scores
 
     def _rescore(self, queries: np.ndarray, found: np.ndarray) -> np.ndarray:
-        """Exact inner products of each query with its candidates' float vectors, a block of queries at a time."""
+        """Exact inner products of each query with its candidates' float vectors.
+
+        One gather and one batched matrix product per block of queries; the query is never
+        copied per candidate, which would double the memory traffic of the gather.
+        """
         out = np.full(found.shape, -np.inf, dtype=np.float32)
-        block = max(1, 65_536 // max(found.shape[1], 1))  # bounds the gathered rows to ~64k per step
+        if found.size == 0:
+            return out
+        fetch = found.shape[1]
+        block = max(1, 16_384 // fetch)
         for start in range(0, len(found), block):
             part = found[start : start + block]
             valid = part >= 0
-            owner = np.nonzero(valid)[0]
-            rows = self._exact_rows(part[valid])
-            scores = np.einsum("ij,ij->i", rows, queries[start : start + block][owner])
-            view = out[start : start + block]
-            view[valid] = scores
+            rows = self._exact_rows(np.where(valid, part, 0).ravel()).reshape(len(part), fetch, self.dim)
+            scores = np.matmul(rows, queries[start : start + block, :, None])[..., 0]
+            out[start : start + block] = np.where(valid, scores, -np.inf)
         return out
+
+    def _top_rows(self, found: np.ndarray, scores: np.ndarray, k: int) -> list[SearchResult]:
+        """`_top` for a whole batch at once: one 2-D sort instead of one per query."""
+        valid = found >= 0
+        labels = np.where(valid, self.table.labels[np.maximum(found, 0)], np.iinfo(np.int64).max)
+        scores = np.where(valid, scores, -np.inf).astype(np.float32)
+        order = np.lexsort((labels, -scores), axis=-1)[:, :k]  # ties by label, so results are deterministic
+        labels, scores = np.take_along_axis(labels, order, 1), np.take_along_axis(scores, order, 1)
+        counts = np.take_along_axis(valid, order, 1).sum(axis=1)
+        return [SearchResult(labels[q, :n], scores[q, :n]) for q, n in enumerate(counts.tolist())]
 
     def _top(self, rows: np.ndarray, scores: np.ndarray, k: int) -> SearchResult:
         if len(rows) > k:
