@@ -54,9 +54,11 @@ def test_corrupted_index_is_detected_and_rebuilt(
     with Collection.create(path, model=encoder, index=index, precision=precision) as collection:
         collection.add(paper_docs(60))
         before = answers(collection)
-    files = sorted(p for p in (path / "index").iterdir() if p.suffix in (".faiss", ".safetensors", ".f32"))
-    assert len(files) >= 2  # int8 below 1,000 rows has no codes yet: its rows wait, exact, for training
-    for target in files:
+    suffixes = {p.suffix for p in (path / "index").iterdir()} & {".faiss", ".safetensors", ".f32"}
+    assert len(suffixes) >= 2  # int8 below 1,000 rows has no codes yet: its rows wait, exact, for training
+    for suffix in sorted(suffixes):
+        # a rebuild starts a new generation of the vectors file, so look the file up each time
+        target = next(p for p in (path / "index").iterdir() if p.suffix == suffix)
         data = bytearray(target.read_bytes())
         data[len(data) // 3] ^= 0x5A
         target.write_bytes(bytes(data))
