@@ -211,21 +211,36 @@ def read_beir(folder: str | Path, *, split: str = "test") -> BEIR:
     queries = {str(r["_id"]): str(r.get("text") or "") for _, r in _jsonl(folder / "queries.jsonl")}
     if not corpus:
         raise InputFileError(folder / "corpus.jsonl", None, "the corpus is empty.")
-    qrels_path = folder / "qrels" / f"{split}.tsv"
+    qrels = read_qrels(folder / "qrels" / f"{split}.tsv", queries=set(queries), corpus=set(corpus))
+    return BEIR(folder, corpus, queries, qrels)
+
+
+def read_qrels(
+    path: Path,
+    *,
+    queries: set[str],
+    corpus: set[str],
+    queries_name: str = "queries.jsonl",
+    corpus_name: str = "corpus.jsonl",
+) -> dict[str, dict[str, int]]:
+    """TSV judgments (query-id, corpus-id, integer relevance; a header line is allowed).
+
+    Judgments naming unknown documents or queries are errors, not skipped.
+    """
     qrels: dict[str, dict[str, int]] = {}
-    for line, row in _rows(qrels_path):
+    for line, row in _rows(path):
         if len(row) < 3:
-            raise InputFileError(qrels_path, line, f"expected query-id, corpus-id, score; found {len(row)} column(s).")
+            raise InputFileError(path, line, f"expected query-id, corpus-id, score; found {len(row)} column(s).")
         qid, did, raw = row[0].strip(), row[1].strip(), row[2].strip()
         if line == 1 and not raw.lstrip("-").isdigit():
             continue  # header
         if not raw.lstrip("-").isdigit():
-            raise InputFileError(qrels_path, line, f"relevance {raw!r} is not an integer.")
+            raise InputFileError(path, line, f"relevance {raw!r} is not an integer.")
         if did not in corpus:
-            raise InputFileError(qrels_path, line, f"corpus-id {did!r} is not in corpus.jsonl.")
+            raise InputFileError(path, line, f"corpus-id {did!r} is not in {corpus_name}.")
         if qid not in queries:
-            raise InputFileError(qrels_path, line, f"query-id {qid!r} is not in queries.jsonl.")
+            raise InputFileError(path, line, f"query-id {qid!r} is not in {queries_name}.")
         qrels.setdefault(qid, {})[did] = int(raw)
     if not qrels:
-        raise InputFileError(qrels_path, None, "no relevance judgments found.")
-    return BEIR(folder, corpus, queries, qrels)
+        raise InputFileError(path, None, "no relevance judgments found.")
+    return qrels

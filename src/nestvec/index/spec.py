@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from nestvec.errors import InputError
@@ -87,9 +87,6 @@ class IndexSpec:
     def describe(self) -> str:
         text = self.strategy if self.precision == "float32" else f"{self.strategy}+{self.precision}"
         return f"{text} rescore×{self.rescore}" if self.rescores else text
-
-    def with_search(self, **knobs: Any) -> IndexSpec:
-        return replace(self, **knobs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

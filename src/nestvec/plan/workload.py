@@ -55,7 +55,12 @@ def from_collection(path: str | Path, queries: str | Path, *, qrels: str | Path 
         _, vectors, docs = collection.stored_vectors()
         query_ids, texts = read_queries(Path(queries))
         query_vectors = collection.embed_queries(texts)
-    judgments = read_qrels(Path(qrels), set(query_ids), set(docs)) if qrels is not None else None
+    judgments = None
+    if qrels is not None:
+        from nestvec.eval.readers import read_qrels
+
+        names = {"queries_name": str(queries), "corpus_name": f"the collection at {path}"}
+        judgments = read_qrels(Path(qrels), queries=set(query_ids), corpus=set(docs), **names)
     return Workload(str(path), vectors, docs, query_vectors, query_ids, judgments)
 
 
@@ -80,21 +85,3 @@ def read_queries(path: Path) -> tuple[list[str], list[str]]:
     if not texts:
         raise InputFileError(path, None, "no queries found.")
     return ids, texts
-
-
-def read_qrels(path: Path, queries: set[str], docs: set[str]) -> dict[str, dict[str, int]]:
-    """BEIR-style TSV: query-id, corpus-id, relevance (a header line is allowed)."""
-    qrels: dict[str, dict[str, int]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        cells = line.split("\t")
-        if len(cells) < 3 or (number == 1 and not cells[2].strip().lstrip("-").isdigit()):
-            if number == 1:
-                continue
-            raise InputFileError(path, number, f"expected query-id, corpus-id, relevance; found {line[:60]!r}.")
-        qid, did, grade = cells[0].strip(), cells[1].strip(), cells[2].strip()
-        if qid not in queries or did not in docs:
-            raise InputFileError(path, number, f"query {qid!r} or document {did!r} is not in the queries/collection.")
-        qrels.setdefault(qid, {})[did] = int(grade)
-    if not qrels:
-        raise InputFileError(path, None, "no judgments found.")
-    return qrels
