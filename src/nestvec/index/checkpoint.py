@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from nestvec.errors import CollectionError, IndexCorruptError
-from nestvec.files import config_header, fsync_dir, read_config, write_json_atomic
+from nestvec.files import config_header, fsync_dir, read_config, write_bytes_atomic, write_json_atomic
 from nestvec.index import backend
 from nestvec.index.exact import ExactVectors
 from nestvec.index.labels import LabelTable
@@ -49,12 +48,7 @@ def saved_version(folder: Path) -> int:
 
 
 def _write_bytes(path: Path, data: bytes) -> int:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_bytes_atomic(path, data)
     return zlib.crc32(data)
 
 

@@ -107,7 +107,11 @@ class VectorIndex:
 
     def _scan(self, queries: np.ndarray, rows: np.ndarray, k: int) -> list[SearchResult]:
         scores = queries @ self._exact_rows(rows).T
-        return [self._top(rows, row_scores, k) for row_scores in scores]
+        found = np.broadcast_to(rows, scores.shape)
+        if len(rows) > k:  # keep the k best per query before the exact sort
+            part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            found, scores = rows[part], np.take_along_axis(scores, part, 1)
+        return self._top_rows(found, scores, k)
 
     def _search_codes(self, queries: np.ndarray, k: int, rows: np.ndarray | None) -> list[SearchResult]:
         count = len(self) if rows is None else len(rows)
@@ -175,22 +179,14 @@ class VectorIndex:
         return out
 
     def _top_rows(self, found: np.ndarray, scores: np.ndarray, k: int) -> list[SearchResult]:
-        """`_top` for a whole batch at once: one 2-D sort instead of one per query."""
+        """The k best of each query's candidates (row -1 = none), best first, ties by label."""
         valid = found >= 0
         labels = np.where(valid, self.table.labels[np.maximum(found, 0)], np.iinfo(np.int64).max)
         scores = np.where(valid, scores, -np.inf).astype(np.float32)
-        order = np.lexsort((labels, -scores), axis=-1)[:, :k]  # ties by label, so results are deterministic
+        order = np.lexsort((labels, -scores), axis=-1)[:, :k]  # one 2-D sort for the whole batch
         labels, scores = np.take_along_axis(labels, order, 1), np.take_along_axis(scores, order, 1)
         counts = np.take_along_axis(valid, order, 1).sum(axis=1)
         return [SearchResult(labels[q, :n], scores[q, :n]) for q, n in enumerate(counts.tolist())]
-
-    def _top(self, rows: np.ndarray, scores: np.ndarray, k: int) -> SearchResult:
-        if len(rows) > k:
-            part = np.argpartition(-scores, k - 1)[:k]
-            rows, scores = rows[part], scores[part]
-        labels = self.table.labels[rows]
-        order = np.lexsort((labels, -scores))[:k]  # ties by label, so results are deterministic
-        return SearchResult(labels[order], scores[order].astype(np.float32))
 
     # -- accounting --------------------------------------------------------------------------
     def ram_bytes(self) -> int:
