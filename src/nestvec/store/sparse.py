@@ -78,7 +78,7 @@ class SparseSpec:
 
     def match(self, query: str) -> str | None:
         """An FTS5 query matching any of the query's terms (None when no term is left)."""
-        terms = [t for t in _TERM.findall(query.lower())]
+        terms = _TERM.findall(query.lower())
         if self.stopwords == "english":
             terms = [t for t in terms if t not in ENGLISH_STOPWORDS]
         terms = list(dict.fromkeys(terms))

@@ -289,8 +289,7 @@ class SQLiteStore:
         """Every chunk's (labels, vectors, document ids), in label order."""
         with self._lock:
             rows = self._db.execute("SELECT label, vector, doc_id FROM chunks ORDER BY label").fetchall()
-        labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+        labels, vectors = _decode(rows, dim)
         return labels, vectors, [r[2] for r in rows]
 
     def labels_where(self, where: str, params: Sequence[Any]) -> np.ndarray:
@@ -321,10 +320,14 @@ class _Transaction:
 
 def _vector_batches(rows: list[Any], dim: int, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     for start in range(0, len(rows), batch):
-        part = rows[start : start + batch]
-        labels = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
-        vectors = np.frombuffer(b"".join(r[1] for r in part), dtype=np.float32).reshape(len(part), dim)
-        yield labels, vectors
+        yield _decode(rows[start : start + batch], dim)
+
+
+def _decode(rows: Sequence[Any], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, vectors) from (label, float32 blob, ...) rows."""
+    labels = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+    return labels, vectors
 
 
 def _parts(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
