@@ -86,9 +86,38 @@ def latency(docs: int, threads: int) -> dict:
                 times.append(1000 * (time.perf_counter() - t))
             out[mode] = {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99))}
             print(mode, out[mode], flush=True)
+        out["sparse_budget"] = budget_agreement(path, queries[:500])
+        print("BM25 with the posting budget vs every term:", out["sparse_budget"], flush=True)
     out["hybrid_over_dense_p50"] = out["hybrid"]["p50_ms"] / out["dense"]["p50_ms"]
     out["hybrid_over_dense_p99"] = out["hybrid"]["p99_ms"] / out["dense"]["p99_ms"]
     return out
+
+
+def budget_agreement(path: Path, queries: list[str]) -> dict:
+    """What the posting budget costs: top-10 overlap of BM25 with and without it, and the speed-up."""
+    from nestvec.store.keywords import KeywordReader
+    from nestvec.store.sparse import SparseSpec
+
+    readers = {
+        name: KeywordReader(path / "store.sqlite3", SparseSpec(max_postings=m))
+        for name, m in (("budget", SparseSpec().max_postings), ("all", None))
+    }
+    found: dict[str, list[list[str]]] = {}
+    times: dict[str, list[float]] = {}
+    for name, reader in readers.items():
+        found[name], times[name] = [], []
+        for query in queries:
+            t = time.perf_counter()
+            found[name].append([doc for doc, _ in reader.search(query, 10, None, [])])
+            times[name].append(1000 * (time.perf_counter() - t))
+        reader.close()
+    overlap = [len(set(a) & set(b)) / max(1, len(b)) for a, b in zip(found["budget"], found["all"], strict=True)]
+    return {
+        "max_postings": SparseSpec().max_postings,
+        "top10_overlap_mean": float(np.mean(overlap)),
+        "queries_unchanged": float(np.mean([a == b for a, b in zip(found["budget"], found["all"], strict=True)])),
+        **{f"{name}_p{q}_ms": float(np.percentile(t, q)) for name, t in times.items() for q in (50, 99)},
+    }
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from nestvec.cli.main import app
 from nestvec.errors import CollectionError, InputError
 from nestvec.eval import Setting, evaluate_retrieval
 from nestvec.store.fusion import Fusion
+from nestvec.store.keywords import KeywordReader, within_budget
 from nestvec.store.sparse import SparseSpec
 from tests.conftest import ROOT, paper_docs
 
@@ -37,6 +38,29 @@ def test_sparse_finds_exact_names_and_hybrid_keeps_them(papers: Path) -> None:
         assert collection.search("the of and", k=3, mode="sparse") == []  # stop words only: no keyword match
         with pytest.raises(InputError, match="Unknown search mode 'keyword'"):
             collection.search("SimCSE", mode="keyword")
+
+
+def test_posting_budget_keeps_the_rarest_terms(papers: Path) -> None:
+    assert within_budget(["a", "b", "c"], [50, 5, 20], 30) == ["b", "c"]
+    assert within_budget(["a", "b"], [500, 900], 10) == ["a"]  # the rarest term is always kept
+    assert within_budget(["a", "b"], None, 10) == ["a", "b"]  # words and index terms did not pair up
+    store = papers / "store.sqlite3"
+    query = "learning representations SimCSE"  # two words found in most abstracts, one name in few
+    tight = KeywordReader(store, SparseSpec(max_postings=40))
+    every = KeywordReader(store, SparseSpec(max_postings=None))
+    try:
+        assert tight.search(query, 10, None, []) == every.search("SimCSE", 10, None, [])
+        assert every.search(query, 10, None, []) != every.search("SimCSE", 10, None, [])
+        # Stemmed query words (learning -> learn) are counted against the index's stemmed terms.
+        assert KeywordReader._postings(tight._connect(), ["learning", "simcse"]) == [
+            every.search("learning", 1000, None, []).__len__(),
+            every.search("simcse", 1000, None, []).__len__(),
+        ]
+    finally:
+        tight.close()
+        every.close()
+    with pytest.raises(InputError, match="max_postings must be a positive integer"):
+        SparseSpec(max_postings=0)
 
 
 def test_filters_apply_to_both_sides(papers: Path) -> None:

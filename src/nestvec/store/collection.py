@@ -128,6 +128,7 @@ class Collection:
         """Checkpoint the index if it changed, then close the store."""
         with self._lock:
             self._live.checkpoint()
+            self._searcher.close()
             self._store.close()
 
     def checkpoint(self) -> bool:

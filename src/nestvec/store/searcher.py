@@ -13,6 +13,7 @@ from nestvec.index.base import SearchResult
 from nestvec.index.vector_index import VectorIndex
 from nestvec.store.filters import compile_filter
 from nestvec.store.fusion import Fusion, check_mode
+from nestvec.store.keywords import KeywordReader
 from nestvec.store.live_index import LiveIndex
 from nestvec.store.recipe import Recipe
 from nestvec.store.sqlite import ChunkRow, SQLiteStore
@@ -27,6 +28,11 @@ class Searcher:
         self, store: SQLiteStore, live: LiveIndex, recipe: Recipe, embed: Callable[[list[str]], np.ndarray]
     ) -> None:
         self._store, self._live, self._recipe, self._embed = store, live, recipe, embed
+        self._keywords = KeywordReader(store.path, recipe.sparse) if recipe.sparse is not None else None
+
+    def close(self) -> None:
+        if self._keywords is not None:
+            self._keywords.close()
 
     def search(
         self, queries: Sequence[str], *, k: int, filter: dict[str, Any] | None, mode: str, fusion: Fusion | None
@@ -86,14 +92,12 @@ class Searcher:
 
     # -- sparse ------------------------------------------------------------------------------
     def _sparse(self, query: str, k: int, where: str | None, params: list[Any]) -> Ranked:
-        spec = self._recipe.sparse
-        if spec is None:
+        if self._keywords is None:
             raise CollectionError(
                 "This collection has no BM25 keyword index, so mode='sparse' and 'hybrid' are unavailable. "
                 "Create collections with bm25=True (the default) to get one."
             )
-        match = spec.match(query)
-        return [] if match is None else self._store.sparse_search(match, k, where, params)
+        return self._keywords.search(query, k, where, params)
 
     # -- hits --------------------------------------------------------------------------------
     def _hits(self, ranked: Ranked, rows: dict[str, ChunkRow]) -> list[Hit]:

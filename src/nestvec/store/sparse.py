@@ -64,8 +64,15 @@ class SparseSpec:
 
     stemmer: str = "porter"
     stopwords: str = "english"
+    # Bounds a query's BM25 work: its most common terms are dropped beyond this many postings
+    # (see keywords.py). None scores every term.
+    max_postings: int | None = 20_000
 
     def __post_init__(self) -> None:
+        if self.max_postings is not None and (
+            not isinstance(self.max_postings, int) or isinstance(self.max_postings, bool) or self.max_postings < 1
+        ):
+            raise InputError(f"max_postings must be a positive integer or None, got {self.max_postings!r}.")
         if self.stemmer not in STEMMERS:
             raise InputError(unknown_name_message("stemmer", self.stemmer, list(STEMMERS)))
         if self.stopwords not in STOPWORDS:
@@ -76,13 +83,17 @@ class SparseSpec:
         base = "unicode61 remove_diacritics 2"
         return f"porter {base}" if self.stemmer == "porter" else base
 
-    def match(self, query: str) -> str | None:
-        """An FTS5 query matching any of the query's terms (None when no term is left)."""
+    def terms(self, query: str) -> list[str]:
+        """The query's distinct words, lowercased, stop words removed."""
         terms = _TERM.findall(query.lower())
         if self.stopwords == "english":
             terms = [t for t in terms if t not in ENGLISH_STOPWORDS]
-        terms = list(dict.fromkeys(terms))
-        return " OR ".join(f'"{t}"' for t in terms) if terms else None
+        return list(dict.fromkeys(terms))
+
+    @staticmethod
+    def match(terms: list[str]) -> str:
+        """An FTS5 query matching any of the terms."""
+        return " OR ".join(f'"{t}"' for t in terms)
 
     def ddl(self) -> str:
         return f"""
@@ -106,12 +117,20 @@ END;
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SparseSpec | None:
-        return None if data is None else cls(**{k: data[k] for k in ("stemmer", "stopwords") if k in data})
+        if data is None:
+            return None
+        return cls(**{k: data[k] for k in ("stemmer", "stopwords", "max_postings") if k in data})
 
 
 def search_sql(where: str | None) -> str:
     """Best documents by BM25 (FTS5's bm25() is lower-is-better, so it is negated)."""
-    extra = f" AND {where}" if where else ""
+    if where is None:  # rank first, then look up only the k winners' ids
+        return (
+            "SELECT d.id, s.score FROM (SELECT rowid, -bm25(documents_fts) AS score FROM documents_fts "
+            "WHERE documents_fts MATCH ? ORDER BY bm25(documents_fts) LIMIT ?) s "
+            "JOIN documents d ON d.rowid = s.rowid ORDER BY s.score DESC"
+        )
+    extra = f" AND {where}"
     return (
         "SELECT d.id, -bm25(documents_fts) AS score FROM documents_fts "
         "JOIN documents d ON d.rowid = documents_fts.rowid "

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from nestvec.errors import CollectionError
-from nestvec.store.sparse import SparseSpec, search_sql
+from nestvec.store.sparse import SparseSpec
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -91,8 +91,6 @@ class SQLiteStore:
             raise CollectionError(f"{path} is missing: the collection is incomplete or not a collection.")
         self.path = path
         self._lock = threading.RLock()
-        self._keyword_db: sqlite3.Connection | None = None  # opened on first BM25 search
-        self._keyword_lock = threading.Lock()
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -117,8 +115,6 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-            if self._keyword_db is not None:
-                self._keyword_db.close()
 
     def version(self) -> int:
         """Counts committed writes; an index tagged with an older version replays `changes_since`."""
@@ -216,18 +212,6 @@ class SQLiteStore:
         with self._lock:
             sql = "SELECT 1 FROM sqlite_master WHERE name = 'documents_fts'"
             return self._db.execute(sql).fetchone() is not None
-
-    def sparse_search(self, match: str, k: int, where: str | None, params: Sequence[Any]) -> list[tuple[str, float]]:
-        """(document id, BM25 score) best first; `where` is a compiled metadata filter over `d`.
-
-        Runs on its own read connection (WAL readers never block), so hybrid search can run it
-        beside the dense half instead of after it.
-        """
-        with self._keyword_lock:
-            if self._keyword_db is None:
-                self._keyword_db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            rows = self._keyword_db.execute(search_sql(where), [match, *params, k]).fetchall()
-        return [(str(r[0]), float(r[1])) for r in rows]
 
     def sparse_segments(self) -> int:
         """Rows of FTS5's segment storage: bounded under repeated upserts, as its merges keep it."""
