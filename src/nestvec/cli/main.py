@@ -13,6 +13,7 @@ from nestvec.cli.common import JsonOpt, emit, run_job
 from nestvec.cli.eval_cmd import eval_app
 from nestvec.cli.eval_cmd import inspect as inspect_command
 from nestvec.cli.plan_cmd import compact, plan
+from nestvec.cli.serve_cmd import keys_app, serve
 
 app = typer.Typer(help="nestvec: embed, store and search text.", no_args_is_help=True, add_completion=False)
 index_app = typer.Typer(help="Build and manage collections from files.", no_args_is_help=True)
@@ -21,6 +22,8 @@ app.add_typer(eval_app, name="eval")
 app.command("inspect")(inspect_command)
 app.command("plan")(plan)
 app.command("compact")(compact)
+app.command("serve")(serve)
+app.add_typer(keys_app, name="keys")
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name (minilm) or sentence-transformers folder.")]
 IdField = Annotated[str, typer.Option("--id-field", help="Field holding each record's id.")]

@@ -7,6 +7,7 @@ Dotted keys reach into nested objects: {"venue.name": "ACL"}.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from nestvec.errors import InputError
@@ -48,7 +49,13 @@ def _path(key: str) -> str:
 def _sql_value(field: str, value: Any) -> Any:
     if not isinstance(value, _SCALARS):
         raise InputError(f"Filter on '{field}' compares with {value!r}; expected a string, number, boolean or null.")
-    return int(value) if isinstance(value, bool) else value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:  # SQLite integers are 64-bit
+        raise InputError(f"Filter on '{field}' compares with {value}, beyond 64-bit integers; use a float.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"Filter on '{field}' compares with {value}; expected a finite number.")
+    return value
 
 
 def _field(key: str, condition: Any) -> tuple[str, list[Any]]:

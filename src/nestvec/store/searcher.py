@@ -118,5 +118,9 @@ def _check(queries: Sequence[str], k: int) -> None:
     for query in queries:
         if not isinstance(query, str) or not query.strip():
             raise InputError(f"Each query must be a non-empty string, got {query!r}.")
+        try:
+            query.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"Query {query!r:.80} is not valid Unicode (unpaired surrogate).") from exc
     if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
         raise InputError(f"k must be a positive integer, got {k!r}.")

@@ -44,6 +44,11 @@ def _checked(doc: Document) -> Document:
         json.dumps(doc.metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InputError(f"Document '{doc_id}': metadata is not JSON-serializable ({exc}).") from exc
+    for what, value in (("id", doc_id), ("text", doc.text), ("metadata", json.dumps(doc.metadata, ensure_ascii=False))):
+        try:  # JSON and Python strings may hold lone surrogates, which SQLite and tokenizers refuse
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"Document {doc_id!r}: {what} is not valid Unicode (unpaired surrogate).") from exc
     return doc if doc_id == doc.id else Document(doc_id, doc.text, doc.metadata)
 
 

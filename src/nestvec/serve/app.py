@@ -1,0 +1,131 @@
+"""The FastAPI app: routes from embeddings.py and collections.py, errors as JSON, metrics, the page."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException
+
+from nestvec import __version__
+from nestvec.encoders import load_encoder
+from nestvec.errors import DuplicateIdError, NestvecError
+from nestvec.serve import collections, embeddings
+from nestvec.serve.auth import KeyStore
+from nestvec.serve.batcher import MicroBatcher
+from nestvec.serve.catalog import Catalog, ConflictError, NotFoundError
+from nestvec.serve.deps import Read, State
+from nestvec.serve.limits import BodyLimit, error_body
+from nestvec.serve.metrics import Metrics
+from nestvec.serve.state import ServeConfig, ServerState
+
+log = logging.getLogger("nestvec.serve")
+
+
+def create_app(config: ServeConfig) -> FastAPI:
+    """Load the model and the collections, and build the app (nothing listens until uvicorn runs it)."""
+    encoder = load_encoder(config.model, threads=config.threads)
+    metrics = Metrics()
+    batcher = MicroBatcher(
+        lambda texts: encoder.encode(texts, batch_size=64, progress=False),
+        config.batching,
+        observe=metrics.observe_batch,
+    )
+    metrics.watch_queue(batcher.depth)
+    server = ServerState(
+        config=config,
+        encoder=encoder,
+        batcher=batcher,
+        catalog=Catalog(list(config.collections), data_dir=config.data_dir, model=config.model),
+        keys=KeyStore.open(config.keys) if config.keys is not None else None,
+        metrics=metrics,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        server.close()  # checkpoints every collection's index
+
+    app = FastAPI(title="nestvec", version=__version__, lifespan=lifespan, description=_DESCRIPTION)
+    app.state.nestvec = server
+    app.include_router(embeddings.router)
+    app.include_router(collections.router)
+    _add_basics(app)
+    _add_errors(app)
+    app.middleware("http")(_observe)
+    if config.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["*"], allow_headers=["*"]
+        )
+    app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)
+    return app
+
+
+_DESCRIPTION = (
+    "Embeddings (OpenAI-compatible), collections and search over nestvec. Send API keys as "
+    "'Authorization: Bearer <key>' unless the server runs with authentication off."
+)
+
+
+def _add_basics(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["service"])
+    async def healthz(server: State) -> dict[str, Any]:
+        return {"status": "ok", "model": server.encoder.name, "collections": len(server.catalog.names())}
+
+    @app.get("/metrics", tags=["service"], dependencies=[Read], response_class=Response)
+    async def metrics(server: State) -> Response:
+        return Response(server.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(resources.files("nestvec.serve").joinpath("page.html").read_text(encoding="utf-8"))
+
+
+def _add_errors(app: FastAPI) -> None:
+    def reply(status: int, message: str, kind: str, param: str | None = None) -> JSONResponse:
+        return JSONResponse(error_body(status, message, kind, param), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:5]]
+        return reply(422, "Invalid request. " + "; ".join(problems), "invalid_request_error")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        kind = {401: "authentication_error", 403: "permission_error", 404: "not_found"}.get(exc.status_code, "error")
+        return reply(exc.status_code, str(exc.detail), kind)
+
+    @app.exception_handler(NestvecError)
+    async def library_error(request: Request, exc: NestvecError) -> JSONResponse:
+        if isinstance(exc, NotFoundError):
+            return reply(404, str(exc), "not_found")
+        if isinstance(exc, (ConflictError, DuplicateIdError)):
+            return reply(409, str(exc), "conflict")
+        return reply(400, str(exc), "invalid_request_error")
+
+    @app.exception_handler(TimeoutError)
+    async def timeout(request: Request, exc: TimeoutError) -> JSONResponse:
+        return reply(503, str(exc), "timeout")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return reply(500, f"Internal error ({type(exc).__name__}); the server log has details.", "server_error")
+
+
+async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    start = time.perf_counter()
+    response = await call_next(request)
+    route = getattr(request.scope.get("route"), "path", "unmatched")  # the template: bounded label values
+    server: ServerState = request.app.state.nestvec
+    server.metrics.observe_request(request.method, route, response.status_code, time.perf_counter() - start)
+    return response

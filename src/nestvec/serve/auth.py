@@ -1,0 +1,93 @@
+"""API keys: random tokens shown once, stored only as SHA-256 hashes, each with a scope.
+
+"read" keys embed and search; "write" keys may also create collections and change documents.
+Keys are 256-bit random, so a fast hash is enough (as for GitHub or Stripe tokens): there is
+no password to guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from nestvec.errors import InputError
+from nestvec.files import FORMAT_VERSION, write_json_atomic
+from nestvec.registry import unknown_name_message
+
+SCOPES = ("read", "write")
+PREFIX = "nv-"
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    id: str
+    name: str
+    scope: str
+    sha256: str
+    created: str
+
+    def allows(self, scope: str) -> bool:
+        return self.scope == "write" or scope == "read"
+
+
+class KeyStore:
+    """The keys file: {"format_version": 1, "keys": [KeyRecord, ...]}; rewritten atomically."""
+
+    def __init__(self, path: Path, records: list[KeyRecord]) -> None:
+        self.path, self.records = path, records
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = False) -> KeyStore:
+        path = Path(path)
+        if not path.exists():
+            if create:
+                return cls(path, [])
+            raise InputError(f"No keys file at {path}. Create one with: nestvec keys create {path} --scope read")
+        try:
+            data = json.loads(path.read_text())
+            records = [KeyRecord(**r) for r in data["keys"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path} is not a nestvec keys file ({exc!r}).") from exc
+        return cls(path, records)
+
+    def create(self, *, scope: str, name: str = "") -> tuple[KeyRecord, str]:
+        """A new key: returns its record and the secret, which is not stored anywhere."""
+        if scope not in SCOPES:
+            raise InputError(unknown_name_message("scope", scope, list(SCOPES)))
+        secret = PREFIX + secrets.token_urlsafe(32)
+        record = KeyRecord(
+            id=secrets.token_hex(4), name=name, scope=scope, sha256=_digest(secret), created=time.strftime("%F %T")
+        )
+        self.records = [*self.records, record]
+        self._save()
+        return record, secret
+
+    def revoke(self, key_id: str) -> bool:
+        kept = [r for r in self.records if r.id != key_id]
+        found = len(kept) != len(self.records)
+        self.records = kept
+        self._save()
+        return found
+
+    def find(self, secret: str) -> KeyRecord | None:
+        digest = _digest(secret)
+        for record in self.records:
+            if hmac.compare_digest(record.sha256, digest):
+                return record
+        return None
+
+    def _save(self) -> None:
+        data: dict[str, Any] = {"format_version": FORMAT_VERSION, "keys": [asdict(r) for r in self.records]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.path, data)
+        self.path.chmod(0o600)  # hashes only, but still nobody else's business
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,100 @@
+"""The collections one server answers for: folders named on the command line plus a data folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from nestvec.encoders import NAMED_MODELS
+from nestvec.errors import InputError
+from nestvec.registry import unknown_name_message
+from nestvec.store import Collection
+
+log = logging.getLogger("nestvec.serve")
+
+
+class NotFoundError(InputError):
+    """A collection or document the request names does not exist (answered with 404)."""
+
+
+class ConflictError(InputError):
+    """The request would overwrite something that exists (answered with 409)."""
+
+
+class Catalog:
+    """Open collections by name. Collections are opened once and shared by all requests."""
+
+    def __init__(self, paths: list[Path], *, data_dir: Path | None, model: str) -> None:
+        self.data_dir, self.model = data_dir, model
+        self._lock = threading.Lock()
+        self._open: dict[str, Collection] = {}
+        self._paths: dict[str, Path] = {}
+        found = (
+            [p for p in sorted(data_dir.iterdir()) if not p.name.startswith(".") and (p / "config.json").is_file()]
+            if data_dir
+            else []
+        )
+        for path in [*found, *paths]:
+            name = path.resolve().name
+            if name in self._paths and self._paths[name] != path.resolve():
+                raise InputError(f"Two collections would both be served as '{name}': {self._paths[name]} and {path}.")
+            self._paths[name] = path.resolve()
+            self._open[name] = Collection.open(path)
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._open)
+
+    def get(self, name: str) -> Collection:
+        with self._lock:
+            collection = self._open.get(name)
+        if collection is None:
+            raise NotFoundError(f"No collection named '{name}'. " + _choices(self.names()))
+        return collection
+
+    def create(self, name: str, *, model: str | None, **options: Any) -> Collection:
+        if self.data_dir is None:
+            raise InputError("This server was started without --data-dir, so it cannot create collections.")
+        model = model or self.model
+        if model not in (self.model, *NAMED_MODELS):
+            raise InputError(unknown_name_message("model", model, sorted({self.model, *NAMED_MODELS})))
+        with self._lock:
+            if name in self._open or (self.data_dir / name).exists():
+                raise ConflictError(f"A collection named '{name}' already exists.")
+            collection = Collection.create(self.data_dir / name, model=model, **options)
+            self._open[name] = collection
+            self._paths[name] = collection.path
+        return collection
+
+    def drop(self, name: str) -> None:
+        """Delete a collection this server created (in --data-dir); others are only served."""
+        collection = self.get(name)
+        if self.data_dir is None or collection.path.parent != self.data_dir.resolve():
+            raise InputError(
+                f"'{name}' was named on the command line ({collection.path}); nestvec serve only deletes "
+                "collections in its --data-dir. Stop the server and remove the folder yourself."
+            )
+        with self._lock:
+            self._open.pop(name, None)
+            self._paths.pop(name, None)
+        collection.close()
+        doomed = collection.path.with_name(f".{name}.deleting")
+        os.rename(collection.path, doomed)  # gone at once, even if the removal below is cut short
+        shutil.rmtree(doomed)
+
+    def close(self) -> None:
+        with self._lock:
+            for collection in self._open.values():
+                try:  # one failing close must not keep the others from checkpointing
+                    collection.close()
+                except Exception:
+                    log.exception("closing %s failed", collection.path)
+            self._open.clear()
+
+
+def _choices(names: list[str]) -> str:
+    return f"Served collections: {', '.join(names)}." if names else "This server serves no collections yet."

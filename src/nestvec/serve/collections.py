@@ -1,0 +1,128 @@
+"""Collections over HTTP: list, create, drop, add/upsert, get, delete documents, search."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from nestvec.errors import InputError
+from nestvec.serve.catalog import NotFoundError
+from nestvec.serve.deps import Read, State, Write
+from nestvec.serve.schemas import (
+    AddDocuments,
+    AddResult,
+    CollectionSummary,
+    CreateCollection,
+    Deleted,
+    DeleteDocuments,
+    DocumentOut,
+    HitOut,
+    SearchRequest,
+    SearchResponse,
+)
+from nestvec.store import Collection, Document
+from nestvec.store.fusion import Fusion
+
+router = APIRouter(prefix="/collections", tags=["collections"])
+
+
+@router.get("", response_model=list[CollectionSummary], dependencies=[Read])
+async def list_collections(server: State) -> list[CollectionSummary]:
+    return [_summary(name, server.catalog.get(name)) for name in server.catalog.names()]
+
+
+@router.post("", response_model=CollectionSummary, status_code=201, dependencies=[Write])
+async def create_collection(body: CreateCollection, server: State) -> CollectionSummary:
+    options = body.model_dump(exclude={"name", "model"})
+    collection = await run_in_threadpool(lambda: server.catalog.create(body.name, model=body.model, **options))
+    return _summary(body.name, collection)
+
+
+@router.get("/{name}", response_model=CollectionSummary, dependencies=[Read])
+async def get_collection(name: str, server: State) -> CollectionSummary:
+    return _summary(name, server.catalog.get(name))
+
+
+@router.delete("/{name}", status_code=204, dependencies=[Write])
+async def drop_collection(name: str, server: State) -> None:
+    await run_in_threadpool(server.catalog.drop, name)
+
+
+@router.post("/{name}/documents", response_model=AddResult, dependencies=[Write])
+async def add_documents(name: str, body: AddDocuments, server: State) -> AddResult:
+    collection = server.catalog.get(name)
+    limits = server.config.limits
+    if len(body.documents) > limits.max_texts:
+        raise InputError(f"{len(body.documents)} documents in one request; the limit is {limits.max_texts}.")
+    for doc in body.documents:
+        if len(doc.text) > limits.max_chars:
+            raise InputError(
+                f"Document '{doc.id}' has {len(doc.text):,} characters; the limit is {limits.max_chars:,}."
+            )
+    docs = [Document(d.id, d.text, d.metadata) for d in body.documents]
+    write = collection.upsert if body.upsert else collection.add
+    report = await run_in_threadpool(lambda: write(docs, progress=False))  # no timeout: a started write finishes
+    return AddResult(
+        added=report.added,
+        updated=report.updated,
+        truncated=report.truncated,
+        chunks=report.chunks,
+        seconds=report.seconds,
+    )
+
+
+@router.get("/{name}/documents/{doc_id}", response_model=DocumentOut, dependencies=[Read])
+async def get_document(name: str, doc_id: str, server: State) -> DocumentOut:
+    found = await run_in_threadpool(server.catalog.get(name).get, [doc_id])
+    if not found:
+        raise NotFoundError(f"Collection '{name}' has no document '{doc_id}'.")
+    return DocumentOut(id=found[0].id, text=found[0].text, metadata=found[0].metadata)
+
+
+@router.delete("/{name}/documents/{doc_id}", response_model=Deleted, dependencies=[Write])
+async def delete_document(name: str, doc_id: str, server: State) -> Deleted:
+    deleted = await run_in_threadpool(server.catalog.get(name).delete, [doc_id])
+    if not deleted:
+        raise NotFoundError(f"Collection '{name}' has no document '{doc_id}'.")
+    return Deleted(deleted=deleted)
+
+
+@router.post("/{name}/documents/delete", response_model=Deleted, dependencies=[Write])
+async def delete_documents(name: str, body: DeleteDocuments, server: State) -> Deleted:
+    """Delete several documents; ids that are not stored are ignored (and not listed)."""
+    return Deleted(deleted=await run_in_threadpool(server.catalog.get(name).delete, body.ids))
+
+
+@router.post("/{name}/search", response_model=SearchResponse, dependencies=[Read])
+async def search(name: str, body: SearchRequest, server: State) -> SearchResponse:
+    collection = server.catalog.get(name)
+    limits = server.config.limits
+    if body.k > limits.max_k:
+        raise InputError(f"k must be at most {limits.max_k}, got {body.k}.")
+    if len(body.query) > limits.max_chars:
+        raise InputError(f"The query has {len(body.query):,} characters; the limit is {limits.max_chars:,}.")
+    fusion = Fusion(method=body.fusion, dense_weight=body.dense_weight)
+
+    def run() -> list[Any]:
+        return collection.search(body.query, k=body.k, filter=body.filter, mode=body.mode, fusion=fusion)
+
+    try:
+        hits = await asyncio.wait_for(run_in_threadpool(run), limits.timeout_s)
+    except asyncio.TimeoutError:
+        raise TimeoutError(f"The search did not finish within {limits.timeout_s:g} s.") from None
+    return SearchResponse(collection=name, mode=body.mode, hits=[HitOut.model_validate(h.to_dict()) for h in hits])
+
+
+def _summary(name: str, collection: Collection) -> CollectionSummary:
+    recipe = collection.recipe
+    return CollectionSummary(
+        name=name,
+        documents=collection.count(),
+        model=recipe.identity.name,
+        dim=recipe.dim,
+        index=recipe.index.describe(),
+        bm25=recipe.sparse is not None,
+    )

@@ -1,0 +1,73 @@
+"""Request limits, and the ASGI middleware that enforces the body size before any parsing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_texts: int = 2048  # per request, as OpenAI's embeddings endpoint
+    max_chars: int = 100_000  # per text
+    max_k: int = 1000
+    timeout_s: float = 30.0  # embeddings and searches; writes always finish once started
+
+
+def error_body(status: int, message: str, kind: str, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error shape, which its clients parse: {"error": {"message", "type", "param", "code"}}."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": status}}
+
+
+class BodyLimit:
+    """Reads the body up to the limit, then hands it on; larger bodies get 413 and are never parsed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._reject(send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for the client to disconnect
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, send: Send) -> None:
+        message = (
+            f"The request body is larger than this server's limit of {self.max_bytes:,} bytes. "
+            "Send fewer or shorter texts per request (or start the server with a larger --max-body-mb)."
+        )
+        payload = json.dumps(error_body(413, message, "request_too_large")).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})

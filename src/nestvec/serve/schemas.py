@@ -1,0 +1,161 @@
+"""Request and response bodies (pydantic), which also make the OpenAPI schema at /docs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _encodable(text: str) -> str:
+    """JSON can carry lone surrogates ("\\ud800") that no tokenizer accepts: refuse them up front."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"text is not valid Unicode (unpaired surrogate at position {exc.start})") from None
+    return text
+
+
+# -- embeddings (OpenAI schema) ------------------------------------------------------------------
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # OpenAI clients may send `user` and future fields
+
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="A text or a list of texts. Token-id arrays are refused: send text."
+    )
+    model: str = Field(description="The served model: its name (GET /v1/models) or registry name.")
+    dimensions: int | None = Field(default=None, ge=1, description="Matryoshka: keep the first N dims, renormalize.")
+    encoding_format: Literal["float", "base64"] = "float"
+    user: str | None = None
+
+
+class EmbeddingItem(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingItem]
+    model: str
+    usage: Usage
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    owned_by: str = "nestvec"
+    dim: int
+    max_tokens: int
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+# -- collections ---------------------------------------------------------------------------------
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class CreateCollection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, '_', '.', '-'; at most 64.")
+    model: str | None = Field(default=None, description="A registered model name; default: the served model.")
+    index: Literal["flat", "hnsw", "ivf"] = "flat"
+    precision: Literal["float32", "float16", "int8", "binary"] = "float32"
+    dims: int | None = Field(default=None, ge=1)
+    rescore: int | None = Field(default=None, ge=1, le=100)
+    bm25: bool = True
+    long_documents: Literal["truncate", "split"] = "truncate"
+
+
+class CollectionSummary(BaseModel):
+    name: str
+    documents: int
+    model: str
+    dim: int
+    index: str
+    bm25: bool
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=512)
+    text: str = Field(min_length=1)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    _check_text = field_validator("id", "text")(_encodable)
+
+
+class AddDocuments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[DocumentIn] = Field(min_length=1)
+    upsert: bool = Field(default=False, description="Replace documents whose id is stored (else 409).")
+
+
+class AddResult(BaseModel):
+    added: int
+    updated: int
+    truncated: int
+    chunks: int
+    seconds: float
+
+
+class DocumentOut(BaseModel):
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+class DeleteDocuments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[str] = Field(min_length=1)
+
+
+class Deleted(BaseModel):
+    deleted: list[str]
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1)
+    k: int = Field(default=10, ge=1)
+    filter: dict[str, Any] | None = None
+    mode: Literal["dense", "sparse", "hybrid"] = "dense"
+    fusion: Literal["weighted", "rrf"] = "weighted"
+    dense_weight: float = Field(default=0.6, ge=0.0, le=1.0)
+
+    _check_query = field_validator("query")(_encodable)
+
+
+class ChunkOut(BaseModel):
+    number: int
+    start: int
+    end: int
+    text: str
+
+
+class HitOut(BaseModel):
+    id: str
+    score: float
+    text: str
+    metadata: dict[str, Any]
+    chunk: ChunkOut | None = None
+
+
+class SearchResponse(BaseModel):
+    collection: str
+    mode: str
+    hits: list[HitOut]

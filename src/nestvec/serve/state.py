@@ -1,0 +1,41 @@
+"""What one running server holds: the model, its batcher, the collections, keys, limits, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nestvec.encoders import Encoder
+from nestvec.serve.auth import KeyStore
+from nestvec.serve.batcher import BatchPolicy, MicroBatcher
+from nestvec.serve.catalog import Catalog
+from nestvec.serve.limits import Limits
+from nestvec.serve.metrics import Metrics
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything `nestvec serve` takes. `keys=None` turns authentication off (loopback use)."""
+
+    model: str = "minilm"
+    collections: tuple[Path, ...] = ()
+    data_dir: Path | None = None
+    keys: Path | None = None
+    limits: Limits = field(default_factory=Limits)
+    batching: BatchPolicy = field(default_factory=BatchPolicy)
+    cors_origins: tuple[str, ...] = ()
+    threads: int | None = None
+
+
+@dataclass
+class ServerState:
+    config: ServeConfig
+    encoder: Encoder
+    batcher: MicroBatcher
+    catalog: Catalog
+    keys: KeyStore | None
+    metrics: Metrics
+
+    def close(self) -> None:
+        self.batcher.close()
+        self.catalog.close()

@@ -1,0 +1,210 @@
+"""nestvec serve in process (FastAPI's TestClient over the real app and the real MiniLM)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="nestvec serve needs the 'serve' extra")
+from fastapi.testclient import TestClient
+
+import nestvec
+from nestvec.cli.serve_cmd import check_auth
+from nestvec.errors import InputError
+from nestvec.serve import BatchPolicy, Limits, ServeConfig, create_app
+from nestvec.serve.auth import KeyStore
+from tests.conftest import paper_docs
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def _docs(n: int) -> list[dict]:
+    return [{"id": d.id, "text": d.text, "metadata": d.metadata} for d in paper_docs(n)]
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    store = KeyStore.open(tmp_path_factory.mktemp("keys") / "keys.json", create=True)
+    return {scope: store.create(scope=scope, name=scope)[1] for scope in ("read", "write")} | {"file": str(store.path)}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, str]) -> Iterator[TestClient]:
+    data = tmp_path_factory.mktemp("served")
+    with nestvec.Collection.create(data / "papers") as papers:
+        papers.add(paper_docs(60))
+    config = ServeConfig(data_dir=data, keys=Path(keys["file"]), limits=Limits(max_body_bytes=200_000, max_texts=64))
+    with TestClient(create_app(config)) as c:
+        c.headers["Authorization"] = f"Bearer {keys['write']}"
+        yield c
+
+
+def test_embeddings_match_the_library(client: TestClient, encoder: nestvec.Encoder) -> None:
+    texts = ["A cat sits on the mat.", "Vector search at scale.", "ok"]
+    expected = encoder.encode(texts)
+    body = client.post("/v1/embeddings", json={"input": texts, "model": "minilm"}).json()
+    assert body["model"] == MODEL and [d["index"] for d in body["data"]] == [0, 1, 2]
+    np.testing.assert_allclose(np.array([d["embedding"] for d in body["data"]]), expected, atol=1e-5)
+    assert body["usage"]["prompt_tokens"] == sum(encoder.token_counts(texts))
+    b64 = client.post("/v1/embeddings", json={"input": texts[0], "model": MODEL, "encoding_format": "base64"}).json()
+    np.testing.assert_allclose(
+        np.frombuffer(base64.b64decode(b64["data"][0]["embedding"]), "<f4"), expected[0], atol=1e-5
+    )
+    short = client.post("/v1/embeddings", json={"input": texts, "model": MODEL, "dimensions": 64}).json()
+    vectors = np.array([d["embedding"] for d in short["data"]])
+    truncated = expected[:, :64] / np.linalg.norm(expected[:, :64], axis=1, keepdims=True)
+    np.testing.assert_allclose(vectors, truncated, atol=1e-5)
+    assert client.get("/v1/models").json()["data"][0]["id"] == MODEL
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"input": "hi", "model": "gpt-4"}, 404, "serves the model"),
+        ({"input": [1, 2, 3], "model": "minilm"}, 400, "token ids"),
+        ({"input": [], "model": "minilm"}, 400, "empty"),
+        ({"input": ["x"] * 65, "model": "minilm"}, 400, "limit is 64"),
+        ({"input": "hi", "model": "minilm", "dimensions": 999}, 400, "at most the model's 384"),
+        ({"input": "hi", "model": "minilm", "encoding_format": "int8"}, 422, "encoding_format"),
+        ({"input": "\ud800 lone surrogate", "model": "minilm"}, 400, "not valid Unicode"),
+        ({"model": "minilm"}, 422, "input"),
+    ],
+)
+def test_bad_embedding_requests_get_4xx_with_a_json_error(
+    client: TestClient, body: dict, status: int, words: str
+) -> None:
+    # json.dumps escapes the lone surrogate as "\ud800", as a real client's JSON would carry it
+    response = client.post("/v1/embeddings", content=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    assert words in response.json()["error"]["message"]
+
+
+def test_body_size_limit_and_malformed_json(client: TestClient) -> None:
+    big = client.post("/v1/embeddings", json={"input": "word " * 50_000, "model": "minilm"})
+    assert big.status_code == 413 and "larger than this server's limit" in big.json()["error"]["message"]
+    broken = client.post("/v1/embeddings", content=b'{"input": ', headers={"Content-Type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_collections_lifecycle_and_search(client: TestClient) -> None:
+    assert [c["name"] for c in client.get("/collections").json()] == ["papers"]
+    created = client.post("/collections", json={"name": "notes", "precision": "int8", "index": "hnsw"})
+    assert created.status_code == 201 and created.json()["index"].startswith("hnsw")
+    assert client.post("/collections", json={"name": "notes"}).status_code == 409
+    assert client.post("/collections", json={"name": "../escape"}).status_code == 422
+    added = client.post("/collections/notes/documents", json={"documents": _docs(30)})
+    assert added.status_code == 200 and added.json()["added"] == 30
+    assert client.post("/collections/notes/documents", json={"documents": _docs(1)}).status_code == 409
+    upserted = client.post("/collections/notes/documents", json={"documents": _docs(2), "upsert": True}).json()
+    assert upserted["updated"] == 2
+    first = _docs(1)[0]
+    assert client.get(f"/collections/notes/documents/{first['id']}").json()["text"] == first["text"]
+    for mode in ("dense", "sparse", "hybrid"):
+        hits = client.post(
+            "/collections/notes/search", json={"query": first["metadata"]["title"], "k": 3, "mode": mode}
+        ).json()["hits"]
+        assert hits[0]["id"] == first["id"], mode
+    filtered = client.post(
+        "/collections/notes/search", json={"query": "embeddings", "k": 5, "filter": {"n": {"$gte": 20}}}
+    )
+    assert [h["metadata"]["n"] >= 20 for h in filtered.json()["hits"]] == [True] * 5
+    assert client.delete(f"/collections/notes/documents/{first['id']}").json() == {"deleted": [first["id"]]}
+    assert client.get(f"/collections/notes/documents/{first['id']}").status_code == 404
+    assert client.delete(f"/collections/notes/documents/{first['id']}").status_code == 404
+    gone = client.post(
+        "/collections/notes/search", json={"query": first["metadata"]["title"], "k": 30, "mode": "hybrid"}
+    )
+    assert first["id"] not in {h["id"] for h in gone.json()["hits"]}
+    assert client.post("/collections/notes/documents/delete", json={"ids": ["nope", _docs(2)[1]["id"]]}).json() == {
+        "deleted": [_docs(2)[1]["id"]]
+    }
+    assert client.delete("/collections/notes").status_code == 204
+    assert client.get("/collections/notes").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"query": "x", "filter": {"n": {"$near": 1}}}, 400, "Unknown operator '$near'"),
+        ({"query": "x", "filter": {"n": 10**30}}, 400, "64-bit"),
+        ({"query": "x", "k": 5000}, 400, "k must be at most 1000"),
+        ({"query": "x", "mode": "fuzzy"}, 422, "mode"),
+        ({"query": ""}, 422, "query"),
+    ],
+)
+def test_bad_searches_get_4xx(client: TestClient, body: dict, status: int, words: str) -> None:
+    response = client.post("/collections/papers/search", json=body)
+    assert response.status_code == status, response.text
+    assert words in response.json()["error"]["message"]
+    assert client.post("/collections/nope/search", json={"query": "x"}).status_code == 404
+
+
+def test_keys_and_scopes(client: TestClient, keys: dict[str, str]) -> None:
+    anonymous = client.post("/v1/embeddings", json={"input": "hi", "model": "minilm"}, headers={"Authorization": ""})
+    assert anonymous.status_code == 401 and "Missing API key" in anonymous.json()["error"]["message"]
+    wrong = client.get("/collections", headers={"Authorization": "Bearer nv-not-a-key"})
+    assert wrong.status_code == 401
+    read = {"Authorization": f"Bearer {keys['read']}"}
+    assert (
+        client.post("/collections/papers/search", json={"query": "sentence embeddings"}, headers=read).status_code
+        == 200
+    )
+    denied = client.post("/collections", json={"name": "x"}, headers=read)
+    assert denied.status_code == 403 and "needs 'write'" in denied.json()["error"]["message"]
+    stored = Path(keys["file"]).read_text()
+    assert keys["read"] not in stored and keys["write"] not in stored  # only hashes are kept
+    assert client.get("/healthz", headers={"Authorization": ""}).json()["status"] == "ok"
+
+
+def test_metrics_count_requests_and_batches(client: TestClient) -> None:
+    client.post("/v1/embeddings", json={"input": ["one", "two"], "model": "minilm"})
+    text = client.get("/metrics").text
+    assert 'nestvec_requests_total{method="POST",route="/v1/embeddings",status="200"}' in text
+    assert "nestvec_batch_texts_count" in text and "nestvec_queue_depth" in text
+    assert 'route="/collections/{name}/search"' in text  # route templates, never raw paths
+
+
+def test_concurrent_requests_share_model_batches(encoder: nestvec.Encoder) -> None:
+    """Eight requests in flight at once are answered correctly, each with its own rows, in fewer model calls."""
+    config = ServeConfig(batching=BatchPolicy(max_tokens=4096, max_wait_ms=200))
+    texts = [f"request number {i} about vectors" for i in range(8)]
+    expected = encoder.encode(texts)
+    with TestClient(create_app(config)) as c:
+        results: dict[int, list[float]] = {}
+
+        def call(i: int) -> None:
+            body = c.post("/v1/embeddings", json={"input": texts[i], "model": "minilm"}).json()
+            results[i] = body["data"][0]["embedding"]
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        metrics = c.get("/metrics").text
+    np.testing.assert_allclose(np.array([results[i] for i in range(8)]), expected, atol=1e-5)
+    batches = float(
+        next(line.split()[-1] for line in metrics.splitlines() if line.startswith("nestvec_batch_texts_count"))
+    )
+    assert batches < 8
+
+
+def test_page_is_served(client: TestClient) -> None:
+    page = client.get("/", headers={"Authorization": ""})
+    assert page.status_code == 200 and 'id="query"' in page.text and "/collections" in page.text
+    assert "/collections/{name}/search" in json.dumps(client.get("/openapi.json").json()["paths"])
+
+
+def test_auth_is_required_off_loopback(tmp_path: Path) -> None:
+    check_auth("127.0.0.1", None, False)
+    check_auth("::1", None, False)
+    with pytest.raises(InputError, match="reachable from other machines"):
+        check_auth("0.0.0.0", None, False)
+    check_auth("0.0.0.0", None, True)
+    check_auth("0.0.0.0", tmp_path / "keys.json", False)

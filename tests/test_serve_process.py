@@ -1,0 +1,129 @@
+"""A real `nestvec serve` process: the OpenAI client, slow clients, schemathesis and a real browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi", reason="nestvec serve needs the 'serve' extra")
+
+import nestvec
+from tests.conftest import paper_docs, papers
+from tests.serving import serve_process
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("serve")
+    with nestvec.Collection.create(root / "papers") as collection:
+        collection.add(paper_docs(150))
+    (root / "data").mkdir()
+    with serve_process([str(root / "papers"), "--data-dir", str(root / "data")], log=root / "server.log") as url:
+        yield url
+
+
+def test_openai_client_gets_the_library_vectors(server: str, encoder: nestvec.Encoder) -> None:
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="unused-on-loopback")
+    texts = ["The quick brown fox.", "Binary quantization with rescoring keeps recall."]
+    response = client.embeddings.create(model="minilm", input=texts)  # the client asks for base64
+    vectors = np.array([d.embedding for d in response.data])
+    np.testing.assert_allclose(vectors, encoder.encode(texts), atol=1e-5)
+    assert response.usage.prompt_tokens == sum(encoder.token_counts(texts))
+    short = client.embeddings.create(model="minilm", input=texts[0], dimensions=128, encoding_format="float")
+    assert len(short.data[0].embedding) == 128 and abs(np.linalg.norm(short.data[0].embedding) - 1) < 1e-5
+    with pytest.raises(openai.NotFoundError, match="serves the model"):
+        client.embeddings.create(model="text-embedding-3-small", input="hi")
+
+
+def test_a_slow_client_does_not_block_others(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as slow:
+        # Headers and a sliver of a 10 kB body, then silence: the server must keep serving others.
+        slow.sendall(
+            b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 10000\r\n\r\n{"input": "sl'
+        )
+        start = time.perf_counter()
+        fast = httpx.post(f"{server}/v1/embeddings", json={"input": "hello", "model": "minilm"}, timeout=10)
+        assert fast.status_code == 200 and time.perf_counter() - start < 5
+
+
+def _chromium() -> tuple[str, str] | None:
+    """Paths of Chromium and its driver, installing Debian's packages when this machine can."""
+    names = (("chromium", "chromedriver"),)
+    for browser, driver in names:
+        if shutil.which(browser) and shutil.which(driver):
+            return shutil.which(browser) or "", shutil.which(driver) or ""
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"], env=env, timeout=600, capture_output=True
+        )
+        if shutil.which("chromium") and shutil.which("chromedriver"):
+            return shutil.which("chromium") or "", shutil.which("chromedriver") or ""
+    return None
+
+
+def test_search_page_in_a_real_browser(server: str, artifacts: Path) -> None:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    found = _chromium()
+    if found is None:
+        pytest.skip("no Chromium here, and Debian's chromium/chromium-driver could not be installed (needs apt + root)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = found[0]
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=found[1]))
+    target = papers(150)[105]["title"]  # SimCSE: Simple Contrastive Learning of Sentence Embeddings
+    try:
+        driver.get(server)
+        wait = WebDriverWait(driver, 30)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#collection option"))
+        Select(driver.find_element(By.ID, "collection")).select_by_value("papers")
+        driver.find_element(By.ID, "query").send_keys("simple contrastive sentence embeddings SimCSE")
+        driver.find_element(By.ID, "go").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "results in"))
+        titles = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".hit h2")]
+        driver.save_screenshot(str(artifacts / "search-page.png"))
+        assert any(t.startswith(target) for t in titles[:3]), titles
+        assert driver.find_elements(By.CSS_SELECTOR, ".hit .snippet")[0].text
+    finally:
+        driver.quit()
+
+
+def test_schemathesis_finds_no_server_errors(server: str, tmp_path: Path) -> None:
+    """Last in this file: its stateful phase writes random documents into the served collections."""
+    st = Path(sys.executable).with_name("st")
+    if not st.exists():
+        pytest.skip("schemathesis is not installed (pip install -e '.[test]')")
+    command = [
+        str(st),
+        "run",
+        f"{server}/openapi.json",
+        "--checks",
+        "not_a_server_error",
+        "--max-examples",
+        "40",
+        "--seed",
+        "7",
+        "--request-timeout",
+        "60",
+        "--no-color",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=400, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
