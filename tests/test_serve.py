@@ -170,9 +170,10 @@ def test_metrics_count_requests_and_batches(client: TestClient) -> None:
     assert 'route="/collections/{name}/search"' in text  # route templates, never raw paths
 
 
-def test_concurrent_requests_share_model_batches(encoder: nestvec.Encoder) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_concurrent_requests_share_model_batches(encoder: nestvec.Encoder, workers: int) -> None:
     """Eight requests in flight at once are answered correctly, each with its own rows, in fewer model calls."""
-    config = ServeConfig(batching=BatchPolicy(max_tokens=4096, max_wait_ms=200))
+    config = ServeConfig(batching=BatchPolicy(max_tokens=4096, max_wait_ms=200, workers=workers))
     texts = [f"request number {i} about vectors" for i in range(8)]
     expected = encoder.encode(texts)
     with TestClient(create_app(config)) as c:

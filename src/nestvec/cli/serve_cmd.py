@@ -37,7 +37,8 @@ def serve(
     max_texts: Annotated[int, typer.Option("--max-texts", min=1, help="Texts or documents per request.")] = 2048,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Characters per text.")] = 100_000,
     timeout: Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds per embedding or search.")] = 30.0,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Model threads (default: all).")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads per model worker.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Model workers taking batches in turn.")] = 1,
 ) -> None:
     """Serve embeddings (OpenAI-compatible), collections, search and a search page over HTTP."""
     from nestvec.serve import BatchPolicy, Limits, ServeConfig, create_app
@@ -50,7 +51,9 @@ def serve(
             data_dir=data_dir.resolve() if data_dir else None,
             keys=keys,
             limits=Limits(int(max_body_mb * 1024 * 1024), max_texts, max_chars, timeout_s=timeout),
-            batching=BatchPolicy(enabled=not no_batching, max_tokens=max_batch_tokens, max_wait_ms=max_wait_ms),
+            batching=BatchPolicy(
+                enabled=not no_batching, max_tokens=max_batch_tokens, max_wait_ms=max_wait_ms, workers=workers
+            ),
             cors_origins=tuple(cors_origin or ()),
             threads=threads,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nestvec import __version__
 from nestvec.encoders import load_encoder
@@ -59,7 +60,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.include_router(collections.router)
     _add_basics(app)
     _add_errors(app)
-    app.middleware("http")(_observe)
+    app.add_middleware(Observe, metrics=metrics)
     if config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -122,10 +123,27 @@ def _add_errors(app: FastAPI) -> None:
         return reply(500, f"Internal error ({type(exc).__name__}); the server log has details.", "server_error")
 
 
-async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    start = time.perf_counter()
-    response = await call_next(request)
-    route = getattr(request.scope.get("route"), "path", "unmatched")  # the template: bounded label values
-    server: ServerState = request.app.state.nestvec
-    server.metrics.observe_request(request.method, route, response.status_code, time.perf_counter() - start)
-    return response
+class Observe:
+    """Counts and times every request (plain ASGI: Starlette's BaseHTTPMiddleware costs a task per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")  # the template: bounded label values
+            self.metrics.observe_request(scope["method"], route, status, time.perf_counter() - start)

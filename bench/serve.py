@@ -1,0 +1,151 @@
+"""Load test of `nestvec serve`: throughput and latency at 1, 8 and 64 concurrent clients, with and
+without micro-batching, on loopback.
+
+The server runs in its own process (2 model threads); the clients run in another process
+(asyncio keep-alive connections, one per client), each sending one STS-B test sentence per request to /v1/embeddings as
+OpenAI clients do, back to back. Same server, same texts; only --no-batching differs.
+
+Usage: python bench/serve.py [--levels 1,8,64] [--seconds 20] [--out bench/results/serve.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+STS = ROOT / "tests" / "data" / "sts" / "stsb-en-test.csv"
+FORMAT = "base64"  # what OpenAI's Python client asks for unless told otherwise
+
+
+def sentences() -> list[str]:
+    with STS.open(encoding="utf-8") as fh:
+        return list(dict.fromkeys(s for row in csv.reader(fh) for s in row[:2]))
+
+
+async def _post(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, body: bytes
+) -> tuple[int, bytes]:
+    """One keep-alive HTTP/1.1 POST. Plain asyncio streams, because the load generator shares the
+    machine's two cores with the server: httpx cost ~3x the CPU per request here, and its shared
+    pool capped 64 connections at about 110 requests/s even against /healthz."""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    await writer.drain()
+    header = await reader.readuntil(b"\r\n\r\n")
+    lines = header.split(b"\r\n")
+    length = next(int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length:"))
+    return int(lines[0].split()[1]), await reader.readexactly(length)
+
+
+async def _clients(url: str, concurrency: int, seconds: float) -> dict:
+    texts = sentences()
+    host, port = url.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def client(number: int) -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        i = number
+        while time.perf_counter() < stop:
+            body = json.dumps({"input": texts[i % len(texts)], "model": "minilm", "encoding_format": FORMAT}).encode()
+            start = time.perf_counter()
+            status, payload = await _post(reader, writer, "/v1/embeddings", body)
+            latencies.append(time.perf_counter() - start)
+            errors += status != 200 or len(json.loads(payload)["data"][0]["embedding"]) != (
+                2048 if FORMAT == "base64" else 384
+            )
+            i += concurrency
+        writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(concurrency)))
+    wall = time.perf_counter() - began
+    ms = np.array(latencies) * 1000
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "errors": errors,
+        "requests_per_s": len(latencies) / wall,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+    }
+
+
+def run_clients(url: str, concurrency: int, seconds: float) -> dict:
+    """The load comes from a separate process, so client work is not charged to the server's loop."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--client", url, "--concurrency", str(concurrency), "--seconds", str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def measure(levels: list[int], seconds: float, threads: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from tests.serving import serve_process
+
+    results: dict = {}
+    for label, flags in (("batching", []), ("no_batching", ["--no-batching"])):
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            serve_process(flags, log=Path(tmp) / "server.log", threads=threads) as url,
+        ):
+            results[label] = []
+            for concurrency in levels:
+                row = run_clients(url, concurrency, seconds)
+                results[label].append(row)
+                print(label, row, flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,8,64")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        print(json.dumps(asyncio.run(_clients(args.client, args.concurrency, args.seconds))))
+        return
+    levels = [int(x) for x in args.levels.split(",")]
+    results = measure(levels, args.seconds, args.threads)
+    top = levels[-1]
+    on = next(r for r in results["batching"] if r["concurrency"] == top)
+    off = next(r for r in results["no_batching"] if r["concurrency"] == top)
+    results["speedup_at_max_concurrency"] = on["requests_per_s"] / off["requests_per_s"]
+    results["setup"] = {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "server_threads": args.threads,
+        "seconds_per_level": args.seconds,
+        "request": "one STS-B test sentence per /v1/embeddings call",
+        "command": "python bench/serve.py " + " ".join(sys.argv[1:]),
+    }
+    print(f"micro-batching at {top} clients: {results['speedup_at_max_concurrency']:.2f}x the requests/s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print("saved", args.out)
+
+
+if __name__ == "__main__":
+    main()
