@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from nestvec.cli.common import JsonOpt, emit, run_job
+from nestvec.cli.distill_cmd import distill
 from nestvec.cli.eval_cmd import eval_app
 from nestvec.cli.eval_cmd import inspect as inspect_command
 from nestvec.cli.plan_cmd import compact, plan
@@ -23,6 +24,7 @@ app.command("inspect")(inspect_command)
 app.command("plan")(plan)
 app.command("compact")(compact)
 app.command("serve")(serve)
+app.command("distill")(distill)
 app.add_typer(keys_app, name="keys")
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name (minilm) or sentence-transformers folder.")]

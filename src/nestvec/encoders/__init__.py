@@ -66,6 +66,10 @@ def load_encoder(
 
 def _load_folder(folder: Path, display: str, *, device: str | None, threads: int | None) -> Encoder:
     from nestvec.encoders.st_folder import read_st_folder
+    from nestvec.encoders.static import StaticEncoder, is_static_folder
+
+    if is_static_folder(folder):
+        return StaticEncoder(folder)
 
     if (folder / "modules.json").is_file() or (folder / "config.json").is_file():
         from nestvec.encoders.transformer import TransformerEncoder
@@ -73,7 +77,8 @@ def _load_folder(folder: Path, display: str, *, device: str | None, threads: int
         return TransformerEncoder(read_st_folder(folder), name=display, device=device, threads=threads)
     raise ModelError(
         f"{folder} is not a model folder nestvec knows: expected a sentence-transformers folder "
-        "(modules.json, config.json, model.safetensors, tokenizer.json, 1_Pooling/config.json)."
+        "(modules.json, config.json, model.safetensors, tokenizer.json, 1_Pooling/config.json) "
+        "or a static model from `nestvec distill` (config.json, tokenizer.json, embeddings.safetensors)."
     )
 
 

@@ -147,6 +147,13 @@ class TransformerEncoder:
     def _forward(self, batch: Any) -> torch.Tensor:
         import torch
 
+        vectors = self.pooled(batch)
+        return torch.nn.functional.normalize(vectors, p=2, dim=1) if self.folder.normalize else vectors
+
+    def pooled(self, batch: Any) -> torch.Tensor:
+        """Pooled (and Dense-projected) vectors of a tokenized batch, before any normalization."""
+        import torch
+
         mask = torch.from_numpy(batch.attention_mask).to(self.device)
         inputs = {"input_ids": torch.from_numpy(batch.input_ids).to(self.device), "attention_mask": mask}
         if self._uses_token_types:
@@ -155,6 +162,4 @@ class TransformerEncoder:
         vectors = pool(tokens, mask, self.folder.pooling_modes)
         for dense in self._dense:
             vectors = dense(vectors)
-        if self.folder.normalize:
-            vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
         return vectors.float()

@@ -1,0 +1,167 @@
+"""Static encoders: one vector per token, averaged. Inference needs numpy and tokenizers only.
+
+A static model is a folder: config.json (kind nestvec.static-model), tokenizer.json and
+embeddings.safetensors holding the (vocabulary, dim) table, as float32, float16 or int8 with a
+scale per row. The token weights (SIF) are folded into the table at distillation, so encoding is
+a plain mean of the rows of a text's tokens, then L2 normalization.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+from tokenizers import Tokenizer
+
+from nestvec.encoders.base import ModelIdentity
+from nestvec.errors import InputError, ModelError
+from nestvec.files import config_header, read_config, write_json_atomic
+from nestvec.registry import unknown_name_message
+
+KIND = "static-model"
+TABLE = "embeddings.safetensors"
+STORAGE = ("float32", "float16", "int8")
+
+
+@dataclass(frozen=True)
+class StaticTable:
+    """The token table as stored: float32/float16 rows, or int8 rows with a float32 scale each."""
+
+    rows: np.ndarray
+    scales: np.ndarray | None = None
+
+    @classmethod
+    def quantized(cls, table: np.ndarray, storage: str) -> StaticTable:
+        if storage not in STORAGE:
+            raise InputError(unknown_name_message("storage", storage, list(STORAGE)))
+        if storage == "float32":
+            return cls(np.ascontiguousarray(table, dtype=np.float32))
+        if storage == "float16":
+            return cls(table.astype(np.float16))
+        scales = np.maximum(np.abs(table).max(axis=1), 1e-12) / 127.0
+        return cls(np.round(table / scales[:, None]).astype(np.int8), scales.astype(np.float32))
+
+    def gather_sum(self, ids: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Sum of the rows of each text's tokens; `starts` are the offsets of each text in `ids`."""
+        rows = self.rows[ids].astype(np.float32)
+        if self.scales is not None:
+            rows *= self.scales[ids, None]
+        return np.add.reduceat(rows, starts, axis=0)
+
+    def floats(self) -> np.ndarray:
+        rows = self.rows.astype(np.float32)
+        return rows * self.scales[:, None] if self.scales is not None else rows
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {"embeddings": self.rows} | ({"scales": self.scales} if self.scales is not None else {})
+
+
+class StaticEncoder:
+    """Mean of token vectors, L2-normalized. Satisfies the Encoder protocol."""
+
+    def __init__(self, folder: Path, *, name: str | None = None) -> None:
+        config = read_config(folder, KIND) if (folder / "config.json").is_file() else None
+        if config is None:
+            raise ModelError(f"{folder} is not a static model folder (config.json is missing).")
+        try:
+            tensors = load_file(str(folder / TABLE))
+            self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception as exc:  # safetensors and tokenizers raise bare exceptions on bad files
+            raise ModelError(f"{folder} holds an unreadable static model: {exc}") from exc
+        self.table = StaticTable(tensors["embeddings"], tensors.get("scales"))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self.folder, self.config = folder, config
+        self.name = name or str(config.get("name", folder.name))
+        self.source = str(folder)
+        self.dim = int(self.table.rows.shape[1])
+        self.max_tokens = int(config.get("max_tokens", 512))
+        self.lowercase = bool(config.get("lowercase", False))
+        self._digest = _sha256(folder / TABLE)
+        if self.table.rows.shape[0] < self.tokenizer.get_vocab_size():
+            raise ModelError(
+                f"{folder}: the table has {self.table.rows.shape[0]} rows but the tokenizer "
+                f"{self.tokenizer.get_vocab_size()} tokens; the folder is inconsistent."
+            )
+
+    def save_as(self, folder: str | Path, *, storage: str) -> StaticEncoder:
+        """A copy of this model with its table stored as float32, float16 or int8 (a row scale each)."""
+        target = Path(folder)
+        if target.exists():
+            raise InputError(f"{target} already exists; choose a new folder.")
+        config = {k: v for k, v in self.config.items() if k not in ("kind", "format_version", "nestvec_version")}
+        save_static(target, tokenizer=self.tokenizer, table=self.table.floats(), storage=storage, config=config)
+        return StaticEncoder(target)
+
+    @property
+    def identity(self) -> ModelIdentity:
+        details = {"storage": str(self.table.rows.dtype), "lowercase": self.lowercase}
+        return ModelIdentity("static", self.name, self._digest, self.dim, self.max_tokens, True, details)
+
+    @property
+    def special_tokens(self) -> int:
+        return 0
+
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        prepared = [t.strip().lower() if self.lowercase else t.strip() for t in texts]
+        encodings = self.tokenizer.encode_batch(prepared, add_special_tokens=False)
+        return [e.ids[: self.max_tokens] for e in encodings]
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        prepared = [t.strip().lower() if self.lowercase else t.strip() for t in texts]
+        return [len(e.ids) for e in self.tokenizer.encode_batch(prepared, add_special_tokens=False)]
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        shift = len(text) - len(text.lstrip())
+        prepared = text.strip().lower() if self.lowercase else text.strip()
+        return [(a + shift, b + shift) for a, b in self.tokenizer.encode(prepared, add_special_tokens=False).offsets]
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 1024, progress: bool | None = None) -> np.ndarray:
+        if isinstance(texts, str):
+            raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        step = max(batch_size, 1024)  # tokenization is batched in Rust; pooling is one reduceat per chunk
+        for start in range(0, len(texts), step):
+            out[start : start + step] = self._encode_chunk(texts[start : start + step])
+        return out
+
+    def _encode_chunk(self, texts: Sequence[str]) -> np.ndarray:
+        ids = self._ids(texts)
+        counts = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        filled = counts > 0  # a text with no known token stays a zero vector
+        if not filled.any():
+            return out
+        flat = np.fromiter((t for row in ids for t in row), dtype=np.int64, count=int(counts.sum()))
+        starts = np.concatenate(([0], np.cumsum(counts[filled])[:-1]))
+        sums = self.table.gather_sum(flat, starts)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        out[filled] = sums / np.maximum(norms, 1e-12)
+        return out
+
+
+def save_static(folder: Path, *, tokenizer: Tokenizer, table: np.ndarray, storage: str, config: dict[str, Any]) -> Path:
+    """Write a static model folder (config.json last, so a folder with one is complete)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(StaticTable.quantized(table, storage).tensors(), str(folder / TABLE))
+    tokenizer.save(str(folder / "tokenizer.json"))
+    write_json_atomic(folder / "config.json", {**config_header(KIND), **config, "storage": storage})
+    return folder
+
+
+def is_static_folder(folder: Path) -> bool:
+    path = folder / "config.json"
+    return path.is_file() and f'"nestvec.{KIND}"' in path.read_text(encoding="utf-8", errors="replace")[:400]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

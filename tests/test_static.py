@@ -1,0 +1,99 @@
+"""Static models distilled from MiniLM: folder format, numpy-only inference, quality, storage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import nestvec
+from nestvec.cli.main import app
+from nestvec.encoders.static import StaticEncoder
+from nestvec.errors import InputError
+from nestvec.eval import Setting, evaluate_sts
+from nestvec.train import distill
+from tests.conftest import STS_TEST, paper_docs
+
+
+@pytest.fixture(scope="session")
+def static_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole MiniLM vocabulary distilled to 256 dims (about 20 s on 2 cores)."""
+    path = tmp_path_factory.mktemp("static") / "minilm-static"
+    report = distill("minilm", path, dims=256)
+    assert report.vocabulary == 30522 and report.dims == 256 and 0.9 < report.explained_variance <= 1
+    return path
+
+
+def test_folder_loads_without_torch(static_model: Path) -> None:
+    assert {p.name for p in static_model.iterdir()} == {"config.json", "tokenizer.json", "embeddings.safetensors"}
+    config = json.loads((static_model / "config.json").read_text())
+    assert config["kind"] == "nestvec.static-model" and config["teacher"]["kind"] == "transformer"
+    code = (
+        "import sys, nestvec; e = nestvec.load_encoder(sys.argv[1]); v = e.encode(['a cat', 'vector search']);"
+        "print(v.shape, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(static_model)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(2, 256) False"
+
+
+def test_encoding_is_a_normalized_mean_independent_of_batching(static_model: Path) -> None:
+    encoder = nestvec.load_encoder(static_model)
+    assert isinstance(encoder, StaticEncoder) and encoder.identity.kind == "static"
+    texts = ["A man is playing a guitar.", "", "zzzzqqqq", "Static embeddings are fast. " * 50]
+    vectors = encoder.encode(texts)
+    assert vectors.shape == (4, 256) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors[[0, 2, 3]], axis=1), 1, atol=1e-5)
+    assert not vectors[1].any()  # nothing to average: a zero vector, not NaN
+    ids = encoder.tokenizer.encode(texts[0].lower(), add_special_tokens=False).ids
+    mean = encoder.table.rows[ids].mean(0)
+    np.testing.assert_allclose(vectors[0], mean / np.linalg.norm(mean), atol=1e-6)
+    alone = np.stack([encoder.encode([t])[0] for t in texts])
+    np.testing.assert_array_equal(alone, vectors)
+
+
+def test_sts_quality_of_the_distilled_model(static_model: Path) -> None:
+    if not STS_TEST.exists():
+        pytest.skip(f"{STS_TEST} is missing")
+    score = evaluate_sts(STS_TEST, Setting.parse(str(static_model))).main
+    assert score > 66.1, score  # Model2Vec's distillation of the same teacher at 256 dims scores 66.1 here
+
+
+@pytest.mark.parametrize(("storage", "floor"), [("float16", 0.9999), ("int8", 0.995)])
+def test_smaller_tables_keep_the_vectors(static_model: Path, tmp_path: Path, storage: str, floor: float) -> None:
+    full = StaticEncoder(static_model)
+    small = full.save_as(tmp_path / storage, storage=storage)
+    assert (tmp_path / storage / "embeddings.safetensors").stat().st_size < 0.6 * (
+        static_model / "embeddings.safetensors"
+    ).stat().st_size
+    texts = [d.text for d in paper_docs(50)]
+    cosines = (full.encode(texts) * small.encode(texts)).sum(1)
+    assert cosines.min() > floor, cosines.min()
+    assert small.identity.weights_sha256 != full.identity.weights_sha256
+
+
+def test_collections_search_with_a_static_model(static_model: Path, tmp_path: Path) -> None:
+    with nestvec.Collection.create(tmp_path / "c", model=str(static_model)) as collection:
+        docs = paper_docs(120)
+        collection.add(docs)
+        for doc in docs[::20]:  # a document's own opening lines find it first
+            assert collection.search(doc.text[:300], k=1)[0].id == doc.id
+    with nestvec.Collection.open(tmp_path / "c") as reopened:
+        assert reopened.recipe.identity.kind == "static"
+
+
+def test_distill_refuses_bad_settings(tmp_path: Path, static_model: Path) -> None:
+    with pytest.raises(InputError, match="between 1 and the teacher's 384"):
+        distill("minilm", tmp_path / "x", dims=999)
+    with pytest.raises(InputError, match="already exists"):
+        distill("minilm", static_model)
+    with pytest.raises(InputError, match="needs a transformer teacher"):
+        distill(str(static_model), tmp_path / "y")
+    result = CliRunner().invoke(app, ["distill", str(tmp_path / "z"), "--dims", "0"])
+    assert result.exit_code != 0
+    result = CliRunner().invoke(app, ["distill", str(tmp_path / "z"), "--storage", "int4"])
+    assert result.exit_code == 1 and "int4" in result.output
