@@ -48,7 +48,7 @@ class StaticTable:
 
     def gather_sum(self, ids: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """Sum of the rows of each text's tokens; `starts` are the offsets of each text in `ids`."""
-        rows = self.rows[ids].astype(np.float32)
+        rows = self.rows[ids].astype(np.float32, copy=False)
         if self.scales is not None:
             rows *= self.scales[ids, None]
         return np.add.reduceat(rows, starts, axis=0)
