@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ def distill(
     dims: int = 256,
     sif_coefficient: float = 1e-4,
     storage: str = "float32",
+    remove_pattern: str | None = r"\[unused\d+\]",
     batch_size: int = 1024,
 ) -> DistillReport:
     """Distil `teacher` (a name or sentence-transformers folder) into a static model at `output`."""
@@ -67,8 +69,10 @@ def distill(
         raise InputError(f"sif_coefficient must be positive, got {sif_coefficient}.")
     tokenizer = _plain(Tokenizer.from_file(str(model.folder.transformer_dir / "tokenizer.json")))
     vectors = _token_vectors(model, tokenizer, batch_size)
-    table, explained = _pca(vectors, dims)
-    table *= _sif_weights(len(table), sif_coefficient)[:, None]
+    keep = _kept(tokenizer, remove_pattern)
+    table = np.zeros((len(vectors), dims), dtype=np.float32)  # removed tokens stay zero: they add nothing
+    table[keep], explained = _pca(vectors[keep], dims)
+    table[keep] *= _sif_weights(int(keep.sum()), sif_coefficient)[:, None]
     config = {
         "name": f"{model.name} (static, {dims}d)",
         "max_tokens": 512,
@@ -76,10 +80,12 @@ def distill(
         "teacher": model.identity.to_dict(),
         "dims": dims,
         "sif_coefficient": sif_coefficient,
+        "removed_pattern": remove_pattern,
     }
     save_static(target, tokenizer=tokenizer, table=table, storage=storage, config=config)
     StaticEncoder(target)  # opens what was written, so a broken folder fails here, not later
-    return DistillReport(str(target), model.name, len(table), dims, explained, time.perf_counter() - start)
+    kept = int(keep.sum())
+    return DistillReport(str(target), model.name, kept, dims, explained, time.perf_counter() - start)
 
 
 def _token_vectors(model: TransformerEncoder, tokenizer: Tokenizer, batch_size: int) -> np.ndarray:
@@ -99,6 +105,16 @@ def _token_vectors(model: TransformerEncoder, tokenizer: Tokenizer, batch_size: 
             # Not normalized: the magnitudes carry information PCA and the SIF weights build on.
             out[lo : lo + len(ids)] = model.pooled(batch).cpu().numpy()
     return out
+
+
+def _kept(tokenizer: Tokenizer, pattern: str | None) -> np.ndarray:
+    """Tokens that take part in PCA and in the Zipf ranks: all but placeholders like BERT's [unusedN]."""
+    keep = np.ones(tokenizer.get_vocab_size(), dtype=bool)
+    if pattern:
+        for token, index in tokenizer.get_vocab().items():
+            if re.fullmatch(pattern, token):
+                keep[index] = False
+    return keep
 
 
 def _pca(vectors: np.ndarray, dims: int) -> tuple[np.ndarray, float]:
