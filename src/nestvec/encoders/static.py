@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +77,16 @@ class StaticEncoder:
         except Exception as exc:  # safetensors and tokenizers raise bare exceptions on bad files
             raise ModelError(f"{folder} holds an unreadable static model: {exc}") from exc
         self.table = StaticTable(tensors["embeddings"], tensors.get("scales"))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
         self.folder, self.config = folder, config
         self.name = name or str(config.get("name", folder.name))
         self.source = str(folder)
         self.dim = int(self.table.rows.shape[1])
         self.max_tokens = int(config.get("max_tokens", 512))
         self.lowercase = bool(config.get("lowercase", False))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self._truncating = Tokenizer.from_str(self.tokenizer.to_str())
+        self._truncating.enable_truncation(self.max_tokens)  # in Rust, rather than slicing every list here
         self._digest = _sha256(folder / TABLE)
         if self.table.rows.shape[0] < self.tokenizer.get_vocab_size():
             raise ModelError(
@@ -111,8 +115,8 @@ class StaticEncoder:
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
         prepared = [t.lower() for t in texts] if self.lowercase else list(texts)
         # encode_batch_fast skips character offsets, which pooling never needs (tokenizers >= 0.21)
-        encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
-        return [e.ids[: self.max_tokens] for e in encode(prepared, add_special_tokens=False)]
+        encode = getattr(self._truncating, "encode_batch_fast", self._truncating.encode_batch)
+        return [e.ids for e in encode(prepared, add_special_tokens=False)]
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         prepared = [t.strip().lower() if self.lowercase else t.strip() for t in texts]
@@ -127,16 +131,23 @@ class StaticEncoder:
         if isinstance(texts, str):
             raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        step = max(batch_size, 1024)  # tokenization is batched in Rust; pooling is one reduceat per chunk
-        for start in range(0, len(texts), step):
-            out[start : start + step] = self._encode_chunk(texts[start : start + step])
+        step = max(batch_size, 1024)
+        starts = range(0, len(texts), step)
+        # Two stages overlap: the next chunk is tokenized (Rust, GIL released) while this one is
+        # pooled (numpy, GIL released).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self._ids, texts[:step])
+            for start in starts:
+                ids = pending.result()
+                if start + step < len(texts):
+                    pending = pool.submit(self._ids, texts[start + step : start + 2 * step])
+                out[start : start + step] = self._pool_chunk(ids)
         return out
 
-    def _encode_chunk(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self._ids(texts)
+    def _pool_chunk(self, ids: list[list[int]]) -> np.ndarray:
         counts = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        flat = np.fromiter((t for row in ids for t in row), dtype=np.int64, count=int(counts.sum()))
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(counts.sum()))
         ends = np.cumsum(counts)
         first = 0
         while first < len(ids):  # groups of texts of about _GROUP_TOKENS tokens: the gathered rows stay in cache
