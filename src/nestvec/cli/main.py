@@ -15,6 +15,7 @@ from nestvec.cli.eval_cmd import eval_app
 from nestvec.cli.eval_cmd import inspect as inspect_command
 from nestvec.cli.plan_cmd import compact, plan
 from nestvec.cli.serve_cmd import keys_app, serve
+from nestvec.cli.vectors_cmd import vectors_app
 
 app = typer.Typer(help="nestvec: embed, store and search text.", no_args_is_help=True, add_completion=False)
 index_app = typer.Typer(help="Build and manage collections from files.", no_args_is_help=True)
@@ -25,6 +26,7 @@ app.command("plan")(plan)
 app.command("compact")(compact)
 app.command("serve")(serve)
 app.command("distill")(distill)
+app.add_typer(vectors_app, name="vectors")
 app.add_typer(keys_app, name="keys")
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name (minilm) or sentence-transformers folder.")]

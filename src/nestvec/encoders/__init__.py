@@ -67,9 +67,12 @@ def load_encoder(
 def _load_folder(folder: Path, display: str, *, device: str | None, threads: int | None) -> Encoder:
     from nestvec.encoders.st_folder import read_st_folder
     from nestvec.encoders.static import StaticEncoder, is_static_folder
+    from nestvec.encoders.wordvectors import WordVectors, is_wordvector_folder
 
     if is_static_folder(folder):
         return StaticEncoder(folder)
+    if is_wordvector_folder(folder):
+        return WordVectors(folder)
 
     if (folder / "modules.json").is_file() or (folder / "config.json").is_file():
         from nestvec.encoders.transformer import TransformerEncoder
@@ -78,7 +81,8 @@ def _load_folder(folder: Path, display: str, *, device: str | None, threads: int
     raise ModelError(
         f"{folder} is not a model folder nestvec knows: expected a sentence-transformers folder "
         "(modules.json, config.json, model.safetensors, tokenizer.json, 1_Pooling/config.json) "
-        "or a static model from `nestvec distill` (config.json, tokenizer.json, embeddings.safetensors)."
+        "or a static model from `nestvec distill` (config.json, tokenizer.json, embeddings.safetensors), "
+        "or word vectors from `nestvec vectors convert`."
     )
 
 
