@@ -73,6 +73,10 @@ def _load_folder(folder: Path, display: str, *, device: str | None, threads: int
         return StaticEncoder(folder)
     if is_wordvector_folder(folder):
         return WordVectors(folder)
+    from nestvec.encoders.hashed import HashEncoder, is_hash_folder
+
+    if is_hash_folder(folder):
+        return HashEncoder(folder)
 
     if (folder / "modules.json").is_file() or (folder / "config.json").is_file():
         from nestvec.encoders.transformer import TransformerEncoder

@@ -1,0 +1,133 @@
+"""Hash embeddings distilled from MiniLM, and how they (and the static model) take typos.
+
+Training texts: bench/realdata.py's real texts (WordNet glosses, GCIDE definitions, msmarco-5k
+passages, the demo abstracts, STS-B sentences), minus every STS-B *test* sentence; targets: their
+MiniLM vectors (cached by realdata.py). Evaluation: STS-B test Spearman, and the same on a copy
+with one random character typo (substitution, deletion, insertion or transposition) in one word
+of every sentence that has a word of 3+ letters; the static model from `nestvec distill` on the
+same copies for comparison.
+
+Usage: python bench/hashed.py [--texts 250000] [--epochs 2] [--out bench/results/hashed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+STS = ROOT / "tests" / "data" / "sts" / "stsb-en-test.csv"
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def typo(sentence: str, rng: random.Random) -> str:
+    spans = [m.span() for m in re.finditer(r"[A-Za-z]{3,}", sentence)]
+    if not spans:
+        return sentence
+    start, end = rng.choice(spans)
+    word = list(sentence[start:end])
+    i = rng.randrange(len(word))
+    kind = rng.choice(("substitute", "delete", "insert", "transpose"))
+    if kind == "substitute":
+        word[i] = rng.choice([c for c in LETTERS if c != word[i].lower()])
+    elif kind == "delete":
+        del word[i]
+    elif kind == "insert":
+        word.insert(i, rng.choice(LETTERS))
+    else:
+        i = min(i, len(word) - 2)
+        word[i], word[i + 1] = word[i + 1], word[i]
+    return sentence[:start] + "".join(word) + sentence[end:]
+
+
+def sts_pairs(noisy: bool) -> tuple[list[str], list[str], list[float]]:
+    with STS.open(encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    rng = random.Random(13)
+    a = [typo(r[0], rng) if noisy else r[0] for r in rows]
+    b = [typo(r[1], rng) if noisy else r[1] for r in rows]
+    return a, b, [float(r[2]) for r in rows]
+
+
+def spearman(encoder: object, noisy: bool) -> float:
+    from scipy.stats import spearmanr
+
+    a, b, gold = sts_pairs(noisy)
+    va, vb = encoder.encode(a), encoder.encode(b)  # type: ignore[attr-defined]
+    return float(100 * spearmanr((va * vb).sum(1), gold)[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=250_000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rows", type=int, default=1 << 17)
+    parser.add_argument("--typo-rate", type=float, default=0.5)
+    parser.add_argument("--features", default="norm,prefix,suffix,shape,trigrams")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "hashed.json")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "bench"))
+    import nestvec
+    import realdata
+    from nestvec.encoders.hashed import HashSpec
+    from nestvec.train import distill
+    from nestvec.train.hashed import train_hashed
+
+    corpus, _ = realdata.collect(250_000)
+    vectors = np.load(realdata.CACHE / "real-250000.npy", mmap_mode="r")
+    a, b, _ = sts_pairs(noisy=False)
+    held_out = set(a) | set(b)
+    keep = [i for i, t in enumerate(corpus[: args.texts]) if t not in held_out]
+    texts = [corpus[i] for i in keep]
+    tmp = Path(tempfile.mkdtemp(prefix="nestvec-hash-"))
+    report = train_hashed(
+        texts,
+        np.asarray(vectors[keep]),
+        tmp / "hash",
+        spec=HashSpec(rows=args.rows, features=tuple(args.features.split(","))),
+        epochs=args.epochs,
+        typo_rate=args.typo_rate,
+        name="MiniLM hash embeddings",
+    )
+    print("trained", report, flush=True)
+    hashed = nestvec.load_encoder(tmp / "hash")
+    static = nestvec.load_encoder(distill("minilm", tmp / "static").path)
+    results: dict = {
+        "training_texts": len(texts),
+        "dropped_sts_test_sentences": args.texts - len(texts),
+        "train_s": report.seconds,
+        "typo_rate": args.typo_rate,
+        "features": args.features,
+        "epochs": args.epochs,
+        "final_loss": report.final_loss,
+        "rows": args.rows,
+        "table_mib": args.rows * hashed.dim * 4 / 2**20,
+    }
+    for name, encoder in (("hash", hashed), ("static", static)):
+        clean, noisy = spearman(encoder, False), spearman(encoder, True)
+        start = time.perf_counter()
+        encoder.encode(a)
+        results[name] = {
+            "stsb_test": clean,
+            "stsb_test_typos": noisy,
+            "relative_drop": (clean - noisy) / clean,
+            "sentences_per_s": len(a) / (time.perf_counter() - start),
+        }
+        print(name, results[name], flush=True)
+    results["command"] = "python bench/hashed.py " + " ".join(sys.argv[1:])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print("saved", args.out)
+
+
+if __name__ == "__main__":
+    main()
