@@ -98,3 +98,28 @@ def test_distill_refuses_bad_settings(tmp_path: Path, static_model: Path) -> Non
     assert result.exit_code != 0
     result = CliRunner().invoke(app, ["distill", str(tmp_path / "z"), "--storage", "int4"])
     assert result.exit_code == 1 and "int4" in result.output
+
+
+def test_refinement_moves_the_model_towards_the_teacher(static_model: Path, tmp_path: Path) -> None:
+    import re
+
+    from nestvec.train import refine
+    from tests.conftest import papers
+
+    train = [s for p in papers() for s in re.split(r"(?<=\.)\s+", p["text"]) if len(s.split()) > 4][:900]
+    shown = train[:300]  # what refinement optimizes; held-out gains need far more text (bench/static.py)
+    teacher = nestvec.load_encoder("minilm")
+    report = refine(static_model, train, tmp_path / "refined", epochs=2)
+    assert report.texts == 900 and np.isfinite(report.final_loss)
+    refined, plain = nestvec.load_encoder(tmp_path / "refined"), nestvec.load_encoder(static_model)
+    assert refined.dim == plain.dim == 256
+
+    def agreement(model: nestvec.Encoder) -> float:  # same neighbours as the teacher?
+        mine, theirs = model.encode(shown), teacher.encode(shown)
+        return float(np.corrcoef((mine @ mine.T).ravel(), (theirs @ theirs.T).ravel())[0, 1])
+
+    assert agreement(refined) > agreement(plain) + 0.02, (agreement(refined), agreement(plain))
+    bad = tmp_path / "texts.csv"
+    bad.write_text("no text column\n1\n")
+    result = CliRunner().invoke(app, ["distill", str(tmp_path / "cli"), "--refine-on", str(bad)])
+    assert result.exit_code == 1 and not (tmp_path / "cli").exists()

@@ -16,20 +16,44 @@ def distill(
     dims: Annotated[int, typer.Option("--dims", min=1, help="Width of the static vectors (PCA).")] = 256,
     sif: Annotated[float, typer.Option("--sif", min=0.0, help="SIF coefficient a in a / (a + p).")] = 1e-4,
     storage: Annotated[str, typer.Option("--storage", help="Table storage: float32, float16 or int8.")] = "float32",
+    refine_on: Annotated[
+        Path | None,
+        typer.Option("--refine-on", help="Unlabeled texts (.txt/.jsonl/.csv/.parquet) to refine the table on."),
+    ] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Refinement passes over the texts.")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Distil a static model (a vector per token, no torch at inference) from a transformer."""
+    import shutil
     from dataclasses import asdict
 
     from nestvec.train import distill as run
+    from nestvec.train import refine
 
     def job() -> Any:
-        return run(teacher, output, dims=dims, sif_coefficient=sif, storage=storage)
+        texts = _texts(refine_on) if refine_on is not None else None  # read first: a bad file fails fast
+        if texts is None:
+            return asdict(run(teacher, output, dims=dims, sif_coefficient=sif, storage=storage))
+        plain = output.with_name(f".{output.name}.distilled")
+        shutil.rmtree(plain, ignore_errors=True)
+        try:
+            first = run(teacher, plain, dims=dims, sif_coefficient=sif, storage=storage)
+            refined = refine(plain, texts, output, teacher=teacher, epochs=epochs)
+        finally:
+            shutil.rmtree(plain, ignore_errors=True)
+        return asdict(first) | {"path": str(output), "refined_on": refined.texts, "refine_loss": refined.final_loss}
 
     report = run_job(as_json, job)
+    refined = f", refined on {report['refined_on']} texts" if "refined_on" in report else ""
     emit(
         as_json,
-        asdict(report),
-        f"distilled {report.teacher} into {report.path}: {report.vocabulary} tokens × {report.dims} dims "
-        f"({report.explained_variance:.0%} of variance kept) in {report.seconds:.0f}s",
+        report,
+        f"distilled {report['teacher']} into {report['path']}: {report['vocabulary']} tokens × {report['dims']} "
+        f"dims ({report['explained_variance']:.0%} of variance kept){refined}",
     )
+
+
+def _texts(path: Path) -> list[str]:
+    from nestvec.io.readers import RecordReader
+
+    return [r.text for r in RecordReader(path, id_field=None, skip_empty=True)]

@@ -1,0 +1,88 @@
+"""Refine a distilled static model on unlabeled text (as Model2Vec's tokenlearn does).
+
+The teacher embeds the texts; its vectors are reduced by PCA to the static model's width. The
+static model's space (a PCA of token vectors) is not that one, so a least-squares linear map
+from the model's text vectors to the reduced teacher vectors is folded into the token table
+first (a mean is linear, so the fold is exact); then the table is trained so each text's mean
+token vector points where the reduced teacher vector does (loss 1 - cosine). The result is a new static
+model folder with the same tokenizer; inference is unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nestvec.encoders import load_encoder
+from nestvec.encoders.static import StaticEncoder, save_static
+from nestvec.errors import InputError
+
+
+@dataclass(frozen=True)
+class RefineReport:
+    path: str
+    texts: int
+    epochs: int
+    final_loss: float
+    seconds: float
+
+
+def refine(
+    model: str | Path,
+    texts: Sequence[str],
+    output: str | Path,
+    *,
+    teacher: str | Path = "minilm",
+    targets: np.ndarray | None = None,
+    epochs: int = 1,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+) -> RefineReport:
+    """Train `model`'s table towards `teacher`'s vectors of `texts` (or the given `targets`)."""
+    import torch
+    from sklearn.decomposition import PCA
+
+    start = time.perf_counter()
+    target = Path(output)
+    if target.exists():
+        raise InputError(f"{target} already exists; choose a new folder.")
+    static = StaticEncoder(Path(model))
+    if targets is None:
+        targets = load_encoder(teacher).encode(list(texts), batch_size=64)
+    if len(targets) != len(texts) or len(texts) < static.dim:
+        raise InputError(f"refine needs one target per text and at least {static.dim} texts, got {len(texts)}.")
+    goal = np.asarray(targets, dtype=np.float32)
+    if goal.shape[1] != static.dim:
+        goal = PCA(n_components=static.dim, random_state=seed).fit_transform(goal).astype(np.float32)
+    ids = static._ids(list(texts))
+    start_vectors = static.encode(list(texts))
+    unit = goal / np.maximum(np.linalg.norm(goal, axis=1, keepdims=True), 1e-12)
+    mapping = np.linalg.lstsq(start_vectors, unit, rcond=None)[0].astype(np.float32)
+    torch.manual_seed(seed)
+    folded = torch.from_numpy(static.table.floats() @ mapping)
+    bag = torch.nn.EmbeddingBag.from_pretrained(folded, freeze=False, mode="sum")
+    optimizer = torch.optim.Adam(bag.parameters(), lr=learning_rate)
+    wanted = torch.nn.functional.normalize(torch.from_numpy(goal), dim=1)
+    rng = np.random.default_rng(seed)
+    loss = torch.tensor(0.0)
+    for _ in range(epochs):
+        for batch in np.array_split(rng.permutation(len(ids)), max(1, len(ids) // batch_size)):
+            kept = [int(i) for i in batch if ids[i]]
+            flat = torch.tensor([t for i in kept for t in ids[i]], dtype=torch.int64)
+            offsets = torch.tensor(np.cumsum([0] + [len(ids[i]) for i in kept[:-1]]), dtype=torch.int64)
+            loss = (1 - torch.nn.functional.cosine_similarity(bag(flat, offsets), wanted[kept], dim=1)).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    config = {k: v for k, v in static.config.items() if k not in ("kind", "format_version", "nestvec_version")}
+    config |= {"refined_on": len(texts), "refine_epochs": epochs, "name": f"{static.name} (refined)"}
+    table = bag.weight.detach().numpy()
+    save_static(
+        target, tokenizer=static.tokenizer, table=table, storage=str(config.get("storage", "float32")), config=config
+    )
+    return RefineReport(str(target), len(texts), epochs, float(loss.detach()), time.perf_counter() - start)
