@@ -60,7 +60,7 @@ def _shape(word: str) -> str:
 
 
 @lru_cache(maxsize=1 << 18)
-def _features(word: str, rows: int, seeds: int, features: tuple[str, ...] = FEATURES) -> tuple[int, ...]:
+def _features(word: str, rows: int, seeds: int, features: tuple[str, ...]) -> tuple[int, ...]:
     lower = word.lower()
     marked = f"<{lower}>"
     named = {
@@ -85,7 +85,7 @@ class HashEncoder:
     def __init__(self, folder: str | Path) -> None:
         folder = Path(folder)
         config = read_config(folder, KIND)
-        self.spec = HashSpec(**{**config["spec"], "features": tuple(config["spec"]["features"])})
+        self.spec = HashSpec(**config["spec"])  # __post_init__ turns the JSON list of features back into a tuple
         self.table = load_file(str(folder / TABLE))["table"].astype(np.float32)
         if self.table.shape != (self.spec.rows, self.spec.dim):
             raise InputError(f"{folder}: table shape {self.table.shape} does not match {self.spec}.")
@@ -116,9 +116,7 @@ class HashEncoder:
             found = words(text)
             if not found:
                 continue
-            ids = np.fromiter(
-                chain.from_iterable(_features(w, self.spec.rows, self.spec.seeds) for w in found), np.int64
-            )
+            ids = np.fromiter(chain.from_iterable(self.spec.ids(w) for w in found), np.int64)
             total = self.table[ids].sum(axis=0)
             norm = np.linalg.norm(total)
             out[i] = total / norm if norm > 0 else 0.0  # the mean's direction: the count cancels out
