@@ -67,3 +67,18 @@ def config_header(kind: str) -> dict[str, Any]:
     from nestvec import __version__
 
     return {"kind": f"nestvec.{kind}", "format_version": FORMAT_VERSION, "nestvec_version": __version__}
+
+
+def without_header(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved config's own settings, without what config_header adds (to save them again)."""
+    return {k: v for k, v in config.items() if k not in ("kind", "format_version", "nestvec_version")}
+
+
+def new_folder(path: str | Path) -> Path:
+    """`path` as a Path, refused when something is already there (saved folders never overwrite)."""
+    from nestvec.errors import InputError
+
+    target = Path(path)
+    if target.exists():
+        raise InputError(f"{target} already exists; choose a new folder.")
+    return target

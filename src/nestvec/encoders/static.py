@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 
 from nestvec.encoders.base import ModelIdentity
 from nestvec.errors import InputError, ModelError
-from nestvec.files import config_header, read_config, write_json_atomic
+from nestvec.files import config_header, new_folder, read_config, without_header, write_json_atomic
 from nestvec.registry import unknown_name_message
 
 KIND = "static-model"
@@ -96,10 +96,8 @@ class StaticEncoder:
 
     def save_as(self, folder: str | Path, *, storage: str) -> StaticEncoder:
         """A copy of this model with its table stored as float32, float16 or int8 (a row scale each)."""
-        target = Path(folder)
-        if target.exists():
-            raise InputError(f"{target} already exists; choose a new folder.")
-        config = {k: v for k, v in self.config.items() if k not in ("kind", "format_version", "nestvec_version")}
+        target = new_folder(folder)
+        config = without_header(self.config)
         save_static(target, tokenizer=self.tokenizer, table=self.table.floats(), storage=storage, config=config)
         return StaticEncoder(target)
 
@@ -112,26 +110,29 @@ class StaticEncoder:
     def special_tokens(self) -> int:
         return 0
 
+    def _prepare(self, texts: Sequence[str]) -> list[str]:
+        # Lowercasing keeps character offsets for the scripts these models see; surrounding
+        # whitespace is left in place, since the tokenizer never makes tokens of it.
+        return [t.lower() for t in texts] if self.lowercase else list(texts)
+
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
-        prepared = [t.lower() for t in texts] if self.lowercase else list(texts)
         # encode_batch_fast skips character offsets, which pooling never needs (tokenizers >= 0.21)
         encode = getattr(self._truncating, "encode_batch_fast", self._truncating.encode_batch)
-        return [e.ids for e in encode(prepared, add_special_tokens=False)]
+        return [e.ids for e in encode(self._prepare(texts), add_special_tokens=False)]
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
-        prepared = [t.strip().lower() if self.lowercase else t.strip() for t in texts]
-        return [len(e.ids) for e in self.tokenizer.encode_batch(prepared, add_special_tokens=False)]
+        return [len(e.ids) for e in self.tokenizer.encode_batch(self._prepare(texts), add_special_tokens=False)]
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        shift = len(text) - len(text.lstrip())
-        prepared = text.strip().lower() if self.lowercase else text.strip()
-        return [(a + shift, b + shift) for a, b in self.tokenizer.encode(prepared, add_special_tokens=False).offsets]
+        return list(self.tokenizer.encode(self._prepare([text])[0], add_special_tokens=False).offsets)
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 1024, progress: bool | None = None) -> np.ndarray:
         if isinstance(texts, str):
             raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         step = max(batch_size, 1024)
+        if len(texts) <= step:  # one chunk (a query, a small batch): nothing to overlap, no thread
+            return self._pool_chunk(self._ids(texts))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         starts = range(0, len(texts), step)
         # Two stages overlap: the next chunk is tokenized (Rust, GIL released) while this one is
         # pooled (numpy, GIL released).

@@ -29,7 +29,7 @@ import numpy as np
 from nestvec.encoders.base import ModelIdentity
 from nestvec.encoders.wordfiles import inspect, rows
 from nestvec.errors import InputError
-from nestvec.files import config_header, read_config, write_json_atomic
+from nestvec.files import config_header, new_folder, read_config, write_json_atomic
 
 KIND = "word-vectors"
 _WORD = re.compile(r"\w+(?:[-']\w+)*", re.UNICODE)
@@ -50,9 +50,7 @@ def convert(
 ) -> Path:
     """Convert a word2vec/GloVe/fastText file into the compact folder (atomically: all or nothing)."""
     info = inspect(source, fmt)
-    target = Path(target)
-    if target.exists():
-        raise InputError(f"{target} already exists; choose a new folder.")
+    target = new_folder(target)
     tmp = target.with_name(f".{target.name}.converting-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

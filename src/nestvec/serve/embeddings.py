@@ -10,7 +10,6 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from nestvec.encoders import NAMED_MODELS
 from nestvec.errors import InputError
 from nestvec.serve.catalog import NotFoundError
 from nestvec.serve.deps import Read, State
@@ -63,9 +62,7 @@ async def _embed(server: ServerState, texts: list[str], tokens: int) -> np.ndarr
 
 def _check_model(server: ServerState, model: str) -> None:
     encoder = server.encoder
-    if model not in {encoder.name, encoder.source, *([server.config.model])} and not (
-        model in NAMED_MODELS and NAMED_MODELS[model][0] == encoder.name
-    ):
+    if model not in {encoder.name, encoder.source, server.config.model}:  # display name, registry name or path
         raise NotFoundError(f"This server serves the model '{encoder.name}' only (asked for '{model}').")
 
 

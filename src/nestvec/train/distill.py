@@ -25,6 +25,7 @@ from nestvec.encoders import load_encoder
 from nestvec.encoders.static import STORAGE, StaticEncoder, save_static
 from nestvec.encoders.tokenize import Batch
 from nestvec.errors import InputError
+from nestvec.files import new_folder
 from nestvec.registry import unknown_name_message
 
 if TYPE_CHECKING:
@@ -53,9 +54,7 @@ def distill(
 ) -> DistillReport:
     """Distil `teacher` (a name or sentence-transformers folder) into a static model at `output`."""
     start = time.perf_counter()
-    target = Path(output)
-    if target.exists():
-        raise InputError(f"{target} already exists; choose a new folder for the distilled model.")
+    target = new_folder(output)
     from nestvec.encoders.transformer import TransformerEncoder
 
     model = load_encoder(teacher)

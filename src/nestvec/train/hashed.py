@@ -17,6 +17,7 @@ import numpy as np
 
 from nestvec.encoders.hashed import HashEncoder, HashSpec, save_hashed, words
 from nestvec.errors import InputError
+from nestvec.files import new_folder
 
 _LONG_WORD = re.compile(r"[A-Za-z]{3,}")
 
@@ -53,9 +54,7 @@ def train_hashed(
 
     spec = spec or HashSpec()
     start = time.perf_counter()
-    target = Path(output)
-    if target.exists():
-        raise InputError(f"{target} already exists; choose a new folder.")
+    target = new_folder(output)
     if len(texts) != len(targets) or not len(texts):
         raise InputError(f"Need one target vector per text, got {len(texts)} texts and {len(targets)} vectors.")
     if targets.shape[1] != spec.dim:

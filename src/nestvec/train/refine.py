@@ -20,6 +20,7 @@ import numpy as np
 from nestvec.encoders import load_encoder
 from nestvec.encoders.static import StaticEncoder, save_static
 from nestvec.errors import InputError
+from nestvec.files import new_folder, without_header
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,7 @@ def refine(
     from sklearn.decomposition import PCA
 
     start = time.perf_counter()
-    target = Path(output)
-    if target.exists():
-        raise InputError(f"{target} already exists; choose a new folder.")
+    target = new_folder(output)
     static = StaticEncoder(Path(model))
     if targets is None:
         targets = load_encoder(teacher).encode(list(texts), batch_size=64)
@@ -79,7 +78,7 @@ def refine(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    config = {k: v for k, v in static.config.items() if k not in ("kind", "format_version", "nestvec_version")}
+    config = without_header(static.config)
     config |= {"refined_on": len(texts), "refine_epochs": epochs, "name": f"{static.name} (refined)"}
     table = bag.weight.detach().numpy()
     save_static(
