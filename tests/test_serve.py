@@ -209,3 +209,19 @@ def test_auth_is_required_off_loopback(tmp_path: Path) -> None:
         check_auth("0.0.0.0", None, False)
     check_auth("0.0.0.0", None, True)
     check_auth("0.0.0.0", tmp_path / "keys.json", False)
+
+
+def test_a_collection_named_twice_is_opened_once(tmp_path: Path, encoder: nestvec.Encoder) -> None:
+    from nestvec.serve.catalog import Catalog
+
+    with nestvec.Collection.create(tmp_path / "data" / "notes", model=encoder) as notes:
+        notes.add(paper_docs(3))
+    catalog = Catalog([tmp_path / "data" / "notes"], data_dir=tmp_path / "data", model="minilm")
+    try:
+        assert catalog.names() == ["notes"] and len(catalog.get("notes")) == 3
+    finally:
+        catalog.close()
+    with nestvec.Collection.create(tmp_path / "elsewhere" / "notes", model=encoder):
+        pass
+    with pytest.raises(InputError, match="both be served as 'notes'"):
+        Catalog([tmp_path / "elsewhere" / "notes"], data_dir=tmp_path / "data", model="minilm")

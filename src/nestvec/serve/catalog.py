@@ -32,18 +32,21 @@ class Catalog:
         self.data_dir, self.model = data_dir, model
         self._lock = threading.Lock()
         self._open: dict[str, Collection] = {}
-        self._paths: dict[str, Path] = {}
         found = (
             [p for p in sorted(data_dir.iterdir()) if not p.name.startswith(".") and (p / "config.json").is_file()]
             if data_dir
             else []
         )
         for path in [*found, *paths]:
-            name = path.resolve().name
-            if name in self._paths and self._paths[name] != path.resolve():
-                raise InputError(f"Two collections would both be served as '{name}': {self._paths[name]} and {path}.")
-            self._paths[name] = path.resolve()
-            self._open[name] = Collection.open(path)
+            resolved = path.resolve()
+            served = self._open.get(resolved.name)
+            if served is None:
+                self._open[resolved.name] = Collection.open(resolved)
+            elif served.path != resolved:
+                raise InputError(
+                    f"Two collections would both be served as '{resolved.name}': {served.path} and {path}."
+                )
+            # else: named twice (on the command line and inside --data-dir): opened once
 
     def names(self) -> list[str]:
         with self._lock:
@@ -67,7 +70,6 @@ class Catalog:
                 raise ConflictError(f"A collection named '{name}' already exists.")
             collection = Collection.create(self.data_dir / name, model=model, **options)
             self._open[name] = collection
-            self._paths[name] = collection.path
         return collection
 
     def drop(self, name: str) -> None:
@@ -80,7 +82,6 @@ class Catalog:
             )
         with self._lock:
             self._open.pop(name, None)
-            self._paths.pop(name, None)
         collection.close()
         doomed = collection.path.with_name(f".{name}.deleting")
         os.rename(collection.path, doomed)  # gone at once, even if the removal below is cut short
