@@ -18,6 +18,7 @@ import numpy as np
 from nestvec.encoders.hashed import HashEncoder, HashSpec, save_hashed, words
 from nestvec.errors import InputError
 from nestvec.files import new_folder
+from nestvec.train.fit import fit_bags
 
 _LONG_WORD = re.compile(r"[A-Za-z]{3,}")
 
@@ -66,27 +67,17 @@ def train_hashed(
         sources += [_misspell(t, typo_rate, rng) for t in texts]
         order += order
     bags = [np.fromiter((f for w in words(t) for f in spec.ids(w)), np.int64) for t in sources]
-    rows = np.asarray(order)
     torch.manual_seed(seed)
     table = torch.nn.EmbeddingBag(spec.rows, spec.dim, mode="sum")
     torch.nn.init.normal_(table.weight, std=0.01)
     optimizer = torch.optim.Adagrad(table.parameters(), lr=learning_rate)
-    goal = torch.nn.functional.normalize(torch.from_numpy(np.asarray(targets, dtype=np.float32)), dim=1)
-    loss = torch.tensor(0.0)
-    for _ in range(epochs):
-        for batch in np.array_split(rng.permutation(len(bags)), max(1, len(bags) // batch_size)):
-            kept = [i for i in batch if len(bags[i])]
-            ids = torch.from_numpy(np.concatenate([bags[i] for i in kept]))
-            offsets = torch.from_numpy(np.cumsum([0] + [len(bags[i]) for i in kept[:-1]]))
-            predicted = table(ids, offsets)
-            loss = (1 - torch.nn.functional.cosine_similarity(predicted, goal[rows[kept]], dim=1)).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    loss = fit_bags(
+        table, optimizer, bags, targets, target_of=np.asarray(order), epochs=epochs, batch_size=batch_size, rng=rng
+    )
     config = {"name": name, "trained_on": len(texts), "epochs": epochs, "typo_rate": typo_rate}
     save_hashed(target, spec=spec, table=table.weight.detach().numpy(), config=config)
     HashEncoder(target)  # fail here, not later, if what was written cannot be read
-    return HashTrainReport(str(target), len(texts), epochs, float(loss.detach()), time.perf_counter() - start)
+    return HashTrainReport(str(target), len(texts), epochs, loss, time.perf_counter() - start)
 
 
 def _misspell(text: str, rate: float, rng: np.random.Generator) -> str:

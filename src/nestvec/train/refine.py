@@ -21,6 +21,7 @@ from nestvec.encoders import load_encoder
 from nestvec.encoders.static import StaticEncoder, save_static
 from nestvec.errors import InputError
 from nestvec.files import new_folder, without_header
+from nestvec.train.fit import fit_bags
 
 
 @dataclass(frozen=True)
@@ -59,29 +60,20 @@ def refine(
     if goal.shape[1] != static.dim:
         goal = PCA(n_components=static.dim, random_state=seed).fit_transform(goal).astype(np.float32)
     ids = static._ids(list(texts))
-    start_vectors = static.encode(list(texts))
+    start_vectors = static._pool_chunk(ids)  # what encode() gives, from the ids already at hand
     unit = goal / np.maximum(np.linalg.norm(goal, axis=1, keepdims=True), 1e-12)
     mapping = np.linalg.lstsq(start_vectors, unit, rcond=None)[0].astype(np.float32)
     torch.manual_seed(seed)
     folded = torch.from_numpy(static.table.floats() @ mapping)
     bag = torch.nn.EmbeddingBag.from_pretrained(folded, freeze=False, mode="sum")
     optimizer = torch.optim.Adam(bag.parameters(), lr=learning_rate)
-    wanted = torch.nn.functional.normalize(torch.from_numpy(goal), dim=1)
+    bags = [np.asarray(i, dtype=np.int64) for i in ids]
     rng = np.random.default_rng(seed)
-    loss = torch.tensor(0.0)
-    for _ in range(epochs):
-        for batch in np.array_split(rng.permutation(len(ids)), max(1, len(ids) // batch_size)):
-            kept = [int(i) for i in batch if ids[i]]
-            flat = torch.tensor([t for i in kept for t in ids[i]], dtype=torch.int64)
-            offsets = torch.tensor(np.cumsum([0] + [len(ids[i]) for i in kept[:-1]]), dtype=torch.int64)
-            loss = (1 - torch.nn.functional.cosine_similarity(bag(flat, offsets), wanted[kept], dim=1)).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    loss = fit_bags(bag, optimizer, bags, goal, epochs=epochs, batch_size=batch_size, rng=rng)
     config = without_header(static.config)
     config |= {"refined_on": len(texts), "refine_epochs": epochs, "name": f"{static.name} (refined)"}
     table = bag.weight.detach().numpy()
     save_static(
         target, tokenizer=static.tokenizer, table=table, storage=str(config.get("storage", "float32")), config=config
     )
-    return RefineReport(str(target), len(texts), epochs, float(loss.detach()), time.perf_counter() - start)
+    return RefineReport(str(target), len(texts), epochs, loss, time.perf_counter() - start)
