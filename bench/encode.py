@@ -1,7 +1,11 @@
-"""Encoding throughput and peak memory: nestvec vs sentence-transformers, same model, same texts.
+"""Encoding speed: nestvec's backends vs sentence-transformers, same model, same texts, same run.
 
-Each (library, dataset) run is a fresh subprocess, so peak RSS is that library's alone.
-Usage: python bench/encode.py [--threads 2] [--rounds 1] [--out bench/results/encode.json]
+Every (path, dataset) measurement is a fresh subprocess, so peak RSS is that path's alone; the
+paths alternate round by round and the best round is kept. Vectors are compared with
+sentence-transformers' (cosine), quality of each path is measured on STS-B test and msmarco-5k,
+and re-indexing the demo corpus is timed with an embedding cache cold and warm.
+
+Usage: python bench/encode.py [--threads 2] [--rounds 2] [--skip-quality] [--out bench/results/encode.json]
 """
 
 from __future__ import annotations
@@ -10,34 +14,62 @@ import argparse
 import csv
 import json
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
-STS = ROOT.parent / "shared" / "data" / "sts" / "stsb-en-test.csv"
+SHARED = ROOT.parent / "shared" / "data"
+STS = SHARED / "sts" / "stsb-en-test.csv"
+MSMARCO = SHARED / "retrieval" / "msmarco-5k"
 PAPERS = ROOT / "examples" / "papers.jsonl"
+
+# name -> (library, backend, compute)
+PATHS = {
+    "sentence-transformers": ("st", "", "fp32"),
+    "nestvec torch fp32": ("nestvec", "torch", "fp32"),
+    "nestvec onnx fp32": ("nestvec", "onnx", "fp32"),
+    "nestvec onnx int8": ("nestvec", "onnx", "int8"),
+    "nestvec torch bf16": ("nestvec", "torch", "bf16"),
+}
+GPU_PATHS = {
+    "sentence-transformers fp16": ("st", "", "fp16"),
+    "nestvec torch fp16": ("nestvec", "torch", "fp16"),
+}
 
 CHILD = """
 import json, resource, sys, time
+import numpy as np
+threads, library, backend, compute, device, path, out = sys.argv[1:8]
+threads = int(threads)
 import torch
-threads, library, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 torch.set_num_threads(threads)
 texts = json.load(open(path))
 if library == "nestvec":
     import nestvec
-    model = nestvec.load_encoder("minilm")
-    run = lambda t: model.encode(t, batch_size=32, progress=False)
+    model = nestvec.load_encoder("minilm", backend=backend, precision=compute, threads=threads, device=device)
+    run = lambda t: model.encode(t, batch_size=64, progress=False)
 else:
     from sentence_transformers import SentenceTransformer
     from nestvec.encoders import resolve_model
-    model = SentenceTransformer(str(resolve_model("minilm")[1]), device="cpu")
+    model = SentenceTransformer(str(resolve_model("minilm")[1]), device=device)
+    if compute == "fp16":
+        model = model.half()
     run = lambda t: model.encode(t, batch_size=32, show_progress_bar=False)
 run(texts[:64])
+if device == "cuda":
+    torch.cuda.synchronize()
 start = time.perf_counter()
 vectors = run(texts)
+if device == "cuda":
+    torch.cuda.synchronize()
 seconds = time.perf_counter() - start
+np.save(out, np.asarray(vectors, dtype=np.float32))
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "texts_per_s": len(texts) / seconds, "peak_rss_mb": peak}))
 """
@@ -50,46 +82,137 @@ def datasets() -> dict[str, list[str]]:
     return {"stsb_test_sentences": sentences, "demo_abstracts": abstracts}
 
 
-def measure(library: str, texts_file: Path, threads: int) -> dict[str, float]:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(threads), library, str(texts_file)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def model_flops(texts: list[str]) -> float:
+    """Multiply-adds ×2 of MiniLM's encoder on these texts, at their real (unpadded) lengths."""
+    from nestvec.encoders import load_encoder
+
+    encoder = load_encoder("minilm")
+    config = encoder.folder.config()  # type: ignore[attr-defined]
+    h, inner, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    lengths = np.minimum(np.array(encoder.token_counts(texts)), encoder.max_tokens).astype(np.float64)
+    per_layer = 2 * lengths * (4 * h * h + 2 * h * inner) + 4 * lengths**2 * h
+    return float(layers * per_layer.sum())
+
+
+def measure(spec: tuple[str, str, str], texts_file: Path, threads: int, device: str, out: Path) -> dict[str, float]:
+    library, backend, compute = spec
+    args = [str(threads), library, backend, compute, device, str(texts_file), str(out)]
+    done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{spec} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return (a * b).sum(axis=1)
+
+
+def speed(paths: dict[str, tuple[str, str, str]], threads: int, rounds: int, device: str, work: Path) -> dict:
+    results: dict[str, dict] = {}
+    for name, texts in datasets().items():
+        texts_file = work / f"{name}.json"
+        texts_file.write_text(json.dumps(texts))
+        flops = model_flops(texts)
+        runs: dict[str, list[dict[str, float]]] = {p: [] for p in paths}
+        for _ in range(rounds):
+            for path, spec in paths.items():
+                runs[path].append(measure(spec, texts_file, threads, device, work / f"{name}-{len(runs[path])}.npy"))
+                np.save(work / f"{name}-{path}.npy", np.load(work / f"{name}-{len(runs[path]) - 1}.npy"))
+        reference_name = next(iter(paths))
+        reference = np.load(work / f"{name}-{reference_name}.npy")
+        fp32 = np.load(work / f"{name}-nestvec onnx fp32.npy") if "nestvec onnx fp32" in paths else reference
+        entry: dict = {"texts": len(texts), "gflop": flops / 1e9, "paths": {}}
+        base = max(r["texts_per_s"] for r in runs[reference_name])
+        print(f"{name} ({len(texts)} texts, {threads} threads, {device})")
+        for path in paths:
+            best = max(runs[path], key=lambda r: r["texts_per_s"])
+            vectors = np.load(work / f"{name}-{path}.npy")
+            to_ref, to_fp32 = cosines(vectors, reference), cosines(vectors, fp32)
+            row = {
+                **best,
+                "all_texts_per_s": [r["texts_per_s"] for r in runs[path]],
+                "speedup_vs_sentence_transformers": best["texts_per_s"] / base,
+                "gflop_per_s": flops / 1e9 / best["seconds"],
+                "cosine_to_st_mean": float(to_ref.mean()),
+                "cosine_to_st_min": float(to_ref.min()),
+                "cosine_to_fp32_mean": float(to_fp32.mean()),
+                "cosine_to_fp32_min": float(to_fp32.min()),
+            }
+            entry["paths"][path] = row
+            print(
+                f"  {path:28s} {row['texts_per_s']:8.1f} texts/s  {row['speedup_vs_sentence_transformers']:5.2f}x  "
+                f"{row['gflop_per_s']:6.1f} GFLOP/s  cos to ST mean {row['cosine_to_st_mean']:.6f} "
+                f"min {row['cosine_to_st_min']:.6f}  RSS {row['peak_rss_mb']:5.0f} MB"
+            )
+        results[name] = entry
+    return results
+
+
+def quality(paths: dict[str, tuple[str, str, str]]) -> dict[str, dict[str, float]]:
+    from nestvec.eval import Setting, evaluate_retrieval, evaluate_sts
+
+    out: dict[str, dict[str, float]] = {}
+    for path, (library, backend, compute) in paths.items():
+        if library != "nestvec":
+            continue
+        setting = Setting(backend=backend, compute=compute)
+        sts = evaluate_sts(STS, setting).main
+        ndcg = evaluate_retrieval(MSMARCO, setting).main
+        out[path] = {"stsb_test_spearman": sts, "msmarco5k_ndcg10": ndcg}
+        print(f"  {path:28s} STS-B test Spearman {sts:6.2f}   msmarco-5k nDCG@10 {ndcg:6.2f}")
+    return out
+
+
+def cache_reindex(work: Path) -> dict[str, float]:
+    """Build the demo collection twice through one embedding cache: cold, then warm."""
+    from nestvec.encoders import EmbeddingCache, load_encoder
+    from nestvec.io.ingest import build_collection
+    from nestvec.io.readers import RecordReader
+
+    cache = EmbeddingCache(work / "embedding-cache")
+    seconds = {}
+    for state in ("cold", "warm"):
+        reader = RecordReader(PAPERS)
+        start = time.perf_counter()
+        build_collection(reader, work / f"demo-{state}", model=load_encoder("minilm", cache=cache), progress=False)
+        seconds[state] = time.perf_counter() - start
+    ratio = seconds["cold"] / seconds["warm"]
+    print(f"demo re-index: cold {seconds['cold']:.2f}s, warm {seconds['warm']:.3f}s → {ratio:.0f}x")
+    return {"cold_s": seconds["cold"], "warm_s": seconds["warm"], "speedup": ratio, "entries": cache.stats().entries}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=1, help="alternate the libraries this many times; best kept")
+    parser.add_argument("--rounds", type=int, default=2, help="alternate the paths this many times; best kept")
+    parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "encode.json")
     args = parser.parse_args()
-    results: dict[str, dict[str, object]] = {}
-    tmp = ROOT / "bench" / "results" / ".texts.json"
-    for name, texts in datasets().items():
-        tmp.write_text(json.dumps(texts))
-        runs: dict[str, list[dict[str, float]]] = {"nestvec": [], "sentence-transformers": []}
-        for _ in range(args.rounds):
-            for library in runs:
-                runs[library].append(measure(library, tmp, args.threads))
-        best = {lib: max(r, key=lambda x: x["texts_per_s"]) for lib, r in runs.items()}
-        ratio = best["nestvec"]["texts_per_s"] / best["sentence-transformers"]["texts_per_s"]
-        results[name] = {"texts": len(texts), **best, "speedup_vs_sentence_transformers": ratio}
-        print(f"{name} ({len(texts)} texts, {args.threads} threads)")
-        for lib, r in best.items():
-            print(f"  {lib:22s} {r['texts_per_s']:8.1f} texts/s   peak RSS {r['peak_rss_mb']:7.0f} MB")
-        print(f"  speedup {ratio:.2f}x")
-    tmp.unlink()
-    meta = {
+    import torch
+
+    work = Path(tempfile.mkdtemp(prefix="nestvec-bench-encode-"))
+    try:
+        report: dict = {"cpu": speed(PATHS, args.threads, args.rounds, "cpu", work)}
+        if torch.cuda.is_available():
+            report["gpu"] = speed(GPU_PATHS, args.threads, args.rounds, "cuda", work)
+        else:
+            report["gpu"] = "no CUDA device on this machine: GPU paths not measured"
+        if not args.skip_quality:
+            report["quality"] = quality(PATHS)
+        report["cache"] = cache_reindex(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report["meta"] = {
         "threads": args.threads,
         "rounds": args.rounds,
         "machine": platform.machine(),
+        "processor": platform.processor(),
         "when": time.strftime("%F %T"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"saved {args.out}")
 
 

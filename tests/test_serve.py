@@ -174,7 +174,8 @@ def test_metrics_count_requests_and_batches(client: TestClient) -> None:
 def test_concurrent_requests_share_model_batches(encoder: nestvec.Encoder, workers: int) -> None:
     """Eight requests in flight at once are answered correctly, each with its own rows, in fewer model calls."""
     config = ServeConfig(batching=BatchPolicy(max_tokens=4096, max_wait_ms=200, workers=workers))
-    texts = [f"request number {i} about vectors" for i in range(8)]
+    # Long texts, so a model call outlasts the gaps between the threads' requests and they overlap.
+    texts = [f"request number {i} about vectors " + "and the many ways to search them " * 25 for i in range(8)]
     expected = encoder.encode(texts)
     with TestClient(create_app(config)) as c:
         results: dict[int, list[float]] = {}

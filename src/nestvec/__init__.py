@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from nestvec.encoders import DEFAULT_MODEL, Encoder, ModelIdentity, load_encoder
+from nestvec.encoders import DEFAULT_MODEL, CachedEncoder, EmbeddingCache, Encoder, ModelIdentity, load_encoder
 from nestvec.errors import (
     CollectionError,
     DuplicateIdError,
@@ -20,12 +20,14 @@ from nestvec.store import AddReport, Chunk, Collection, CollectionInfo, Document
 __all__ = [
     "DEFAULT_MODEL",
     "AddReport",
+    "CachedEncoder",
     "Chunk",
     "Collection",
     "CollectionError",
     "CollectionInfo",
     "Document",
     "DuplicateIdError",
+    "EmbeddingCache",
     "Encoder",
     "Hit",
     "InputError",

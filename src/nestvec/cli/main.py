@@ -39,6 +39,15 @@ TextField = Annotated[
 SkipEmpty = Annotated[bool, typer.Option("--skip-empty", help="Skip records whose text is empty instead of failing.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Documents per batch (and per transaction).")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")]
+BackendOpt = Annotated[
+    str, typer.Option("--backend", help="Transformer runtime: auto (ONNX Runtime on CPU if installed), torch or onnx.")
+]
+ComputeOpt = Annotated[
+    str, typer.Option("--compute", help="Network arithmetic: fp32, int8 (onnx), bf16 (torch) or fp16 (torch, CUDA).")
+]
+CacheOpt = Annotated[
+    Path | None, typer.Option("--cache", help="Embedding cache folder: texts seen before are looked up, not re-run.")
+]
 
 
 def _reader(path: Path, id_field: str, no_id: bool, text_field: list[str] | None, skip_empty: bool) -> Any:
@@ -64,6 +73,9 @@ def embed(
     skip_empty: SkipEmpty = False,
     batch_size: BatchOpt = 256,
     no_progress: NoProgress = False,
+    backend: BackendOpt = "auto",
+    compute: ComputeOpt = "fp32",
+    cache: CacheOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Embed every record of a file into a .npy or .parquet file."""
@@ -72,9 +84,8 @@ def embed(
 
     def job() -> Any:
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
-        return embed_file(
-            reader, output, encoder=load_encoder(model), batch_size=batch_size, progress=_progress(no_progress)
-        )
+        encoder = load_encoder(model, backend=backend, precision=compute, cache=cache)
+        return embed_file(reader, output, encoder=encoder, batch_size=batch_size, progress=_progress(no_progress))
 
     report = run_job(as_json, job)
     emit(
@@ -109,9 +120,13 @@ def index_build(
         int | None,
         typer.Option("--rescore", min=0, help="Rescore k×N candidates with float vectors (default 4 below float32)."),
     ] = None,
+    backend: BackendOpt = "auto",
+    compute: ComputeOpt = "fp32",
+    cache: CacheOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a collection from a file (atomically: it appears complete or not at all)."""
+    from nestvec.encoders import load_encoder
     from nestvec.io.ingest import build_collection
 
     def job() -> Any:
@@ -120,7 +135,7 @@ def index_build(
         return build_collection(
             reader,
             collection,
-            model=model,
+            model=load_encoder(model, backend=backend, precision=compute, cache=cache),
             long_documents=mode,
             overlap=overlap,
             index=index,
@@ -147,6 +162,7 @@ def add(
     skip_empty: SkipEmpty = False,
     batch_size: BatchOpt = 256,
     no_progress: NoProgress = False,
+    cache: CacheOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add (or upsert) a file's records to a collection."""
@@ -155,7 +171,7 @@ def add(
 
     def job() -> Any:
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
-        with Collection.open(collection) as coll:
+        with Collection.open(collection, cache=cache) as coll:
             return add_file(coll, reader, upsert=upsert, batch_size=batch_size, progress=_progress(no_progress))
 
     report = run_job(as_json, job)

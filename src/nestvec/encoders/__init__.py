@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nestvec.encoders.base import Encoder, ModelIdentity
+from nestvec.encoders.cache import CachedEncoder, EmbeddingCache
 from nestvec.errors import MissingExtraError, ModelError
 from nestvec.registry import unknown_name_message
 
@@ -26,7 +27,11 @@ NAMED_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
     "minilm": ("sentence-transformers/all-MiniLM-L6-v2", _minilm_path),
 }
 
-_cache: dict[tuple[str, str | None, int | None], Encoder] = {}
+# How a transformer model runs. "auto": ONNX Runtime on CPU when it is installed (faster, same
+# fp32 vectors to ~1e-6), else torch; GPUs and half precision go through torch.
+BACKENDS = ("auto", "torch", "onnx")
+
+_cache: dict[tuple[str, str | None, int | None, str, str], Encoder] = {}
 _lock = threading.Lock()
 
 
@@ -47,24 +52,42 @@ def resolve_model(name_or_path: str | Path) -> tuple[str, Path]:
 
 
 def load_encoder(
-    name_or_path: str | Path = DEFAULT_MODEL, *, device: str | None = None, threads: int | None = None
+    name_or_path: str | Path = DEFAULT_MODEL,
+    *,
+    device: str | None = None,
+    threads: int | None = None,
+    backend: str = "auto",
+    precision: str = "fp32",
+    cache: str | Path | EmbeddingCache | None = None,
 ) -> Encoder:
     """Load an encoder by registered name (`minilm`) or folder path; never contacts a model hub.
 
-    Loaded encoders are cached per process, so opening many collections costs one load.
+    Transformer models take `backend` (auto, torch, onnx) and `precision` (fp32; int8 with onnx;
+    fp16 on CUDA and bf16 with torch). `cache` (a folder or an EmbeddingCache) looks vectors up
+    by content before the model runs. Loaded encoders are cached per process, so opening many
+    collections costs one load.
     """
+    if backend not in BACKENDS:
+        raise ModelError(unknown_name_message("backend", backend, list(BACKENDS)))
     display, folder = resolve_model(name_or_path)
     source = str(name_or_path) if str(name_or_path) in NAMED_MODELS else str(folder)
-    key = (source, device, threads)
+    key = (source, device, threads, backend, precision)
     with _lock:
         if key not in _cache:
-            encoder = _load_folder(folder, display, device=device, threads=threads)
+            encoder = _load_folder(
+                folder, display, device=device, threads=threads, backend=backend, precision=precision
+            )
             encoder.source = source  # recipes record the registered name, which survives reinstalls
             _cache[key] = encoder
-        return _cache[key]
+        encoder = _cache[key]
+    if cache is None:
+        return encoder
+    return CachedEncoder(encoder, cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache))
 
 
-def _load_folder(folder: Path, display: str, *, device: str | None, threads: int | None) -> Encoder:
+def _load_folder(
+    folder: Path, display: str, *, device: str | None, threads: int | None, backend: str, precision: str
+) -> Encoder:
     from nestvec.encoders.st_folder import read_st_folder
     from nestvec.encoders.static import StaticEncoder, is_static_folder
     from nestvec.encoders.wordvectors import WordVectors, is_wordvector_folder
@@ -79,9 +102,14 @@ def _load_folder(folder: Path, display: str, *, device: str | None, threads: int
         return HashEncoder(folder)
 
     if (folder / "modules.json").is_file() or (folder / "config.json").is_file():
+        st_folder = read_st_folder(folder)
+        if _use_onnx(backend, device, precision):
+            from nestvec.encoders.onnx import OnnxEncoder
+
+            return OnnxEncoder(st_folder, name=display, threads=threads, precision=precision)
         from nestvec.encoders.transformer import TransformerEncoder
 
-        return TransformerEncoder(read_st_folder(folder), name=display, device=device, threads=threads)
+        return TransformerEncoder(st_folder, name=display, device=device, threads=threads, precision=precision)
     raise ModelError(
         f"{folder} is not a model folder nestvec knows: expected a sentence-transformers folder "
         "(modules.json, config.json, model.safetensors, tokenizer.json, 1_Pooling/config.json) "
@@ -90,4 +118,32 @@ def _load_folder(folder: Path, display: str, *, device: str | None, threads: int
     )
 
 
-__all__ = ["DEFAULT_MODEL", "Encoder", "ModelIdentity", "load_encoder", "resolve_model"]
+def _use_onnx(backend: str, device: str | None, precision: str) -> bool:
+    if backend != "auto":
+        if backend == "onnx" and device not in (None, "cpu"):
+            raise ModelError(f"backend 'onnx' runs on CPU only, got device {device!r}; use backend 'torch' on GPUs.")
+        return backend == "onnx"
+    if device not in (None, "cpu") or precision in ("fp16", "bf16"):
+        return False
+    import importlib.util
+
+    # An unspecified device means CUDA where there is one; /dev/nvidiactl spares CPU machines the
+    # second it takes to import torch just to learn there is no GPU.
+    if device is None and Path("/dev/nvidiactl").exists() and importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return False
+    return importlib.util.find_spec("onnxruntime") is not None or precision == "int8"
+
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_MODEL",
+    "CachedEncoder",
+    "EmbeddingCache",
+    "Encoder",
+    "ModelIdentity",
+    "load_encoder",
+    "resolve_model",
+]

@@ -11,6 +11,9 @@ from tokenizers import Encoding, Tokenizer
 
 from nestvec.errors import ModelError
 
+# Texts tokenized at once; bounds the memory held by Encoding objects on huge inputs.
+CHUNK = 16384
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -57,21 +60,48 @@ class TextTokenizer:
         enc = self._full.encode(self._prepare([text])[0], add_special_tokens=False)
         return [(a + shift, b + shift) for a, b in enc.offsets]
 
-    def batches(self, texts: Sequence[str], batch_size: int) -> Iterator[Batch]:
-        """Longest texts first, so padding waste is small and peak memory shows up at once."""
-        encodings = self.encode(texts)
+    def batches(self, texts: Sequence[str], batch_size: int, *, max_batch_tokens: int | None = None) -> Iterator[Batch]:
+        """Padded batches, longest texts first so padding waste is small and peak memory shows at once.
+
+        A batch holds at most `batch_size` texts and at most `max_batch_tokens` padded tokens (one
+        text always fits). Inputs longer than CHUNK texts are tokenized chunk by chunk, the next
+        chunk on a helper thread while the caller runs the model on this one (tokenizers releases
+        the GIL), and sorted within each chunk.
+        """
+        if len(texts) <= CHUNK:
+            yield from self._chunk_batches(self.encode(texts), 0, batch_size, max_batch_tokens)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        starts = range(0, len(texts), CHUNK)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nestvec-tokenize") as pool:
+            pending = pool.submit(self.encode, texts[:CHUNK])
+            for start in starts:
+                encodings = pending.result()
+                if start + CHUNK < len(texts):
+                    pending = pool.submit(self.encode, texts[start + CHUNK : start + 2 * CHUNK])
+                yield from self._chunk_batches(encodings, start, batch_size, max_batch_tokens)
+
+    def _chunk_batches(
+        self, encodings: list[Encoding], offset: int, batch_size: int, max_batch_tokens: int | None
+    ) -> Iterator[Batch]:
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         order = np.argsort(-lengths, kind="stable")
-        for start in range(0, len(order), batch_size):
-            positions = order[start : start + batch_size]
-            width = int(lengths[positions].max())
-            ids = np.full((len(positions), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(positions), width), dtype=np.int64)
-            types = np.zeros((len(positions), width), dtype=np.int64)
-            for row, pos in enumerate(positions):
-                enc = encodings[pos]
-                n = len(enc.ids)
-                ids[row, :n] = enc.ids
-                mask[row, :n] = 1
-                types[row, :n] = enc.type_ids
-            yield Batch(positions, ids, mask, types)
+        start = 0
+        while start < len(order):
+            width = int(lengths[order[start]])
+            size = batch_size if max_batch_tokens is None else max(1, min(batch_size, max_batch_tokens // width))
+            rows = order[start : start + size]
+            start += len(rows)
+            yield self._pad([encodings[i] for i in rows], rows + offset, width)
+
+    def _pad(self, encodings: list[Encoding], positions: np.ndarray, width: int) -> Batch:
+        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            ids[row, :n] = enc.ids
+            mask[row, :n] = 1
+            types[row, :n] = enc.type_ids
+        return Batch(positions, ids, mask, types)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nestvec.encoders.base import ModelIdentity, show_progress
 from nestvec.encoders.pooling import pool
+from nestvec.encoders.sentence import SentenceEncoder
 from nestvec.encoders.st_folder import STFolder
-from nestvec.encoders.tokenize import TextTokenizer
+from nestvec.encoders.tokenize import Batch
 from nestvec.errors import InputError, MissingExtraError, ModelError
+from nestvec.registry import unknown_name_message
 
 if TYPE_CHECKING:
     import torch
@@ -27,7 +26,7 @@ def _import_torch() -> Any:
     return torch
 
 
-def _load_model(folder: STFolder) -> Any:
+def _load_model(folder: STFolder, *, attention: str | None = None) -> Any:
     # Belt and braces: nothing below may reach a model hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -43,6 +42,7 @@ def _load_model(folder: STFolder) -> Any:
             local_files_only=True,
             use_safetensors=True,
             trust_remote_code=False,
+            **({"attn_implementation": attention} if attention else {}),
         )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"Could not load the transformer in {folder.transformer_dir}: {exc}") from exc
@@ -69,97 +69,82 @@ class _Dense:
         return torch.tanh(y) if self.tanh else y
 
 
-class TransformerEncoder:
-    """Encodes like sentence-transformers' SentenceTransformer.encode for the same folder."""
+TORCH_PRECISIONS = ("fp32", "fp16", "bf16")
 
-    kind = "transformer"
 
-    def __init__(self, folder: STFolder, *, name: str, device: str | None = None, threads: int | None = None) -> None:
+class TransformerEncoder(SentenceEncoder):
+    """Encodes like sentence-transformers' SentenceTransformer.encode for the same folder, with torch.
+
+    `precision` fp16/bf16 runs the network in half precision (fp16 needs CUDA); pooling and the
+    final normalization stay in fp32.
+    """
+
+    def __init__(
+        self,
+        folder: STFolder,
+        *,
+        name: str,
+        device: str | None = None,
+        threads: int | None = None,
+        precision: str = "fp32",
+        attention: str | None = None,
+    ) -> None:
         torch = _import_torch()
         if threads is not None:
             if threads < 1:
                 raise InputError(f"threads must be ≥ 1, got {threads}.")
             torch.set_num_threads(threads)
-        self.folder = folder
-        self.name = name
-        self.source = str(folder.root)
+        super().__init__(folder, name=name)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        config = folder.config()
-        model_max = int(config.get("max_position_embeddings", folder.max_seq_length))
-        self.max_tokens = min(folder.max_seq_length, model_max)
-        pad_id = config.get("pad_token_id")
-        self.tokenizer = TextTokenizer(
-            folder.transformer_dir / "tokenizer.json",
-            max_tokens=self.max_tokens,
-            lowercase=folder.do_lower_case,
-            pad_id=int(pad_id) if pad_id is not None else 0,
-        )
-        self.model = _load_model(folder).to(self.device)
-        self._uses_token_types = int(config.get("type_vocab_size", 0) or 0) > 0
+        self.precision = _check_precision(precision, self.device)
+        self.model = _load_model(folder, attention=attention).to(self.device)
+        if self.precision != "fp32":
+            self.model = self.model.to(getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[self.precision]))
         self._dense = [_Dense(spec.path, spec.activation) for spec in folder.dense]
-        hidden = int(config["hidden_size"]) * len(folder.pooling_modes)
-        self.dim = folder.dense[-1].out_features if folder.dense else hidden
+        self._cuda = self.device.startswith("cuda")
 
-    @cached_property
-    def identity(self) -> ModelIdentity:
-        return ModelIdentity(
-            kind=self.kind,
-            name=self.name,
-            weights_sha256=self.folder.weights_sha256(),
-            dim=self.dim,
-            max_tokens=self.max_tokens,
-            normalized=self.folder.normalize,
-            details={
-                "pooling": list(self.folder.pooling_modes),
-                "dense": [s.out_features for s in self.folder.dense],
-                "lowercase": self.folder.do_lower_case,
-            },
-        )
+    def _running(self) -> Any:
+        return _import_torch().inference_mode()
 
-    @property
-    def special_tokens(self) -> int:
-        return self.tokenizer.special_tokens
-
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        return self.tokenizer.token_counts(texts)
-
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        return self.tokenizer.token_offsets(text)
-
-    def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
-        if isinstance(texts, str):
-            raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
-        if batch_size < 1:
-            raise InputError(f"batch_size must be ≥ 1, got {batch_size}.")
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(texts), unit="text", disable=not show_progress(progress, len(texts)))
-        torch = _import_torch()
-        with torch.inference_mode(), bar:
-            for batch in self.tokenizer.batches(texts, batch_size):
-                out[batch.positions] = self._forward(batch).cpu().numpy()
-                bar.update(len(batch.positions))
-        return out
-
-    def _forward(self, batch: Any) -> torch.Tensor:
+    def _embed(self, batch: Batch) -> np.ndarray:
         import torch
 
         vectors = self.pooled(batch)
-        return torch.nn.functional.normalize(vectors, p=2, dim=1) if self.folder.normalize else vectors
+        if self.folder.normalize:
+            vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+        return vectors.cpu().numpy()
 
-    def pooled(self, batch: Any) -> torch.Tensor:
-        """Pooled (and Dense-projected) vectors of a tokenized batch, before any normalization."""
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
         import torch
 
-        mask = torch.from_numpy(batch.attention_mask).to(self.device)
-        inputs = {"input_ids": torch.from_numpy(batch.input_ids).to(self.device), "attention_mask": mask}
-        if self._uses_token_types:
-            inputs["token_type_ids"] = torch.from_numpy(batch.token_type_ids).to(self.device)
-        tokens = self.model(**inputs).last_hidden_state
-        vectors = pool(tokens, mask, self.folder.pooling_modes)
+        tensor = torch.from_numpy(array)
+        # Pinned host memory lets the copy overlap the GPU's work on the previous batch.
+        return tensor.pin_memory().to(self.device, non_blocking=True) if self._cuda else tensor
+
+    def pooled(self, batch: Batch) -> torch.Tensor:
+        """Pooled (and Dense-projected) fp32 vectors of a tokenized batch, before any normalization."""
+        types = self._tensor(batch.token_type_ids) if self.uses_token_types else None
+        return self.pooled_tensors(self._tensor(batch.input_ids), self._tensor(batch.attention_mask), types)
+
+    def pooled_tensors(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
+        tokens = self.model(**inputs).last_hidden_state.float()
+        vectors = pool(tokens, attention_mask, self.folder.pooling_modes)
         for dense in self._dense:
             vectors = dense(vectors)
         return vectors.float()
+
+
+def _check_precision(precision: str, device: str) -> str:
+    if precision not in TORCH_PRECISIONS:
+        raise InputError(unknown_name_message("torch precision", precision, list(TORCH_PRECISIONS)))
+    if precision == "fp16" and not device.startswith("cuda"):
+        raise InputError(
+            f"precision 'fp16' needs a CUDA device, got device {device!r}; on CPU use 'bf16', "
+            "or backend='onnx' with precision 'int8'."
+        )
+    return precision

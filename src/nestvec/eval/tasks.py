@@ -19,12 +19,13 @@ from nestvec.store.fusion import Fusion, check_mode
 from nestvec.transforms import PRECISIONS, Truncate, Whiten
 from nestvec.transforms.reduce import normalize
 
-_OPTIONS = ("dims", "whiten", "precision", "rescore", "index", "mode", "fusion", "dense_weight")
+_OPTIONS = ("dims", "whiten", "precision", "rescore", "index", "mode", "fusion", "dense_weight", "backend", "compute")
 
 
 @dataclass(frozen=True)
 class Setting:
-    """A model and how its vectors are shrunk. Specs: 'minilm', 'minilm:dims=128:precision=int8'.
+    """A model, how it runs and how its vectors are shrunk. Specs: 'minilm', 'minilm:dims=128:precision=int8',
+    'minilm:backend=onnx:compute=int8' (compute: the network's arithmetic; precision: the stored vectors').
 
     Fitted steps (whitening, int8 ranges) are fitted on the vectors being evaluated.
     """
@@ -38,6 +39,8 @@ class Setting:
     mode: str = "dense"  # retrieval: dense, sparse (BM25) or hybrid
     fusion: str = "weighted"  # hybrid retrieval: weighted or rrf
     dense_weight: float | None = None  # hybrid retrieval: the dense side's weight (default: Fusion's)
+    backend: str = "auto"  # transformer models: auto, torch or onnx
+    compute: str = "fp32"  # transformer models: fp32, int8 (onnx), bf16 (torch), fp16 (torch on CUDA)
 
     def __post_init__(self) -> None:
         PRECISIONS[self.precision]  # validates the name
@@ -60,7 +63,7 @@ class Setting:
                 raise InputError(
                     f"Setting option {option!r} in {spec!r} is not understood; "
                     "valid: dims=N, whiten=yes, precision=P, rescore=N, index=flat|hnsw|ivf, "
-                    "mode=dense|sparse|hybrid, fusion=weighted|rrf, dense_weight=W."
+                    "mode=dense|sparse|hybrid, fusion=weighted|rrf, dense_weight=W, backend=B, compute=C."
                 )
             values[key] = value
         dims = values.get("dims")
@@ -81,11 +84,17 @@ class Setting:
             values.get("mode", "dense"),
             values.get("fusion", "weighted"),
             _float(values.get("dense_weight"), "dense_weight", spec),
+            values.get("backend", "auto"),
+            values.get("compute", "fp32"),
         )
 
     @property
     def label(self) -> str:
         parts = [self.model]
+        if self.backend != "auto":
+            parts.append(f"backend={self.backend}")
+        if self.compute != "fp32":
+            parts.append(f"compute={self.compute}")
         if self.whiten:
             parts.append("whiten=yes")
         if self.dims:
@@ -106,10 +115,10 @@ class Setting:
 
     def retrieval_key(self) -> tuple[Any, ...]:
         """What the corpus collection depends on (the search mode does not)."""
-        return (self.model, self.dims, self.precision, self.rescore, self.index)
+        return (self.model, self.backend, self.compute, self.dims, self.precision, self.rescore, self.index)
 
     def encoder(self) -> Encoder:
-        encoder = load_encoder(self.model)
+        encoder = load_encoder(self.model, backend=self.backend, precision=self.compute)
         if self.dims is not None and self.dims > encoder.dim:
             raise InputError(f"dims={self.dims} exceeds the model's {encoder.dim} dimensions.")
         return encoder

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from nestvec.batching import batched
-from nestvec.encoders import DEFAULT_MODEL, Encoder, load_encoder
+from nestvec.encoders import DEFAULT_MODEL, EmbeddingCache, Encoder, load_encoder
 from nestvec.errors import CollectionError, DuplicateIdError, InputError
 from nestvec.files import config_header, fsync_dir, read_config, write_json_atomic
 from nestvec.index.spec import IndexSpec
@@ -111,15 +111,20 @@ class Collection:
         return cls(target, recipe, SQLiteStore(target / STORE_FILE), encoder)
 
     @classmethod
-    def open(cls, path: str | Path, *, model: str | Encoder | None = None) -> Collection:
-        """Open an existing collection. `model` overrides where the model is found; it must match."""
+    def open(
+        cls, path: str | Path, *, model: str | Encoder | None = None, cache: str | Path | EmbeddingCache | None = None
+    ) -> Collection:
+        """Open an existing collection. `model` overrides where the model is found; it must match.
+        `cache` (a folder or EmbeddingCache) spares re-embedding texts it has seen."""
         target = Path(path).expanduser().resolve()
         config = read_config(target, "collection")
         try:
             recipe = Recipe.from_dict(config["recipe"])
         except (KeyError, TypeError, ValueError) as exc:
             raise CollectionError(f"{target}/config.json has a malformed recipe ({exc!r}).") from exc
-        encoder = load_encoder(model) if isinstance(model, (str, Path)) else model
+        if model is None and cache is not None:
+            model = _recipe_encoder(recipe, cache)
+        encoder = load_encoder(model, cache=cache) if isinstance(model, (str, Path)) else model
         if encoder is not None:
             recipe.check_encoder(encoder.identity, str(target))
         return cls(target, recipe, SQLiteStore(target / STORE_FILE), encoder)
@@ -157,7 +162,7 @@ class Collection:
     def encoder(self) -> Encoder:
         """The recipe's encoder, loaded on first use and checked against the recipe."""
         if self._encoder is None:
-            encoder = load_encoder(self.recipe.model)
+            encoder = _recipe_encoder(self.recipe)
             self.recipe.check_encoder(encoder.identity, str(self.path))
             self._encoder = encoder
         return self._encoder
@@ -317,3 +322,9 @@ class Collection:
             index_status=self._live.status,
             recipe=self.recipe.to_dict(),
         )
+
+
+def _recipe_encoder(recipe: Recipe, cache: str | Path | EmbeddingCache | None = None) -> Encoder:
+    # A recipe made with a low-precision backend reopens with that precision.
+    precision = str(recipe.identity.details.get("precision", "fp32"))
+    return load_encoder(recipe.model, precision=precision, cache=cache)

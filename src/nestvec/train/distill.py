@@ -57,7 +57,7 @@ def distill(
     target = new_folder(output)
     from nestvec.encoders.transformer import TransformerEncoder
 
-    model = load_encoder(teacher)
+    model = load_encoder(teacher, backend="torch")  # needs the network itself, not a graph
     if not isinstance(model, TransformerEncoder):
         raise InputError(f"distill needs a transformer teacher; {teacher!r} is a {model.identity.kind} model.")
     if not 1 <= dims <= model.dim:

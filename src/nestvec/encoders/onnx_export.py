@@ -1,0 +1,182 @@
+"""Export a sentence-transformers folder to ONNX once: the whole pipeline (network, pooling, Dense,
+normalization) in one graph, fused for ONNX Runtime, optionally int8; cached by the weights' hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nestvec.encoders.st_folder import STFolder
+from nestvec.errors import InputError, MissingExtraError, ModelError
+from nestvec.registry import unknown_name_message
+
+if TYPE_CHECKING:
+    from nestvec.encoders.transformer import TransformerEncoder
+
+# Bump when the exported graph changes, so old cache entries are not reused.
+EXPORT_FORMAT = 1
+ONNX_PRECISIONS = ("fp32", "int8")
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def cache_root() -> Path:
+    """$NESTVEC_CACHE_DIR, else $XDG_CACHE_HOME/nestvec, else ~/.cache/nestvec."""
+    if os.environ.get("NESTVEC_CACHE_DIR"):
+        return Path(os.environ["NESTVEC_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nestvec"
+
+
+def onnx_file(folder: STFolder, precision: str, *, cache_dir: Path | None = None) -> Path:
+    """The cached graph for `folder` at `precision`, exported (seconds, needs torch) when missing."""
+    if precision not in ONNX_PRECISIONS:
+        raise InputError(unknown_name_message("onnx precision", precision, list(ONNX_PRECISIONS)))
+    ort = import_onnxruntime()
+    key = json.dumps([EXPORT_FORMAT, folder.weights_sha256(), precision, ort.__version__, _pipeline(folder)])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:20]
+    dest = (cache_dir or cache_root()) / "onnx" / f"{folder.root.name}-{precision}-{digest}"
+    if not _valid(dest):
+        _build(folder, precision, dest)
+    return dest / "model.onnx"
+
+
+def import_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise MissingExtraError("onnxruntime", "onnx", "The ONNX backend") from exc
+    return onnxruntime
+
+
+def _pipeline(folder: STFolder) -> dict[str, Any]:
+    return {
+        "pooling": list(folder.pooling_modes),
+        "dense": [[s.out_features, s.activation] for s in folder.dense],
+        "normalize": folder.normalize,
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _valid(dest: Path) -> bool:
+    """A cache entry counts only if complete and unchanged: a torn or edited file is rebuilt."""
+    try:
+        config = json.loads((dest / "config.json").read_text(encoding="utf-8"))
+        return bool(config.get("sha256") == _sha256(dest / "model.onnx"))
+    except (OSError, ValueError):
+        return False
+
+
+def _build(folder: STFolder, precision: str, dest: Path) -> None:
+    # Built beside the destination and renamed into place, so readers never see half a folder
+    # and two processes exporting at once both end with one complete entry.
+    tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}"
+    tmp.mkdir(parents=True)
+    try:
+        graph = tmp / "model.onnx"
+        if precision == "int8":
+            _quantize(onnx_file(folder, "fp32", cache_dir=dest.parent.parent), graph)
+        else:
+            _export(folder, tmp / "exported.onnx")
+            _fuse(folder, tmp / "exported.onnx", graph)
+        config = {"format": EXPORT_FORMAT, "precision": precision, "source": str(folder.root), "sha256": _sha256(graph)}
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        if dest.exists():
+            shutil.rmtree(dest)  # an invalid entry (checked by the caller)
+        os.rename(tmp, dest)
+    except OSError:
+        if not _valid(dest):
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _export(folder: STFolder, path: Path) -> None:
+    try:
+        import torch
+
+        from nestvec.encoders.transformer import TransformerEncoder
+    except ImportError as exc:
+        raise MissingExtraError("torch", "transformer", "Exporting a model to ONNX") from exc
+    # Eager attention traces to the MatMul/Softmax pattern ONNX Runtime's fusions recognise.
+    encoder = TransformerEncoder(folder, name=folder.root.name, device="cpu", attention="eager")
+    batch = encoder.tokenizer._pad(encoder.tokenizer.encode(["a b c", "a"]), np.arange(2), 5)
+    names = list(INPUTS if encoder.uses_token_types else INPUTS[:2])
+    args = tuple(torch.from_numpy(getattr(batch, n)) for n in names)
+    axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            # The tracer warns about Python values it records as constants: shapes of the dummy
+            # batch that the dynamic axes override, and masking branches not taken for these inputs.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _pipeline_module(encoder), args, str(path), dynamo=False, opset_version=17,
+                input_names=names, output_names=["embedding"], dynamic_axes=axes,
+            )  # fmt: skip
+    except Exception as exc:  # the exporter raises many types; all mean the same to the user
+        raise ModelError(f"Could not export {folder.root} to ONNX ({type(exc).__name__}: {exc}).") from exc
+
+
+def _fuse(folder: STFolder, source: Path, dest: Path) -> None:
+    """Fuse attention, LayerNorm and GELU into ONNX Runtime's kernels (BERT-style encoders)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = folder.config()
+    model = optimize_model(
+        str(source),
+        model_type="bert",
+        num_heads=int(config.get("num_attention_heads", 0)),
+        hidden_size=int(config.get("hidden_size", 0)),
+        opt_level=0,
+    )
+    model.save_model_to_file(str(dest))
+
+
+def _quantize(source: Path, dest: Path) -> None:
+    """Dynamic int8: weights per output channel (per-tensor loses too much on MiniLM's outliers)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # It logs a generic "consider pre-processing" advice on the root logger at WARNING.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(
+            str(source), str(dest), weight_type=QuantType.QInt8, per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )  # fmt: skip
+    finally:
+        root.setLevel(level)
+
+
+def _pipeline_module(encoder: TransformerEncoder) -> Any:
+    import torch
+
+    class Pipeline(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = encoder.model
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            vectors = encoder.pooled_tensors(*inputs)
+            if encoder.folder.normalize:
+                vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+            return vectors
+
+    return Pipeline()

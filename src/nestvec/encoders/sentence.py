@@ -1,0 +1,154 @@
+"""What every backend of a sentence-transformers model shares: tokenizer, identity, the encode loop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from nestvec.encoders.base import ModelIdentity, show_progress
+from nestvec.encoders.st_folder import STFolder
+from nestvec.encoders.tokenize import Batch, TextTokenizer
+from nestvec.errors import InputError
+
+# Padded tokens per model batch when the caller gives no budget: large enough that per-call
+# overhead vanishes on short texts, small enough that 256-token texts still come in batches of 32.
+DEFAULT_BATCH_TOKENS = 8192
+
+
+class SentenceEncoder:
+    """A sentence-transformers folder's tokenizer and pipeline; subclasses run the network.
+
+    Subclasses implement `_embed(batch) -> np.ndarray` (final vectors, normalized when the folder
+    asks for it) and may set `precision` when their vectors are not the fp32 model's.
+    """
+
+    kind = "transformer"
+    precision = "fp32"
+
+    def __init__(self, folder: STFolder, *, name: str) -> None:
+        self.folder = folder
+        self.name = name
+        self.source = str(folder.root)
+        config = folder.config()
+        model_max = int(config.get("max_position_embeddings", folder.max_seq_length))
+        self.max_tokens = min(folder.max_seq_length, model_max)
+        pad_id = config.get("pad_token_id")
+        self.tokenizer = TextTokenizer(
+            folder.transformer_dir / "tokenizer.json",
+            max_tokens=self.max_tokens,
+            lowercase=folder.do_lower_case,
+            pad_id=int(pad_id) if pad_id is not None else 0,
+        )
+        self.uses_token_types = int(config.get("type_vocab_size", 0) or 0) > 0
+        hidden = int(config["hidden_size"]) * len(folder.pooling_modes)
+        self.dim = folder.dense[-1].out_features if folder.dense else hidden
+
+    @cached_property
+    def identity(self) -> ModelIdentity:
+        details: dict[str, Any] = {
+            "pooling": list(self.folder.pooling_modes),
+            "dense": [s.out_features for s in self.folder.dense],
+            "lowercase": self.folder.do_lower_case,
+        }
+        # fp32 backends agree to ~1e-6, so they share one identity and collections may switch
+        # between them; lower precision changes the vectors and must not mix with fp32 ones.
+        if self.precision != "fp32":
+            details["precision"] = self.precision
+        return ModelIdentity(
+            kind=self.kind,
+            name=self.name,
+            weights_sha256=self.folder.weights_sha256(),
+            dim=self.dim,
+            max_tokens=self.max_tokens,
+            normalized=self.folder.normalize,
+            details=details,
+        )
+
+    @property
+    def special_tokens(self) -> int:
+        return self.tokenizer.special_tokens
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return self.tokenizer.token_counts(texts)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.tokenizer.token_offsets(text)
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 32,
+        progress: bool | None = None,
+        max_batch_tokens: int | None = DEFAULT_BATCH_TOKENS,
+    ) -> np.ndarray:
+        """Vectors in input order. Batches hold at most `batch_size` texts and, unless
+        `max_batch_tokens` is None, at most that many padded tokens (but always one text)."""
+        if isinstance(texts, str):
+            raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
+        if batch_size < 1:
+            raise InputError(f"batch_size must be ≥ 1, got {batch_size}.")
+        if max_batch_tokens is not None and max_batch_tokens < 1:
+            raise InputError(f"max_batch_tokens must be ≥ 1 or None, got {max_batch_tokens}.")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(texts), unit="text", disable=not show_progress(progress, len(texts)))
+        batches = self.tokenizer.batches(texts, batch_size, max_batch_tokens=max_batch_tokens)
+        with bar, self._running():
+            for batch in prefetched(batches) if len(texts) > batch_size else batches:
+                out[batch.positions] = self._embed(batch)
+                bar.update(len(batch.positions))
+        return out
+
+    def _running(self) -> Any:
+        """Context held around a whole encode call (torch's inference mode, for instance)."""
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+    def _embed(self, batch: Batch) -> np.ndarray:
+        raise NotImplementedError
+
+
+def prefetched(batches: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """Pad the next batches on a helper thread while the model (which releases the GIL) runs this one."""
+    import queue
+    import threading
+
+    slots: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Batch | BaseException | None) -> bool:
+        while not stop.is_set():  # the consumer may have left: never block on a full queue
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fill() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(exc)
+
+    worker = threading.Thread(target=fill, name="nestvec-batches", daemon=True)
+    worker.start()
+    try:
+        while (item := slots.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()

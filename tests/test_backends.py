@@ -1,0 +1,145 @@
+"""Transformer backends (torch, ONNX Runtime fp32/int8, bf16), token-budget batching, determinism."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nestvec
+from nestvec.encoders import load_encoder
+from nestvec.encoders import tokenize as tokenize_module
+from nestvec.encoders.onnx import OnnxEncoder
+from nestvec.encoders.onnx_export import onnx_file
+from nestvec.encoders.st_folder import read_st_folder
+from nestvec.encoders.transformer import TransformerEncoder
+from tests.conftest import paper_docs, sts_sentences
+
+LONG = " ".join(["retrieval augmented generation with dense embeddings"] * 40)
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.fixture(scope="module")
+def torch_encoder() -> nestvec.Encoder:
+    return load_encoder("minilm", backend="torch")
+
+
+@pytest.fixture(scope="module")
+def onnx_encoder() -> nestvec.Encoder:
+    return load_encoder("minilm", backend="onnx")
+
+
+def test_auto_picks_onnx_on_cpu_and_fp32_backends_share_one_identity(
+    torch_encoder: nestvec.Encoder, onnx_encoder: nestvec.Encoder
+) -> None:
+    assert isinstance(load_encoder("minilm"), OnnxEncoder)
+    assert isinstance(torch_encoder, TransformerEncoder) and isinstance(onnx_encoder, OnnxEncoder)
+    # Same identity: a collection built with one backend opens and searches with the other.
+    assert torch_encoder.identity == onnx_encoder.identity
+    texts = [*sts_sentences()[:200], LONG]
+    a, b = torch_encoder.encode(texts), onnx_encoder.encode(texts)
+    assert np.abs(a - b).max() < 1e-5
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_a_text_gets_the_same_vector_whatever_its_batch(backend: str) -> None:
+    encoder = load_encoder("minilm", backend=backend)
+    texts = [*sts_sentences()[:60], LONG, "x", "  padded with spaces  "]
+    probes = [0, 1, 57, len(texts) - 3, len(texts) - 2, len(texts) - 1]
+    alone = np.vstack([encoder.encode([texts[i]]) for i in probes])
+    for batch_size, budget in [(1, None), (7, None), (64, None), (32, 512), (500, 100_000)]:
+        together = encoder.encode(texts, batch_size=batch_size, max_batch_tokens=budget)[probes]
+        assert np.abs(together - alone).max() <= 1e-6, (backend, batch_size, budget)
+    reversed_order = encoder.encode(texts[::-1], batch_size=16)[::-1][probes]
+    assert np.abs(reversed_order - alone).max() <= 1e-6
+
+
+def test_batches_respect_the_token_budget_and_cover_every_text(onnx_encoder: nestvec.Encoder) -> None:
+    tokenizer = onnx_encoder.tokenizer  # type: ignore[attr-defined]
+    texts = [*sts_sentences()[:300], LONG, LONG[:300]]
+    seen: list[int] = []
+    for batch in tokenizer.batches(texts, 64, max_batch_tokens=1024):
+        rows, width = batch.input_ids.shape
+        assert rows <= 64 and (rows == 1 or rows * width <= 1024)
+        seen.extend(batch.positions.tolist())
+    assert sorted(seen) == list(range(len(texts)))
+
+
+def test_chunked_tokenization_keeps_input_order(onnx_encoder: nestvec.Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = sts_sentences()[:250]
+    whole = onnx_encoder.encode(texts)
+    # Chunks of 64 texts: tokenized on the helper thread while the model runs the previous chunk.
+    monkeypatch.setattr(tokenize_module, "CHUNK", 64)
+    chunked = onnx_encoder.encode(texts, batch_size=16)
+    assert np.abs(chunked - whole).max() <= 1e-6
+
+
+def test_onnx_threads_are_set_on_its_own_session() -> None:
+    encoder = load_encoder("minilm", backend="onnx", threads=1)
+    assert isinstance(encoder, OnnxEncoder)
+    assert encoder.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_onnx_export_is_cached_and_a_corrupted_graph_is_rebuilt(minilm_dir: Path, tmp_path: Path) -> None:
+    folder = read_st_folder(minilm_dir)
+    path = onnx_file(folder, "fp32")
+    entry = tmp_path / "onnx" / path.parent.name
+    shutil.copytree(path.parent, entry)
+    assert onnx_file(folder, "fp32", cache_dir=tmp_path) == entry / "model.onnx"
+    stamp = (entry / "model.onnx").stat().st_mtime_ns
+    assert onnx_file(folder, "fp32", cache_dir=tmp_path).stat().st_mtime_ns == stamp  # reused, not re-exported
+    with (entry / "model.onnx").open("r+b") as fh:  # a torn write or a bit flip
+        fh.seek(1000)
+        fh.write(b"\xff" * 64)
+    rebuilt = OnnxEncoder(folder, name="minilm", cache_dir=tmp_path)
+    assert json.loads((entry / "config.json").read_text())["format"] >= 1
+    texts = sts_sentences()[:20]
+    assert np.abs(rebuilt.encode(texts) - load_encoder("minilm", backend="torch").encode(texts)).max() < 1e-5
+    assert not [p for p in (tmp_path / "onnx").iterdir() if p.name.startswith(".")]  # no half-built folders
+
+
+def test_int8_keeps_quality_and_has_its_own_identity(onnx_encoder: nestvec.Encoder) -> None:
+    int8 = load_encoder("minilm", precision="int8")
+    assert isinstance(int8, OnnxEncoder)
+    assert int8.identity.details["precision"] == "int8"
+    assert int8.identity.differences(onnx_encoder.identity)
+    texts = sts_sentences()[:400]
+    cos = _cos(int8.encode(texts), onnx_encoder.encode(texts))
+    assert cos.mean() > 0.985 and cos.min() > 0.9
+
+
+def test_bf16_on_cpu_and_fp16_needs_cuda(torch_encoder: nestvec.Encoder) -> None:
+    bf16 = load_encoder("minilm", precision="bf16")
+    assert isinstance(bf16, TransformerEncoder) and bf16.identity.details["precision"] == "bf16"
+    texts = sts_sentences()[:100]
+    assert _cos(bf16.encode(texts), torch_encoder.encode(texts)).min() > 0.99
+    with pytest.raises(nestvec.InputError, match=r"fp16.*needs a CUDA device"):
+        load_encoder("minilm", precision="fp16", device="cpu")
+
+
+def test_bad_backend_options_name_the_choices() -> None:
+    with pytest.raises(nestvec.ModelError, match="auto, onnx, torch"):
+        load_encoder("minilm", backend="tensorrt")
+    with pytest.raises(nestvec.ModelError, match="CPU only"):
+        load_encoder("minilm", backend="onnx", device="cuda")
+    with pytest.raises(nestvec.InputError, match="fp32, int8"):
+        load_encoder("minilm", backend="onnx", precision="fp8")
+
+
+def test_an_int8_collection_reopens_with_int8_and_refuses_fp32(tmp_path: Path) -> None:
+    docs = paper_docs(30)
+    int8 = load_encoder("minilm", precision="int8")
+    with nestvec.Collection.create(tmp_path / "c", model=int8) as coll:
+        coll.add(docs)
+        first = [h.id for h in coll.search(docs[3].text, k=3)]
+    with nestvec.Collection.open(tmp_path / "c") as coll:
+        assert coll.encoder.identity.details["precision"] == "int8"
+        assert [h.id for h in coll.search(docs[3].text, k=3)] == first
+    with pytest.raises(nestvec.RecipeMismatchError, match="precision"):
+        nestvec.Collection.open(tmp_path / "c", model="minilm")
