@@ -39,6 +39,8 @@ def serve(
     timeout: Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds per embedding or search.")] = 30.0,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads per model worker.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Model workers taking batches in turn.")] = 1,
+    backend: Annotated[str, typer.Option("--backend", help="Transformer runtime: auto, torch or onnx.")] = "auto",
+    compute: Annotated[str, typer.Option("--compute", help="Network arithmetic: fp32, int8, bf16 or fp16.")] = "fp32",
 ) -> None:
     """Serve embeddings (OpenAI-compatible), collections, search and a search page over HTTP."""
     from nestvec.serve import BatchPolicy, Limits, ServeConfig, create_app
@@ -56,6 +58,8 @@ def serve(
             ),
             cors_origins=tuple(cors_origin or ()),
             threads=threads,
+            backend=backend,
+            compute=compute,
         )
         if data_dir:
             data_dir.mkdir(parents=True, exist_ok=True)

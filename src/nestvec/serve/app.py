@@ -32,7 +32,7 @@ log = logging.getLogger("nestvec.serve")
 
 def create_app(config: ServeConfig) -> FastAPI:
     """Load the model and the collections, and build the app (nothing listens until uvicorn runs it)."""
-    encoder = load_encoder(config.model, threads=config.threads)
+    encoder = load_encoder(config.model, threads=config.threads, backend=config.backend, precision=config.compute)
     metrics = Metrics()
     batcher = MicroBatcher(
         lambda texts: encoder.encode(texts, batch_size=64, progress=False),

@@ -25,6 +25,8 @@ class ServeConfig:
     batching: BatchPolicy = field(default_factory=BatchPolicy)
     cors_origins: tuple[str, ...] = ()
     threads: int | None = None
+    backend: str = "auto"  # how a transformer model runs: auto, torch or onnx
+    compute: str = "fp32"  # its arithmetic: fp32, int8 (onnx), bf16 (torch), fp16 (torch on CUDA)
 
 
 @dataclass
