@@ -97,12 +97,13 @@ def run_clients(url: str, concurrency: int, seconds: float) -> dict:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def measure(levels: list[int], seconds: float, threads: int) -> dict:
+def measure(levels: list[int], seconds: float, threads: int, backend: str) -> dict:
     sys.path.insert(0, str(ROOT))
     from tests.serving import serve_process
 
     results: dict = {}
-    for label, flags in (("batching", []), ("no_batching", ["--no-batching"])):
+    modes = (("batching", ["--backend", backend]), ("no_batching", ["--backend", backend, "--no-batching"]))
+    for label, flags in modes:
         with (
             tempfile.TemporaryDirectory() as tmp,
             serve_process(flags, log=Path(tmp) / "server.log", threads=threads) as url,
@@ -120,6 +121,7 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,64")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--backend", default="auto", help="the server's --backend: auto (ONNX on CPU), torch or onnx")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
@@ -128,7 +130,7 @@ def main() -> None:
         print(json.dumps(asyncio.run(_clients(args.client, args.concurrency, args.seconds))))
         return
     levels = [int(x) for x in args.levels.split(",")]
-    results = measure(levels, args.seconds, args.threads)
+    results = measure(levels, args.seconds, args.threads, args.backend)
     top = levels[-1]
     on = next(r for r in results["batching"] if r["concurrency"] == top)
     off = next(r for r in results["no_batching"] if r["concurrency"] == top)
@@ -137,6 +139,7 @@ def main() -> None:
         "machine": platform.machine(),
         "python": platform.python_version(),
         "server_threads": args.threads,
+        "backend": args.backend,
         "seconds_per_level": args.seconds,
         "request": "one STS-B test sentence per /v1/embeddings call",
         "command": "python bench/serve.py " + " ".join(sys.argv[1:]),

@@ -20,14 +20,29 @@ from nestvec.train import distill
 from tests.conftest import STS_TEST, paper_docs
 
 
+USER_WORDS = ["legionella", "goldfish", "embeddings", "the"]
+
+
 @pytest.fixture(scope="session")
 def static_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The whole MiniLM vocabulary distilled to 256 dims (about 20 s on 2 cores)."""
+    """The whole MiniLM vocabulary distilled to 256 dims (about 20 s on 2 cores), plus three whole words."""
     path = tmp_path_factory.mktemp("static") / "minilm-static"
-    report = distill("minilm", path, dims=256)
-    assert report.vocabulary == 30522 - 994 and report.dims == 256  # BERT's [unused0-993] are left out
+    report = distill("minilm", path, dims=256, vocabulary=USER_WORDS)
+    # BERT's [unused0-993] are left out; "the" is already a token.
+    assert report.vocabulary == 30522 - 994 + 3 and report.dims == 256
     assert 0.9 < report.explained_variance <= 1
     return path
+
+
+def test_user_vocabulary_words_become_single_tokens(static_model: Path) -> None:
+    encoder = StaticEncoder(static_model)
+    assert json.loads((static_model / "config.json").read_text())["added_words"] == 3
+    tokens = encoder.tokenizer.encode("Legionella, goldfish and EMBEDDINGS", add_special_tokens=False).tokens
+    assert {"legionella", "goldfish", "embeddings"} <= set(tokens)
+    # Only whole words match: a longer word still goes through the teacher's word pieces.
+    assert "goldfish" not in encoder.tokenizer.encode("goldfishes", add_special_tokens=False).tokens
+    a, b, c = encoder.encode(["legionella bacteria", "legionnaires disease bacteria", "a goldfish bowl"])
+    assert float(a @ b) > float(a @ c)
 
 
 def test_folder_loads_without_torch(static_model: Path) -> None:

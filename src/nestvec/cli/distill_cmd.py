@@ -21,6 +21,11 @@ def distill(
         typer.Option("--refine-on", help="Unlabeled texts (.txt/.jsonl/.csv/.parquet) to refine the table on."),
     ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Refinement passes over the texts.")] = 1,
+    vocabulary: Annotated[
+        Path | None,
+        typer.Option("--vocabulary", help="Texts whose frequent whole words become tokens of their own."),
+    ] = None,
+    vocabulary_size: Annotated[int, typer.Option("--vocabulary-size", min=1, help="Words to add at most.")] = 10_000,
     as_json: JsonOpt = False,
 ) -> None:
     """Distil a static model (a vector per token, no torch at inference) from a transformer."""
@@ -32,12 +37,14 @@ def distill(
 
     def job() -> Any:
         texts = _texts(refine_on) if refine_on is not None else None  # read first: a bad file fails fast
+        words = _words(vocabulary, teacher, vocabulary_size) if vocabulary is not None else []
+        options: dict[str, Any] = {"dims": dims, "sif_coefficient": sif, "storage": storage, "vocabulary": words}
         if texts is None:
-            return asdict(run(teacher, output, dims=dims, sif_coefficient=sif, storage=storage))
+            return asdict(run(teacher, output, **options))
         plain = output.with_name(f".{output.name}.distilled")
         shutil.rmtree(plain, ignore_errors=True)
         try:
-            first = run(teacher, plain, dims=dims, sif_coefficient=sif, storage=storage)
+            first = run(teacher, plain, **options)
             refined = refine(plain, texts, output, teacher=teacher, epochs=epochs)
         finally:
             shutil.rmtree(plain, ignore_errors=True)
@@ -57,3 +64,15 @@ def _texts(path: Path) -> list[str]:
     from nestvec.io.readers import RecordReader
 
     return [r.text for r in RecordReader(path, id_field=None, skip_empty=True)]
+
+
+def _words(path: Path, teacher: str, size: int) -> list[str]:
+    from tokenizers import Tokenizer
+
+    from nestvec.encoders import resolve_model
+    from nestvec.encoders.st_folder import read_st_folder
+    from nestvec.train import corpus_words
+
+    folder = read_st_folder(resolve_model(teacher)[1])
+    tokenizer = Tokenizer.from_file(str(folder.transformer_dir / "tokenizer.json"))
+    return corpus_words(_texts(path), tokenizer, size=size)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -27,6 +28,7 @@ from nestvec.encoders.tokenize import Batch
 from nestvec.errors import InputError
 from nestvec.files import new_folder
 from nestvec.registry import unknown_name_message
+from nestvec.train.vocabulary import add_words, word_vectors
 
 if TYPE_CHECKING:
     from nestvec.encoders.transformer import TransformerEncoder
@@ -51,8 +53,13 @@ def distill(
     storage: str = "float32",
     remove_pattern: str | None = r"\[unused\d+\]",
     batch_size: int = 1024,
+    vocabulary: Sequence[str] = (),
 ) -> DistillReport:
-    """Distil `teacher` (a name or sentence-transformers folder) into a static model at `output`."""
+    """Distil `teacher` (a name or sentence-transformers folder) into a static model at `output`.
+
+    `vocabulary`: whole words (see `corpus_words`) that become tokens of their own, each with the
+    teacher's vector of the whole word, projected like the tokens and weighted like its pieces.
+    """
     start = time.perf_counter()
     target = new_folder(output)
     from nestvec.encoders.transformer import TransformerEncoder
@@ -70,8 +77,22 @@ def distill(
     vectors = _token_vectors(model, tokenizer, batch_size)
     keep = _kept(tokenizer, remove_pattern)
     table = np.zeros((len(vectors), dims), dtype=np.float32)  # removed tokens stay zero: they add nothing
-    table[keep], explained = _pca(vectors[keep], dims)
-    table[keep] *= _sif_weights(int(keep.sum()), sif_coefficient)[:, None]
+    pca = _pca(vectors[keep], dims)
+    table[keep] = pca.transform(vectors[keep])
+    weights = np.zeros(len(vectors), dtype=np.float32)
+    weights[keep] = _sif_weights(int(keep.sum()), sif_coefficient)
+    table *= weights[:, None]
+    known = tokenizer.get_vocab()
+    words = [w for w in dict.fromkeys(vocabulary) if w not in known]
+    if words:
+        # Same projection as the tokens; the weight its pieces had on average, so a word counts
+        # in a text's mean about as much as its pieces did.
+        pieces = [e.ids for e in tokenizer.encode_batch(words, add_special_tokens=False)]
+        rows = pca.transform(word_vectors(model, tokenizer, words, batch_size=256))
+        rows *= np.array([weights[ids].mean() for ids in pieces], dtype=np.float32)[:, None]
+        table = np.vstack([table, rows.astype(np.float32)])
+        add_words(tokenizer, words)
+    explained = float(pca.explained_variance_ratio_.sum())
     config = {
         "name": f"{model.name} (static, {dims}d)",
         "max_tokens": 512,
@@ -80,10 +101,11 @@ def distill(
         "dims": dims,
         "sif_coefficient": sif_coefficient,
         "removed_pattern": remove_pattern,
+        "added_words": len(words),
     }
     save_static(target, tokenizer=tokenizer, table=table, storage=storage, config=config)
     StaticEncoder(target)  # opens what was written, so a broken folder fails here, not later
-    kept = int(keep.sum())
+    kept = int(keep.sum()) + len(words)
     return DistillReport(str(target), model.name, kept, dims, explained, time.perf_counter() - start)
 
 
@@ -116,11 +138,10 @@ def _kept(tokenizer: Tokenizer, pattern: str | None) -> np.ndarray:
     return keep
 
 
-def _pca(vectors: np.ndarray, dims: int) -> tuple[np.ndarray, float]:
+def _pca(vectors: np.ndarray, dims: int) -> Any:
     from sklearn.decomposition import PCA
 
-    pca = PCA(n_components=dims, svd_solver="full").fit(vectors)
-    return pca.transform(vectors).astype(np.float32), float(pca.explained_variance_ratio_.sum())
+    return PCA(n_components=dims, svd_solver="full").fit(vectors)
 
 
 def _sif_weights(size: int, a: float) -> np.ndarray:
