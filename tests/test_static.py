@@ -138,3 +138,12 @@ def test_refinement_moves_the_model_towards_the_teacher(static_model: Path, tmp_
     bad.write_text("no text column\n1\n")
     result = CliRunner().invoke(app, ["distill", str(tmp_path / "cli"), "--refine-on", str(bad)])
     assert result.exit_code == 1 and not (tmp_path / "cli").exists()
+
+
+def test_several_processes_give_the_same_vectors_in_order(static_model: Path) -> None:
+    encoder = StaticEncoder(static_model)
+    words = ["vector", "search", "binary", "retrieval", "static", "model", "token", "index"]
+    texts = [f"{words[i % 8]} {words[(i // 8) % 8]} {i}" for i in range(100_000)]  # the multi-process threshold
+    np.testing.assert_array_equal(encoder.encode(texts, processes=2), encoder.encode(texts))
+    with pytest.raises(InputError, match="processes"):
+        encoder.encode(texts[:2], processes=0)

@@ -29,6 +29,8 @@ KIND = "static-model"
 TABLE = "embeddings.safetensors"
 STORAGE = ("float32", "float16", "int8")
 _GROUP_TOKENS = 1024  # measured: 256-1024 best on 2 cores; 8192 loses a quarter
+# Below this, starting processes (about a second each) costs more than it saves.
+_PROCESS_MIN_TEXTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -126,9 +128,19 @@ class StaticEncoder:
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         return list(self.tokenizer.encode(self._prepare([text])[0], add_special_tokens=False).offsets)
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 1024, progress: bool | None = None) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 1024, progress: bool | None = None, processes: int = 1
+    ) -> np.ndarray:
+        """Vectors in input order. `processes` > 1 spreads inputs of 100,000+ texts over that many
+        processes (each loads the model; worth it with more cores than one process keeps busy)."""
         if isinstance(texts, str):
             raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
+        if processes < 1:
+            raise InputError(f"processes must be ≥ 1, got {processes}.")
+        if processes > 1 and len(texts) >= _PROCESS_MIN_TEXTS:
+            from nestvec.encoders.processes import encode_in_processes
+
+            return encode_in_processes(self.folder, texts, self.dim, processes=processes, batch_size=batch_size)
         step = max(batch_size, 1024)
         if len(texts) <= step:  # one chunk (a query, a small batch): nothing to overlap, no thread
             return self._pool_chunk(self._ids(texts))
