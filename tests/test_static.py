@@ -19,7 +19,6 @@ from nestvec.eval import Setting, evaluate_sts
 from nestvec.train import distill
 from tests.conftest import STS_TEST, paper_docs
 
-
 USER_WORDS = ["legionella", "goldfish", "embeddings", "the"]
 
 
