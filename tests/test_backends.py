@@ -143,3 +143,13 @@ def test_an_int8_collection_reopens_with_int8_and_refuses_fp32(tmp_path: Path) -
         assert [h.id for h in coll.search(docs[3].text, k=3)] == first
     with pytest.raises(nestvec.RecipeMismatchError, match="precision"):
         nestvec.Collection.open(tmp_path / "c", model="minilm")
+
+
+def test_an_unwritable_cache_folder_falls_back_to_a_temporary_one(
+    minilm_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    monkeypatch.setenv("NESTVEC_CACHE_DIR", "/proc/nestvec-cannot-write-here")  # even root cannot
+    path = onnx_file(read_st_folder(minilm_dir), "fp32")
+    assert path.is_file() and Path(tempfile.gettempdir()) in path.parents

@@ -43,10 +43,30 @@ def onnx_file(folder: STFolder, precision: str, *, cache_dir: Path | None = None
     ort = import_onnxruntime()
     key = json.dumps([EXPORT_FORMAT, folder.weights_sha256(), precision, ort.__version__, _pipeline(folder)])
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    dest = (cache_dir or cache_root()) / "onnx" / f"{folder.root.name}-{precision}-{digest}"
+    name = f"{folder.root.name}-{precision}-{digest}"
+    root = cache_dir or cache_root()
+    if _valid(root / "onnx" / name):  # a read-only cache filled beforehand is fine
+        return root / "onnx" / name / "model.onnx"
+    dest = _writable(root) / "onnx" / name
     if not _valid(dest):
         _build(folder, precision, dest)
     return dest / "model.onnx"
+
+
+def _writable(root: Path) -> Path:
+    """`root`, or a per-user temporary folder when `root` cannot be written (a read-only home)."""
+    try:
+        (root / "onnx").mkdir(parents=True, exist_ok=True)
+        probe = root / "onnx" / f".probe-{uuid.uuid4().hex}"
+        probe.touch()
+        probe.unlink()
+        return root
+    except OSError:
+        import tempfile
+
+        fallback = Path(tempfile.gettempdir()) / f"nestvec-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        (fallback / "onnx").mkdir(parents=True, exist_ok=True)
+        return fallback
 
 
 def import_onnxruntime() -> Any:
