@@ -66,6 +66,17 @@ def spearman(encoder: object, noisy: bool) -> float:
     return float(100 * spearmanr((va * vb).sum(1), gold)[0])
 
 
+def measure_teacher() -> dict[str, float]:
+    """The teacher's own drop on the same typo copy: what the students' drops compare with."""
+    import nestvec
+
+    teacher = nestvec.load_encoder("minilm")
+    clean, noisy = spearman(teacher, False), spearman(teacher, True)
+    row = {"stsb_test": clean, "stsb_test_typos": noisy, "relative_drop": (clean - noisy) / clean}
+    print("teacher", row, flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=250_000)
@@ -74,7 +85,16 @@ def main() -> None:
     parser.add_argument("--typo-rate", type=float, default=0.5)
     parser.add_argument("--features", default="norm,prefix,suffix,shape,trigrams")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "hashed.json")
+    parser.add_argument(
+        "--teacher-only", action="store_true", help="only measure the teacher (MiniLM) on the typo copy, into --out"
+    )
     args = parser.parse_args()
+    if args.teacher_only:
+        results = json.loads(args.out.read_text()) if args.out.exists() else {}
+        results["teacher"] = measure_teacher()
+        results["teacher_command"] = "python bench/hashed.py " + " ".join(sys.argv[1:])
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        return
     sys.path.insert(0, str(ROOT / "bench"))
     import nestvec
     import realdata
@@ -112,6 +132,7 @@ def main() -> None:
         "rows": args.rows,
         "table_mib": args.rows * hashed.dim * 4 / 2**20,
     }
+    results["teacher"] = measure_teacher()
     for name, encoder in (("hash", hashed), ("static", static)):
         clean, noisy = spearman(encoder, False), spearman(encoder, True)
         start = time.perf_counter()
