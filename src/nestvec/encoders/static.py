@@ -29,6 +29,8 @@ KIND = "static-model"
 TABLE = "embeddings.safetensors"
 STORAGE = ("float32", "float16", "int8")
 _GROUP_TOKENS = 1024  # measured: 256-1024 best on 2 cores; 8192 loses a quarter
+# Texts up to this many tokens are pooled by length buckets, longer ones in cache-sized groups.
+_SHORT_TOKENS = 32
 # Below this, starting processes (about a second each) costs more than it saves.
 _PROCESS_MIN_TEXTS = 100_000
 
@@ -57,6 +59,13 @@ class StaticTable:
         if self.scales is not None:
             rows *= self.scales[ids, None]
         return np.add.reduceat(rows, starts, axis=0)
+
+    def gather_sum_equal(self, ids: np.ndarray) -> np.ndarray:
+        """Sums of the rows of texts of equal length, given as an (n, length) id matrix."""
+        rows = self.rows[ids].astype(np.float32, copy=False)
+        if self.scales is not None:
+            rows *= self.scales[ids, None]
+        return rows.sum(axis=1)
 
     def floats(self) -> np.ndarray:
         rows = self.rows.astype(np.float32)
@@ -159,6 +168,22 @@ class StaticEncoder:
 
     def _pool_chunk(self, ids: list[list[int]]) -> np.ndarray:
         counts = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)  # a text with no known token stays zero
+        short = (counts > 0) & (counts <= _SHORT_TOKENS)
+        # Short texts of equal length are pooled together, one gather per length (as Model2Vec
+        # does): measured 11 vs 19 ms on STS-B test's 2,552 sentences, whose per-text overhead the
+        # grouped path below pays; long texts keep the grouped path, whose gathers stay in cache.
+        for length in np.unique(counts[short]):
+            rows = np.flatnonzero(counts == length)
+            for lo in range(0, len(rows), max(1, _GROUP_TOKENS * 8 // int(length))):
+                part = rows[lo : lo + max(1, _GROUP_TOKENS * 8 // int(length))]
+                out[part] = _normalized(self.table.gather_sum_equal(np.array([ids[i] for i in part], dtype=np.int64)))
+        long = np.flatnonzero(counts > _SHORT_TOKENS)
+        if len(long):
+            out[long] = self._pool_grouped([ids[i] for i in long], counts[long])
+        return out
+
+    def _pool_grouped(self, ids: list[list[int]], counts: np.ndarray) -> np.ndarray:
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
         flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(counts.sum()))
         ends = np.cumsum(counts)
@@ -170,12 +195,12 @@ class StaticEncoder:
         return out
 
     def _pool(self, out: np.ndarray, flat: np.ndarray, counts: np.ndarray, offset: int) -> None:
-        filled = counts > 0  # a text with no known token stays a zero vector
-        if not filled.any():
-            return
-        starts = np.concatenate(([0], np.cumsum(counts[filled])[:-1]))
-        sums = self.table.gather_sum(flat[offset : offset + int(counts.sum())], starts)
-        out[filled] = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        out[:] = _normalized(self.table.gather_sum(flat[offset : offset + int(counts.sum())], starts))
+
+
+def _normalized(sums: np.ndarray) -> np.ndarray:
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
 def save_static(folder: Path, *, tokenizer: Tokenizer, table: np.ndarray, storage: str, config: dict[str, Any]) -> Path:
