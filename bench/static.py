@@ -3,8 +3,8 @@
 Measures distillation time, STS-B test Spearman, msmarco-5k nDCG@10 (exact cosine top 10,
 documents as "title text"), and texts/s on STS-B test sentences and the demo abstracts for
 nestvec's static model, Model2Vec's (model2vec is a bench dependency: pip install
-'model2vec[distill]') and the teacher itself (nestvec's default encoder — ONNX Runtime fp32 on CPU — batch 64), 2 threads;
-throughput is the best of 5 rounds that interleave the models.
+'model2vec[distill]') and the teacher itself (nestvec's default encoder, ONNX Runtime fp32 on
+CPU, batch 64), 2 threads; throughput is the best of 5 rounds that interleave the models.
 
 The refined row trains the distilled table on --refine-texts of bench/realdata.py's real texts
 (STS-B test sentences removed) towards their cached MiniLM vectors.
