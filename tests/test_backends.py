@@ -153,3 +153,30 @@ def test_an_unwritable_cache_folder_falls_back_to_a_temporary_one(
     monkeypatch.setenv("NESTVEC_CACHE_DIR", "/proc/nestvec-cannot-write-here")  # even root cannot
     path = onnx_file(read_st_folder(minilm_dir), "fp32")
     assert path.is_file() and Path(tempfile.gettempdir()) in path.parents
+
+
+def test_cli_takes_backend_and_compute_and_refuses_unknown_ones(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nestvec.cli.main import app
+
+    source = tmp_path / "texts.txt"
+    source.write_text("binary codes for vector search\nstatic embeddings\n", encoding="utf-8")
+    runner = CliRunner()
+    done = runner.invoke(app, ["embed", str(source), str(tmp_path / "v.npy"), "--compute", "int8"])
+    assert done.exit_code == 0, done.output
+    expected = load_encoder("minilm", precision="int8").encode(source.read_text().splitlines())
+    assert np.abs(np.load(tmp_path / "v.npy") - expected).max() < 1e-6
+    bad = runner.invoke(app, ["embed", str(source), str(tmp_path / "w.npy"), "--backend", "tensorrt"])
+    assert bad.exit_code == 1 and "Valid choices: auto, onnx, torch" in bad.output
+    assert not (tmp_path / "w.npy").exists()
+
+
+def test_eval_settings_name_the_backend_and_compute() -> None:
+    from nestvec.eval import Setting
+
+    setting = Setting.parse("minilm:backend=onnx:compute=int8:dims=128")
+    assert (setting.backend, setting.compute, setting.dims) == ("onnx", "int8", 128)
+    assert setting.label == "minilm:backend=onnx:compute=int8:dims=128"
+    assert setting.encoder().identity.details["precision"] == "int8"
+    assert Setting.parse("minilm").retrieval_key() != setting.retrieval_key()
