@@ -146,3 +146,13 @@ def test_several_processes_give_the_same_vectors_in_order(static_model: Path) ->
     np.testing.assert_array_equal(encoder.encode(texts, processes=2), encoder.encode(texts))
     with pytest.raises(InputError, match="processes"):
         encoder.encode(texts[:2], processes=0)
+
+
+def test_tokenizer_parallelism_turned_off_process_wide_keeps_vectors_and_order(
+    static_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoder = StaticEncoder(static_model)
+    texts = [d.text for d in paper_docs(300)] + ["", "binary codes"]
+    expected = encoder.encode(texts)
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")  # what apps that fork (and Model2Vec) set
+    np.testing.assert_array_equal(encoder.encode(texts), expected)

@@ -9,6 +9,7 @@ a plain mean of the rows of a text's tokens, then L2 normalization.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -127,6 +128,17 @@ class StaticEncoder:
         return [t.lower() for t in texts] if self.lowercase else list(texts)
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        if len(texts) >= 256 and not _tokenizers_parallel():
+            # Someone (an app that forks, or Model2Vec) turned the tokenizers' own threads off
+            # process-wide; slices on our threads (encoding releases the GIL) get the cores back.
+            workers = min(4, os.cpu_count() or 1)
+            step = -(-len(texts) // workers)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                parts = pool.map(self._ids_serial, [texts[i : i + step] for i in range(0, len(texts), step)])
+                return [ids for part in parts for ids in part]
+        return self._ids_serial(texts)
+
+    def _ids_serial(self, texts: Sequence[str]) -> list[list[int]]:
         # encode_batch_fast skips character offsets, which pooling never needs (tokenizers >= 0.21)
         encode = getattr(self._truncating, "encode_batch_fast", self._truncating.encode_batch)
         return [e.ids for e in encode(self._prepare(texts), add_special_tokens=False)]
@@ -197,6 +209,10 @@ class StaticEncoder:
     def _pool(self, out: np.ndarray, flat: np.ndarray, counts: np.ndarray, offset: int) -> None:
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         out[:] = _normalized(self.table.gather_sum(flat[offset : offset + int(counts.sum())], starts))
+
+
+def _tokenizers_parallel() -> bool:
+    return os.environ.get("TOKENIZERS_PARALLELISM", "true").strip().lower() not in ("false", "0", "off", "no")
 
 
 def _normalized(sums: np.ndarray) -> np.ndarray:
