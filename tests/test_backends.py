@@ -180,3 +180,23 @@ def test_eval_settings_name_the_backend_and_compute() -> None:
     assert setting.label == "minilm:backend=onnx:compute=int8:dims=128"
     assert setting.encoder().identity.details["precision"] == "int8"
     assert Setting.parse("minilm").retrieval_key() != setting.retrieval_key()
+
+
+def test_auto_falls_back_to_torch_when_the_export_fails(
+    minilm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nestvec.encoders import onnx_export
+    from tests.conftest import model_variant
+
+    # No architecture at hand makes torch.onnx fail for real, so the exporter is made to fail.
+    def broken(folder: object, path: object) -> None:
+        raise nestvec.ModelError("Could not export it to ONNX (UnsupportedOperatorError: made up).")
+
+    monkeypatch.setattr(onnx_export, "_export", broken)
+    monkeypatch.setenv("NESTVEC_CACHE_DIR", str(tmp_path / "cache"))  # nothing cached: the export must run
+    folder = model_variant(minilm_dir, tmp_path / "variant")
+    with pytest.warns(RuntimeWarning, match="made up.*with torch instead"):
+        encoder = load_encoder(folder)
+    assert isinstance(encoder, TransformerEncoder)
+    with pytest.raises(nestvec.ModelError, match="made up"):
+        load_encoder(folder, backend="onnx")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,7 +107,13 @@ def _load_folder(
         if _use_onnx(backend, device, precision):
             from nestvec.encoders.onnx import OnnxEncoder
 
-            return OnnxEncoder(st_folder, name=display, threads=threads, precision=precision)
+            try:
+                return OnnxEncoder(st_folder, name=display, threads=threads, precision=precision)
+            except ModelError as exc:
+                if backend != "auto" or precision != "fp32":
+                    raise
+                # An architecture the exporter cannot trace still runs, only slower: say so once.
+                warnings.warn(f"{exc} Running {display} with torch instead.", RuntimeWarning, stacklevel=3)
         from nestvec.encoders.transformer import TransformerEncoder
 
         return TransformerEncoder(st_folder, name=display, device=device, threads=threads, precision=precision)
