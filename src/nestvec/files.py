@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -10,6 +11,15 @@ from typing import Any
 from nestvec.errors import CollectionError
 
 FORMAT_VERSION = 1
+
+
+def hash_file(path: Path, digest: Any | None = None) -> Any:
+    """Feed `path` into `digest` (a new sha256 by default) in 1 MiB blocks; returns the digest."""
+    digest = hashlib.sha256() if digest is None else digest
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest
 
 
 def fsync_dir(path: Path) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from nestvec.encoders.st_folder import STFolder
 from nestvec.errors import InputError, MissingExtraError, ModelError
+from nestvec.files import hash_file
 from nestvec.registry import unknown_name_message
 
 if TYPE_CHECKING:
@@ -85,19 +86,11 @@ def _pipeline(folder: STFolder) -> dict[str, Any]:
     }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _valid(dest: Path) -> bool:
     """A cache entry counts only if complete and unchanged: a torn or edited file is rebuilt."""
     try:
         config = json.loads((dest / "config.json").read_text(encoding="utf-8"))
-        return bool(config.get("sha256") == _sha256(dest / "model.onnx"))
+        return bool(config.get("sha256") == hash_file(dest / "model.onnx").hexdigest())
     except (OSError, ValueError):
         return False
 
@@ -114,7 +107,8 @@ def _build(folder: STFolder, precision: str, dest: Path) -> None:
         else:
             _export(folder, tmp / "exported.onnx")
             _fuse(folder, tmp / "exported.onnx", graph)
-        config = {"format": EXPORT_FORMAT, "precision": precision, "source": str(folder.root), "sha256": _sha256(graph)}
+        sha256 = hash_file(graph).hexdigest()
+        config = {"format": EXPORT_FORMAT, "precision": precision, "source": str(folder.root), "sha256": sha256}
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if dest.exists():
             shutil.rmtree(dest)  # an invalid entry (checked by the caller)

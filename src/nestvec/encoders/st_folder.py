@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nestvec.errors import ModelError
+from nestvec.files import hash_file
 from nestvec.registry import unknown_name_message
 
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken")
@@ -57,9 +58,7 @@ class STFolder:
         digest = hashlib.sha256()
         for path in self.weight_files:
             digest.update(path.relative_to(self.root).as_posix().encode())
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
+            hash_file(path, digest)
         return digest.hexdigest()
 
 

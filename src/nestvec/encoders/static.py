@@ -8,7 +8,6 @@ a plain mean of the rows of a text's tokens, then L2 normalization.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,7 @@ from tokenizers import Tokenizer
 
 from nestvec.encoders.base import ModelIdentity
 from nestvec.errors import InputError, ModelError
-from nestvec.files import config_header, new_folder, read_config, without_header, write_json_atomic
+from nestvec.files import config_header, hash_file, new_folder, read_config, without_header, write_json_atomic
 from nestvec.registry import unknown_name_message
 
 KIND = "static-model"
@@ -99,7 +98,7 @@ class StaticEncoder:
         self.tokenizer.no_truncation()
         self._truncating = Tokenizer.from_str(self.tokenizer.to_str())
         self._truncating.enable_truncation(self.max_tokens)  # in Rust, rather than slicing every list here
-        self._digest = _sha256(folder / TABLE)
+        self._digest = hash_file(folder / TABLE).hexdigest()
         if self.table.rows.shape[0] < self.tokenizer.get_vocab_size():
             raise ModelError(
                 f"{folder}: the table has {self.table.rows.shape[0]} rows but the tokenizer "
@@ -231,11 +230,3 @@ def save_static(folder: Path, *, tokenizer: Tokenizer, table: np.ndarray, storag
 def is_static_folder(folder: Path) -> bool:
     path = folder / "config.json"
     return path.is_file() and f'"nestvec.{KIND}"' in path.read_text(encoding="utf-8", errors="replace")[:400]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
