@@ -9,6 +9,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from nestvec.errors import InputError
+
 
 @dataclass(frozen=True)
 class ModelIdentity:
@@ -78,6 +80,12 @@ class Encoder(Protocol):
     def special_tokens(self) -> int:
         """How many special tokens the encoder adds around each text."""
         ...
+
+
+def check_texts(texts: Sequence[str]) -> None:
+    """The one mistake every encoder sees: a lone string, which would encode character by character."""
+    if isinstance(texts, str):
+        raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
 
 
 def show_progress(progress: bool | None, total: int, threshold: int = 256) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nestvec.encoders.base import Encoder, ModelIdentity
+from nestvec.encoders.base import Encoder, ModelIdentity, check_texts
 from nestvec.errors import InputError
 
 CACHE_FILE = "embeddings.sqlite"
@@ -148,8 +148,7 @@ class CachedEncoder:
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16, key=self._recipe[:32]).digest()
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
-        if isinstance(texts, str):
-            raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
+        check_texts(texts)
         keys = [self.key(t) for t in texts]
         found = self.cache.get_many(list(dict.fromkeys(keys)), self.dim)
         missing = list(dict.fromkeys(k for k in keys if k not in found))

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from nestvec.encoders.base import ModelIdentity
+from nestvec.encoders.base import ModelIdentity, check_texts
 from nestvec.errors import InputError
 from nestvec.files import config_header, read_config, write_json_atomic
 from nestvec.registry import unknown_name_message
@@ -109,8 +109,7 @@ class HashEncoder:
         return [m.span() for m in _WORD.finditer(text)]
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 1024, progress: bool | None = None) -> np.ndarray:
-        if isinstance(texts, str):
-            raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
+        check_texts(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             found = words(text)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from nestvec.encoders.base import ModelIdentity, show_progress
+from nestvec.encoders.base import ModelIdentity, check_texts, show_progress
 from nestvec.encoders.st_folder import STFolder
 from nestvec.encoders.tokenize import Batch, TextTokenizer
 from nestvec.errors import InputError
@@ -87,8 +87,7 @@ class SentenceEncoder:
     ) -> np.ndarray:
         """Vectors in input order. Batches hold at most `batch_size` texts and, unless
         `max_batch_tokens` is None, at most that many padded tokens (but always one text)."""
-        if isinstance(texts, str):
-            raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
+        check_texts(texts)
         if batch_size < 1:
             raise InputError(f"batch_size must be ≥ 1, got {batch_size}.")
         if max_batch_tokens is not None and max_batch_tokens < 1:

@@ -20,7 +20,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 from tokenizers import Tokenizer
 
-from nestvec.encoders.base import ModelIdentity
+from nestvec.encoders.base import ModelIdentity, check_texts
 from nestvec.errors import InputError, ModelError
 from nestvec.files import config_header, hash_file, new_folder, read_config, without_header, write_json_atomic
 from nestvec.registry import unknown_name_message
@@ -153,8 +153,7 @@ class StaticEncoder:
     ) -> np.ndarray:
         """Vectors in input order. `processes` > 1 spreads inputs of 100,000+ texts over that many
         processes (each loads the model; worth it with more cores than one process keeps busy)."""
-        if isinstance(texts, str):
-            raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
+        check_texts(texts)
         if processes < 1:
             raise InputError(f"processes must be ≥ 1, got {processes}.")
         if processes > 1 and len(texts) >= _PROCESS_MIN_TEXTS:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nestvec.encoders.base import ModelIdentity
+from nestvec.encoders.base import ModelIdentity, check_texts
 from nestvec.encoders.wordfiles import inspect, rows
 from nestvec.errors import InputError
 from nestvec.files import config_header, new_folder, read_config, write_json_atomic
@@ -195,8 +195,7 @@ class WordVectors:
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 256, progress: bool | None = None) -> np.ndarray:
         """Mean of each text's word vectors (SIF-weighted by Zipf rank when `sif` is set), L2-normalized."""
-        if isinstance(texts, str):
-            raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
+        check_texts(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             words = _WORD.findall(text)
