@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,11 @@ class STFolder:
 
     def weights_sha256(self) -> str:
         """Content hash of every weight file, so a collection notices a changed model."""
+        return self._weights_sha256
+
+    @cached_property
+    def _weights_sha256(self) -> str:
+        # Computed once per folder object: the recipe identity and the ONNX cache key both need it.
         digest = hashlib.sha256()
         for path in self.weight_files:
             digest.update(path.relative_to(self.root).as_posix().encode())
