@@ -118,8 +118,8 @@ def speed(paths: dict[str, tuple[str, str, str]], threads: int, rounds: int, dev
         runs: dict[str, list[dict[str, float]]] = {p: [] for p in paths}
         for _ in range(rounds):
             for path, spec in paths.items():
-                runs[path].append(measure(spec, texts_file, threads, device, work / f"{name}-{len(runs[path])}.npy"))
-                np.save(work / f"{name}-{path}.npy", np.load(work / f"{name}-{len(runs[path]) - 1}.npy"))
+                # Every round writes the same vectors; the last one is kept for the comparisons below.
+                runs[path].append(measure(spec, texts_file, threads, device, work / f"{name}-{path}.npy"))
         reference_name = next(iter(paths))
         reference = np.load(work / f"{name}-{reference_name}.npy")
         fp32 = np.load(work / f"{name}-nestvec onnx fp32.npy") if "nestvec onnx fp32" in paths else reference

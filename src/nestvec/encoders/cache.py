@@ -84,9 +84,7 @@ class EmbeddingCache:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                before = self._db.total_changes
                 self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
-                self._entries += self._db.total_changes - before
                 self._evict()
                 self._db.execute("COMMIT")
             except BaseException:

@@ -13,8 +13,6 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from nestvec.encoders.st_folder import STFolder
 from nestvec.errors import InputError, MissingExtraError, ModelError
 from nestvec.files import hash_file
@@ -129,7 +127,7 @@ def _export(folder: STFolder, path: Path) -> None:
         raise MissingExtraError("torch", "transformer", "Exporting a model to ONNX") from exc
     # Eager attention traces to the MatMul/Softmax pattern ONNX Runtime's fusions recognise.
     encoder = TransformerEncoder(folder, name=folder.root.name, device="cpu", attention="eager")
-    batch = encoder.tokenizer._pad(encoder.tokenizer.encode(["a b c", "a"]), np.arange(2), 5)
+    batch = next(encoder.tokenizer.batches(["a b c", "a"], 2))  # any shapes: the axes are declared dynamic
     names = list(INPUTS if encoder.uses_token_types else INPUTS[:2])
     args = tuple(torch.from_numpy(getattr(batch, n)) for n in names)
     axes = {n: {0: "batch", 1: "tokens"} for n in names} | {"embedding": {0: "batch"}}
