@@ -5,7 +5,11 @@ paths alternate round by round and the best round is kept. Vectors are compared 
 sentence-transformers' (cosine), quality of each path is measured on STS-B test and msmarco-5k,
 and re-indexing the demo corpus is timed with an embedding cache cold and warm.
 
-Usage: python bench/encode.py [--threads 2] [--rounds 2] [--skip-quality] [--out bench/results/encode.json]
+On a CUDA machine the GPU paths run too (`--devices cuda` runs only them): sentence-transformers fp16
+at its default batch of 32 and at 256, against nestvec torch fp16 with batches of 256 texts / 65,536
+tokens, on the texts repeated (GPU_REPEAT) so that each timing lasts long enough to mean something.
+
+Usage: python bench/encode.py [--threads 2] [--rounds 2] [--devices cpu,cuda] [--skip-quality] [--out FILE]
 """
 
 from __future__ import annotations
@@ -26,42 +30,48 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 STS = SHARED / "sts" / "stsb-en-test.csv"
+if not STS.exists():  # a device machine gets the repository alone, with its test copy of STS-B
+    STS = ROOT / "tests" / "data" / "sts" / "stsb-en-test.csv"
 MSMARCO = SHARED / "retrieval" / "msmarco-5k"
 PAPERS = ROOT / "examples" / "papers.jsonl"
 
-# name -> (library, backend, compute)
-PATHS = {
-    "sentence-transformers": ("st", "", "fp32"),
-    "nestvec torch fp32": ("nestvec", "torch", "fp32"),
-    "nestvec onnx fp32": ("nestvec", "onnx", "fp32"),
-    "nestvec onnx int8": ("nestvec", "onnx", "int8"),
-    "nestvec torch bf16": ("nestvec", "torch", "bf16"),
+# name -> (library, backend, compute, batch size, token budget per batch; 0 = the library's own)
+Spec = tuple[str, str, str, int, int]
+PATHS: dict[str, Spec] = {
+    "sentence-transformers": ("st", "", "fp32", 32, 0),
+    "nestvec torch fp32": ("nestvec", "torch", "fp32", 64, 0),
+    "nestvec onnx fp32": ("nestvec", "onnx", "fp32", 64, 0),
+    "nestvec onnx int8": ("nestvec", "onnx", "int8", 64, 0),
+    "nestvec torch bf16": ("nestvec", "torch", "bf16", 64, 0),
 }
-GPU_PATHS = {
-    "sentence-transformers fp16": ("st", "", "fp16"),
-    "nestvec torch fp16": ("nestvec", "torch", "fp16"),
+GPU_PATHS: dict[str, Spec] = {
+    "sentence-transformers fp16": ("st", "", "fp16", 32, 0),
+    "sentence-transformers fp16 batch 256": ("st", "", "fp16", 256, 0),
+    "nestvec torch fp16": ("nestvec", "torch", "fp16", 256, 65536),
 }
+GPU_REPEAT = {"stsb_test_sentences": 8, "demo_abstracts": 16}
 
 CHILD = """
 import json, resource, sys, time
 import numpy as np
-threads, library, backend, compute, device, path, out = sys.argv[1:8]
-threads = int(threads)
+threads, library, backend, compute, batch, tokens, device, path, out = sys.argv[1:10]
+threads, batch, tokens = int(threads), int(batch), int(tokens)
 import torch
 torch.set_num_threads(threads)
 texts = json.load(open(path))
 if library == "nestvec":
     import nestvec
     model = nestvec.load_encoder("minilm", backend=backend, precision=compute, threads=threads, device=device)
-    run = lambda t: model.encode(t, batch_size=64, progress=False)
+    budget = {"max_batch_tokens": tokens} if tokens else {}
+    run = lambda t: model.encode(t, batch_size=batch, progress=False, **budget)
 else:
     from sentence_transformers import SentenceTransformer
     from nestvec.encoders import resolve_model
     model = SentenceTransformer(str(resolve_model("minilm")[1]), device=device)
     if compute == "fp16":
         model = model.half()
-    run = lambda t: model.encode(t, batch_size=32, show_progress_bar=False)
-run(texts[:64])
+    run = lambda t: model.encode(t, batch_size=batch, show_progress_bar=False)
+run(texts[:1024 if device == "cuda" else 64])
 if device == "cuda":
     torch.cuda.synchronize()
 start = time.perf_counter()
@@ -94,9 +104,9 @@ def model_flops(texts: list[str]) -> float:
     return float(layers * per_layer.sum())
 
 
-def measure(spec: tuple[str, str, str], texts_file: Path, threads: int, device: str, out: Path) -> dict[str, float]:
-    library, backend, compute = spec
-    args = [str(threads), library, backend, compute, device, str(texts_file), str(out)]
+def measure(spec: Spec, texts_file: Path, threads: int, device: str, out: Path) -> dict[str, float]:
+    library, backend, compute, batch, tokens = spec
+    args = [str(threads), library, backend, compute, str(batch), str(tokens), device, str(texts_file), str(out)]
     done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{spec} failed:\n{done.stderr[-3000:]}")
@@ -109,9 +119,11 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1)
 
 
-def speed(paths: dict[str, tuple[str, str, str]], threads: int, rounds: int, device: str, work: Path) -> dict:
+def speed(paths: dict[str, Spec], threads: int, rounds: int, device: str, work: Path) -> dict:
     results: dict[str, dict] = {}
     for name, texts in datasets().items():
+        if device == "cuda":
+            texts = texts * GPU_REPEAT[name]
         texts_file = work / f"{name}.json"
         texts_file.write_text(json.dumps(texts))
         flops = model_flops(texts)
@@ -150,11 +162,20 @@ def speed(paths: dict[str, tuple[str, str, str]], threads: int, rounds: int, dev
     return results
 
 
-def quality(paths: dict[str, tuple[str, str, str]]) -> dict[str, dict[str, float]]:
+def gpu_quality() -> dict[str, float]:
+    """STS-B test Spearman of the CUDA paths: fp16 must stay within 0.1 of fp32."""
+    from nestvec.eval import Setting, evaluate_sts
+
+    out = {c: evaluate_sts(STS, Setting(backend="torch", compute=c)).main for c in ("fp32", "fp16")}
+    print(f"  CUDA STS-B test Spearman: fp32 {out['fp32']:.2f}, fp16 {out['fp16']:.2f}")
+    return {"stsb_test_spearman_fp32": out["fp32"], "stsb_test_spearman_fp16": out["fp16"]}
+
+
+def quality(paths: dict[str, Spec]) -> dict[str, dict[str, float]]:
     from nestvec.eval import Setting, evaluate_retrieval, evaluate_sts
 
     out: dict[str, dict[str, float]] = {}
-    for path, (library, backend, compute) in paths.items():
+    for path, (library, backend, compute, _, _) in paths.items():
         if library != "nestvec":
             continue
         setting = Setting(backend=backend, compute=compute)
@@ -188,20 +209,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2, help="alternate the paths this many times; best kept")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--devices", default="cpu,cuda", help="cpu, cuda or both; cuda is skipped where absent")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "encode.json")
     args = parser.parse_args()
     import torch
 
+    devices = args.devices.split(",")
     work = Path(tempfile.mkdtemp(prefix="nestvec-bench-encode-"))
+    report: dict = {}
     try:
-        report: dict = {"cpu": speed(PATHS, args.threads, args.rounds, "cpu", work)}
-        if torch.cuda.is_available():
+        if "cuda" in devices and torch.cuda.is_available():
             report["gpu"] = speed(GPU_PATHS, args.threads, args.rounds, "cuda", work)
-        else:
+            report["gpu"]["device"] = torch.cuda.get_device_name()
+            report["gpu"]["quality"] = gpu_quality()
+        elif "cuda" in devices:
             report["gpu"] = "no CUDA device on this machine: GPU paths not measured"
-        if not args.skip_quality:
-            report["quality"] = quality(PATHS)
-        report["cache"] = cache_reindex(work)
+        if "cpu" in devices:
+            report["cpu"] = speed(PATHS, args.threads, args.rounds, "cpu", work)
+            if not args.skip_quality:
+                report["quality"] = quality(PATHS)
+            report["cache"] = cache_reindex(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report["meta"] = {

@@ -116,6 +116,15 @@ def measure(levels: list[int], seconds: float, threads: int, backend: str) -> di
     return results
 
 
+def accelerator() -> str:
+    """The GPU the server's torch backend would pick, if any (the ONNX backend always runs on CPU)."""
+    try:
+        import torch
+    except ImportError:
+        return "none (no torch)"
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "none (CPU)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,8,64")
@@ -137,6 +146,7 @@ def main() -> None:
     results["speedup_at_max_concurrency"] = on["requests_per_s"] / off["requests_per_s"]
     results["setup"] = {
         "machine": platform.machine(),
+        "accelerator": accelerator(),
         "python": platform.python_version(),
         "server_threads": args.threads,
         "backend": args.backend,

@@ -60,6 +60,16 @@ def test_a_text_gets_the_same_vector_whatever_its_batch(backend: str) -> None:
     assert np.abs(reversed_order - alone).max() <= 1e-6
 
 
+def test_batches_kept_in_flight_land_in_their_own_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CUDA a few batches are launched before the oldest is collected; the same loop on CPU
+    (where the launch is synchronous) must still put every batch's rows where they belong."""
+    encoder = load_encoder("minilm", backend="torch")
+    texts = [*sts_sentences()[:90], LONG]
+    expected = encoder.encode(texts, batch_size=8)
+    monkeypatch.setattr(encoder, "in_flight", 3)
+    assert np.abs(encoder.encode(texts, batch_size=8) - expected).max() <= 1e-6
+
+
 def test_batches_respect_the_token_budget_and_cover_every_text(onnx_encoder: nestvec.Encoder) -> None:
     tokenizer = onnx_encoder.tokenizer  # type: ignore[attr-defined]
     texts = [*sts_sentences()[:300], LONG, LONG[:300]]

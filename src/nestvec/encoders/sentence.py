@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import Any
@@ -22,7 +23,8 @@ class SentenceEncoder:
     """A sentence-transformers folder's tokenizer and pipeline; subclasses run the network.
 
     Subclasses implement `_embed(batch) -> np.ndarray` (final vectors, normalized when the folder
-    asks for it) and may set `precision` when their vectors are not the fp32 model's.
+    asks for it), or `_launch`/`_collect` to keep batches in flight on an accelerator, and may set
+    `precision` when their vectors are not the fp32 model's.
     """
 
     kind = "transformer"
@@ -99,11 +101,29 @@ class SentenceEncoder:
 
         bar = tqdm(total=len(texts), unit="text", disable=not show_progress(progress, len(texts)))
         batches = self.tokenizer.batches(texts, batch_size, max_batch_tokens=max_batch_tokens)
+        pending: deque[tuple[np.ndarray, Any]] = deque()
         with bar, self._running():
             for batch in prefetched(batches) if len(texts) > batch_size else batches:
-                out[batch.positions] = self._embed(batch)
-                bar.update(len(batch.positions))
+                pending.append((batch.positions, self._launch(batch)))
+                while len(pending) > self.in_flight:
+                    positions, handle = pending.popleft()
+                    out[positions] = self._collect(handle)
+                    bar.update(len(positions))
+            for positions, handle in pending:
+                out[positions] = self._collect(handle)
+                bar.update(len(positions))
         return out
+
+    # Batches launched before the oldest one's vectors are collected. 0 on CPU; an accelerator
+    # keeps a few in flight so it never idles while the host prepares or copies a batch.
+    in_flight = 0
+
+    def _launch(self, batch: Batch) -> Any:
+        """Start embedding `batch`; `_collect` turns what this returns into its vectors."""
+        return self._embed(batch)
+
+    def _collect(self, handle: Any) -> np.ndarray:
+        return np.asarray(handle)
 
     def _running(self) -> Any:
         """Context held around a whole encode call (torch's inference mode, for instance)."""

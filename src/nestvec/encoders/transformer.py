@@ -102,17 +102,33 @@ class TransformerEncoder(SentenceEncoder):
             self.model = self.model.to(getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[self.precision]))
         self._dense = [_Dense(spec.path, spec.activation) for spec in folder.dense]
         self._cuda = self.device.startswith("cuda")
+        self.in_flight = 2 if self._cuda else 0
 
     def _running(self) -> Any:
         return _import_torch().inference_mode()
 
-    def _embed(self, batch: Batch) -> np.ndarray:
+    def _launch(self, batch: Batch) -> Any:
         import torch
 
         vectors = self.pooled(batch)
         if self.folder.normalize:
             vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
-        return vectors.cpu().numpy()
+        if not self._cuda:
+            return vectors
+        # Copy back into pinned memory without waiting: the GPU goes on to the next batch while
+        # this one's vectors travel, and _collect waits on the event only when they are needed.
+        host = torch.empty(vectors.shape, dtype=vectors.dtype, pin_memory=True)
+        host.copy_(vectors, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        return host, done
+
+    def _collect(self, handle: Any) -> np.ndarray:
+        if not self._cuda:
+            return np.asarray(handle.numpy())
+        host, done = handle
+        done.synchronize()
+        return np.asarray(host.numpy())
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         import torch
