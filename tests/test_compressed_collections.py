@@ -20,6 +20,7 @@ SETTINGS = [
     ("hnsw", "binary", 128, 10),
     ("ivf", "float16", None, None),
     ("flat", "int8", 256, 0),
+    ("ivf", "rabitq", None, 4),
 ]
 
 

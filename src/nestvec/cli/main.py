@@ -112,7 +112,7 @@ def index_build(
     overlap: Annotated[int, typer.Option("--overlap", min=0, help="Tokens shared by neighbouring windows.")] = 32,
     index: Annotated[str, typer.Option("--index", help="Search strategy: flat (exact scan), hnsw or ivf.")] = "flat",
     precision: Annotated[
-        str, typer.Option("--precision", help="Codes in RAM: float32, float16, int8 or binary.")
+        str, typer.Option("--precision", help="Codes in RAM: float32, float16, int8, binary or rabitq.")
     ] = "float32",
     dims: Annotated[int | None, typer.Option("--dims", min=1, help="Keep the first N dimensions (Matryoshka).")] = None,
     no_bm25: Annotated[bool, typer.Option("--no-bm25", help="Skip the BM25 keyword index (no sparse/hybrid).")] = False,

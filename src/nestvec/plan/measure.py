@@ -12,7 +12,7 @@ import numpy as np
 
 from nestvec.errors import InputError
 from nestvec.eval import metrics
-from nestvec.index.spec import IndexSpec
+from nestvec.index.spec import UNSUPPORTED, IndexSpec
 from nestvec.index.vector_index import VectorIndex
 from nestvec.plan.workload import Workload
 from nestvec.transforms import Truncate
@@ -64,6 +64,8 @@ def candidates(
             raise InputError(f"dims={width} exceeds the vectors' {dim} dimensions.")
     out = []
     for d, s, p in itertools.product(widths, strategies, precisions):
+        if (s, p) in UNSUPPORTED:
+            continue
         for r in [0] if p == "float32" else list(dict.fromkeys(rescores)):
             out.append(Candidate(d, IndexSpec.make(s, p, rescore=r)))
     return out

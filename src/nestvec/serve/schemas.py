@@ -70,7 +70,7 @@ class CreateCollection(BaseModel):
     name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, '_', '.', '-'; at most 64.")
     model: str | None = Field(default=None, description="A registered model name; default: the served model.")
     index: Literal["flat", "hnsw", "ivf"] = "flat"
-    precision: Literal["float32", "float16", "int8", "binary"] = "float32"
+    precision: Literal["float32", "float16", "int8", "binary", "rabitq"] = "float32"
     dims: int | None = Field(default=None, ge=1)
     rescore: int | None = Field(default=None, ge=1, le=100)
     bm25: bool = True

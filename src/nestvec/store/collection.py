@@ -77,8 +77,9 @@ class Collection:
         """Create an empty collection; the folder appears complete or not at all.
 
         `index` is the search strategy: "flat" (exact scan), "hnsw" (graph) or "ivf" (inverted
-        lists), over `precision` codes: float32, float16, int8 (calibrated per dimension) or
-        binary (sign bits). Below float32 the best k × `rescore` candidates (4 by default) are
+        lists), over `precision` codes: float32, float16, int8 (calibrated per dimension),
+        binary (sign bits) or rabitq (sign bits of the rotated vector, scored against the float
+        query; flat or ivf). Below float32 the best k × `rescore` candidates (4 by default) are
         re-ranked with float vectors kept in a memory-mapped file. `dims` truncates documents and
         queries alike (Matryoshka). An IndexSpec gives every knob at once. `bm25` keeps a keyword
         index for mode="sparse"/"hybrid" search (a SparseSpec sets stemming and stop words).
