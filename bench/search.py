@@ -47,6 +47,15 @@ CONFIGS: dict[str, tuple[str, dict]] = {
         "nestvec",
         {"strategy": "ivf", "precision": "binary", "rescore": 30, "nlist": 1024, "nprobe": 48},
     ),
+    "faiss IndexIVFRaBitQFastScan": ("faiss", {"kind": "rivf", "nlist": 2048, "nprobe": 160}),
+    "nestvec ivf rabitq (no rescoring)": (
+        "nestvec",
+        {"strategy": "ivf", "precision": "rabitq", "rescore": 0, "nlist": 2048, "nprobe": 160},
+    ),
+    "nestvec ivf rabitq + rescoring x10": (
+        "nestvec",
+        {"strategy": "ivf", "precision": "rabitq", "rescore": 10, "nlist": 2048, "nprobe": 160},
+    ),
     "faiss IndexHNSWFlat": ("faiss", {"kind": "hnsw", "m": 32, "ef_search": 64}),
     "nestvec hnsw float32": ("nestvec", {"strategy": "hnsw", "precision": "float32", "hnsw_m": 32, "ef_search": 64}),
     "nestvec hnsw int8 + rescoring x4": ("nestvec", {"strategy": "hnsw", "precision": "int8", "ef_search": 64}),
@@ -55,6 +64,7 @@ PAIRS = {
     "nestvec flat float32": "faiss IndexFlatIP",
     "nestvec flat binary (no rescoring)": "faiss IndexBinaryFlat",
     "nestvec ivf binary (no rescoring)": "faiss IndexBinaryIVF",
+    "nestvec ivf rabitq (no rescoring)": "faiss IndexIVFRaBitQFastScan",
     "nestvec hnsw float32": "faiss IndexHNSWFlat",
 }
 
@@ -87,6 +97,10 @@ if mode == "build":
         elif kind == "bflat": index = faiss.IndexBinaryFlat(d)
         elif kind == "hnsw":
             index = faiss.IndexHNSWFlat(d, settings["m"], faiss.METRIC_INNER_PRODUCT); index.hnsw.efConstruction = 80
+        elif kind == "rivf":
+            index = faiss.IndexIVFRaBitQFastScan(faiss.IndexFlatIP(d), d, settings["nlist"], faiss.METRIC_INNER_PRODUCT)
+            index.qb = 8
+            index.train(codes(X[:200_000]))
         else:
             index = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(d), d, settings["nlist"])
             index.train(codes(X[:200_000]))  # the rows nestvec trains on (the file is shuffled)
