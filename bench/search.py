@@ -56,6 +56,10 @@ CONFIGS: dict[str, tuple[str, dict]] = {
         "nestvec",
         {"strategy": "ivf", "precision": "rabitq", "rescore": 10, "nlist": 2048, "nprobe": 160},
     ),
+    "nestvec ivf rabitq + rescoring x10, 4096 lists, nprobe 192": (
+        "nestvec",
+        {"strategy": "ivf", "precision": "rabitq", "rescore": 10, "nlist": 4096, "nprobe": 192},
+    ),
     "faiss IndexHNSWFlat": ("faiss", {"kind": "hnsw", "m": 32, "ef_search": 64}),
     "nestvec hnsw float32": ("nestvec", {"strategy": "hnsw", "precision": "float32", "hnsw_m": 32, "ef_search": 64}),
     "nestvec hnsw int8 + rescoring x4": ("nestvec", {"strategy": "hnsw", "precision": "int8", "ef_search": 64}),
