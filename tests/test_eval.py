@@ -25,7 +25,7 @@ from nestvec.eval import (
     metrics,
 )
 from nestvec.eval.readers import read_beir, read_sts
-from tests.conftest import SHARED, STS_TEST
+from tests.conftest import SHARED, STS_TEST, sts_sentences
 
 MSMARCO = SHARED / "retrieval" / "msmarco-5k"
 TREC = {"ndcg@10": "ndcg_cut_10", "recall@10": "recall_10", "recall@100": "recall_100", "map@100": "map_cut_100"}
@@ -169,6 +169,26 @@ def test_bad_corpus_line_and_settings(tmp_path: Path) -> None:
     assert Setting.parse("minilm:dims=64") == Setting("minilm", 64)
     with pytest.raises(InputError, match="valid: dims=N"):
         Setting.parse("minilm:bits=4")
+
+
+def test_rabitq_codes_are_a_retrieval_setting_and_refused_elsewhere(tmp_path: Path) -> None:
+    # 1,200 documents: enough for the RaBitQ codes to be trained and searched, not just scanned.
+    texts = sts_sentences()[:1200]
+    (tmp_path / "qrels").mkdir()
+    with (tmp_path / "corpus.jsonl").open("w") as fh:
+        fh.writelines(json.dumps({"_id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts))
+    queries = {f"q{i}": texts[i] for i in range(0, 1200, 60)}
+    lines = (json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items())
+    (tmp_path / "queries.jsonl").write_text("".join(lines))
+    (tmp_path / "qrels" / "test.tsv").write_text("".join(f"{q}\td{q[1:]}\t1\n" for q in queries))
+    exact = evaluate_retrieval(tmp_path, Setting("minilm"))
+    coded = evaluate_retrieval(tmp_path, Setting.parse("minilm:precision=rabitq:rescore=10"))
+    assert coded.bytes_per_vector == 48 + 8
+    assert coded.metrics["ndcg@10"] == pytest.approx(exact.metrics["ndcg@10"], abs=1.0)
+    with pytest.raises(InputError, match="only retrieval settings can use it"):
+        evaluate_sts(STS_TEST, Setting.parse("minilm:precision=rabitq"))
+    with pytest.raises(InputError, match="rabitq codes work with strategy 'flat' or 'ivf'"):
+        Setting.parse("minilm:index=hnsw:precision=rabitq")
 
 
 def test_diagnostics_exact_on_a_basis_and_sane_on_text(encoder) -> None:  # type: ignore[no-untyped-def]

@@ -19,6 +19,7 @@ from nestvec.store.fusion import Fusion, check_mode
 from nestvec.transforms import PRECISIONS, Truncate, Whiten
 from nestvec.transforms.reduce import normalize
 
+INDEX_ONLY = ("rabitq",)  # index code precisions with no vector transform of their own
 _OPTIONS = ("dims", "whiten", "precision", "rescore", "index", "mode", "fusion", "dense_weight", "backend", "compute")
 
 
@@ -43,8 +44,9 @@ class Setting:
     compute: str = "fp32"  # transformer models: fp32, int8 (onnx), bf16 (torch), fp16 (torch on CUDA)
 
     def __post_init__(self) -> None:
-        PRECISIONS[self.precision]  # validates the name
-        IndexSpec.make(self.index, self.precision)
+        IndexSpec.make(self.index, self.precision)  # validates the name and its pairing with the index
+        if self.precision not in INDEX_ONLY:
+            PRECISIONS[self.precision]
         check_mode(self.mode)
         self.search_fusion()
 
@@ -124,6 +126,12 @@ class Setting:
         return encoder
 
     def steps(self) -> list[Any]:
+        if self.precision in INDEX_ONLY:
+            raise InputError(
+                f"precision={self.precision} names codes that exist only inside a collection's index, so only "
+                "retrieval settings can use it; STS, classification and clustering compare the vectors "
+                "themselves: use precision=binary (or int8) there."
+            )
         steps: list[Any] = []
         if self.whiten:
             steps.append(Whiten(self.dims))
@@ -135,6 +143,8 @@ class Setting:
         return steps
 
     def bytes_per_vector(self, encoder: Encoder) -> int:
+        if self.precision in INDEX_ONLY:
+            return IndexSpec.make(self.index, self.precision).bytes_per_code(self.dims or encoder.dim)
         dim, size = encoder.dim, 4 * encoder.dim
         for step in self.steps():
             size = step.bytes_per_vector(dim)
