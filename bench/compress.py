@@ -40,7 +40,7 @@ def main() -> None:
     grid = candidates(
         384,
         dims=[384, 256, 128, 64],
-        precisions=["float32", "float16", "int8", "binary"],
+        precisions=["float32", "float16", "int8", "binary", "rabitq"],
         strategies=["flat", "hnsw"],
         rescores=[0, 4, 10],
     )
