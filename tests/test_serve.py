@@ -98,6 +98,9 @@ def test_collections_lifecycle_and_search(client: TestClient) -> None:
     assert created.status_code == 201 and created.json()["index"].startswith("hnsw")
     assert client.post("/collections", json={"name": "notes"}).status_code == 409
     assert client.post("/collections", json={"name": "../escape"}).status_code == 422
+    refused = client.post("/collections", json={"name": "graph-bits", "precision": "rabitq", "index": "hnsw"})
+    assert refused.status_code == 400 and "'flat' or 'ivf'" in refused.json()["error"]["message"]
+    assert client.get("/collections/graph-bits").status_code == 404  # nothing half-made
     added = client.post("/collections/notes/documents", json={"documents": _docs(30)})
     assert added.status_code == 200 and added.json()["added"] == 30
     assert client.post("/collections/notes/documents", json={"documents": _docs(1)}).status_code == 409
