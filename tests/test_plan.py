@@ -35,7 +35,8 @@ def test_plan_measures_every_setting_and_marks_the_front(small: Path, tmp_path: 
     done = runner.invoke(app, [*args, "--plot", str(tmp_path / "plan.png"), "--json"])
     assert done.exit_code == 0, done.output
     rows = json.loads(done.stdout)["rows"]
-    assert len(rows) == 2 * 3 * 2  # dims × precisions × strategies
+    assert len(rows) == 2 * (3 * 2 + 1)  # dims × (precisions × strategies + rabitq, which pairs with flat only)
+    assert {r["setting"] for r in rows} >= {"flat+rabitq rescore×4 dims=384", "flat+rabitq rescore×4 dims=128"}
     exact = next(r for r in rows if r["setting"] == "flat dims=384")
     assert exact["quality"] == 100.0 and exact["quality_metric"] == "recall@10 vs exact float"
     assert any(r["pareto"] and r["quality"] == 100.0 for r in rows)  # the best quality is never dominated

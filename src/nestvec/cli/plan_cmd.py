@@ -30,7 +30,9 @@ def plan(
     dims: Annotated[
         str | None, typer.Option("--dims", help="Widths to try, e.g. 384,192,96 [default: d, d/2, d/4].")
     ] = None,
-    precision: Annotated[str, typer.Option("--precision", help="Precisions to try.")] = "float32,int8,binary",
+    precision: Annotated[
+        str, typer.Option("--precision", help="Precisions to try (rabitq with flat and ivf only).")
+    ] = "float32,int8,binary,rabitq",
     strategy: Annotated[str, typer.Option("--strategy", help="Strategies to try: flat, hnsw, ivf.")] = "flat,hnsw",
     rescore: Annotated[str, typer.Option("--rescore", help="Rescoring factors to try below float32 (0 = none).")] = "4",
     k: Annotated[int, typer.Option("-k", min=1, help="Quality at k (recall@k without qrels).")] = 10,
