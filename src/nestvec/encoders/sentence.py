@@ -102,16 +102,18 @@ class SentenceEncoder:
         bar = tqdm(total=len(texts), unit="text", disable=not show_progress(progress, len(texts)))
         batches = self.tokenizer.batches(texts, batch_size, max_batch_tokens=max_batch_tokens)
         pending: deque[tuple[np.ndarray, Any]] = deque()
+
+        def collect_down_to(left: int) -> None:
+            while len(pending) > left:
+                positions, handle = pending.popleft()
+                out[positions] = self._collect(handle)
+                bar.update(len(positions))
+
         with bar, self._running():
             for batch in prefetched(batches) if len(texts) > batch_size else batches:
                 pending.append((batch.positions, self._launch(batch)))
-                while len(pending) > self.in_flight:
-                    positions, handle = pending.popleft()
-                    out[positions] = self._collect(handle)
-                    bar.update(len(positions))
-            for positions, handle in pending:
-                out[positions] = self._collect(handle)
-                bar.update(len(positions))
+                collect_down_to(self.in_flight)
+            collect_down_to(0)
         return out
 
     # Batches launched before the oldest one's vectors are collected. 0 on CPU; an accelerator

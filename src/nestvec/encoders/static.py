@@ -185,8 +185,9 @@ class StaticEncoder:
         # grouped path below pays; long texts keep the grouped path, whose gathers stay in cache.
         for length in np.unique(counts[short]):
             rows = np.flatnonzero(counts == length)
-            for lo in range(0, len(rows), max(1, _GROUP_TOKENS * 8 // int(length))):
-                part = rows[lo : lo + max(1, _GROUP_TOKENS * 8 // int(length))]
+            step = max(1, _GROUP_TOKENS * 8 // int(length))
+            for lo in range(0, len(rows), step):
+                part = rows[lo : lo + step]
                 out[part] = _normalized(self.table.gather_sum_equal(np.array([ids[i] for i in part], dtype=np.int64)))
         long = np.flatnonzero(counts > _SHORT_TOKENS)
         if len(long):
