@@ -42,8 +42,11 @@ class IndexSpec:
         if self.precision not in PRECISIONS:
             raise InputError(unknown_name_message("precision", self.precision, list(PRECISIONS)))
         if (self.strategy, self.precision) in UNSUPPORTED:
+            strategies = " or ".join(f"'{s}'" for s in STRATEGIES if (s, self.precision) not in UNSUPPORTED)
+            others = ", ".join(p for p in PRECISIONS if (self.strategy, p) not in UNSUPPORTED)
             raise InputError(
-                "rabitq codes work with strategy 'flat' or 'ivf', not 'hnsw'; use int8 or binary codes with hnsw."
+                f"{self.precision} codes work with strategy {strategies}, not '{self.strategy}'; "
+                f"{self.strategy} takes {others}."
             )
         for name in _TUNABLE:
             value = getattr(self, name)
