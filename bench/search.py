@@ -26,6 +26,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import realdata  # noqa: E402
 
+
+def ivf(precision: str, rescore: int, nlist: int, nprobe: int) -> tuple[str, dict]:
+    """A nestvec IVF row; its raw faiss pair (if any) takes the same nlist and nprobe."""
+    knobs = {"rescore": rescore, "nlist": nlist, "nprobe": nprobe}
+    return ("nestvec", {"strategy": "ivf", "precision": precision, **knobs})
+
+
 # name -> (library, settings). Raw faiss rows use the same knobs as the nestvec row they pair with.
 CONFIGS: dict[str, tuple[str, dict]] = {
     "faiss IndexFlatIP": ("faiss", {"kind": "flat"}),
@@ -35,31 +42,13 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "nestvec flat binary + rescoring x10": ("nestvec", {"strategy": "flat", "precision": "binary", "rescore": 10}),
     "nestvec flat binary + rescoring x30": ("nestvec", {"strategy": "flat", "precision": "binary", "rescore": 30}),
     "faiss IndexBinaryIVF": ("faiss", {"kind": "bivf", "nlist": 1024, "nprobe": 24}),
-    "nestvec ivf binary (no rescoring)": (
-        "nestvec",
-        {"strategy": "ivf", "precision": "binary", "rescore": 0, "nlist": 1024, "nprobe": 24},
-    ),
-    "nestvec ivf binary + rescoring x10": (
-        "nestvec",
-        {"strategy": "ivf", "precision": "binary", "rescore": 10, "nlist": 1024, "nprobe": 24},
-    ),
-    "nestvec ivf binary + rescoring x30, nprobe 48": (
-        "nestvec",
-        {"strategy": "ivf", "precision": "binary", "rescore": 30, "nlist": 1024, "nprobe": 48},
-    ),
+    "nestvec ivf binary (no rescoring)": ivf("binary", 0, 1024, 24),
+    "nestvec ivf binary + rescoring x10": ivf("binary", 10, 1024, 24),
+    "nestvec ivf binary + rescoring x30, nprobe 48": ivf("binary", 30, 1024, 48),
     "faiss IndexIVFRaBitQFastScan": ("faiss", {"kind": "rivf", "nlist": 2048, "nprobe": 160}),
-    "nestvec ivf rabitq (no rescoring)": (
-        "nestvec",
-        {"strategy": "ivf", "precision": "rabitq", "rescore": 0, "nlist": 2048, "nprobe": 160},
-    ),
-    "nestvec ivf rabitq + rescoring x10": (
-        "nestvec",
-        {"strategy": "ivf", "precision": "rabitq", "rescore": 10, "nlist": 2048, "nprobe": 160},
-    ),
-    "nestvec ivf rabitq + rescoring x10, 4096 lists, nprobe 192": (
-        "nestvec",
-        {"strategy": "ivf", "precision": "rabitq", "rescore": 10, "nlist": 4096, "nprobe": 192},
-    ),
+    "nestvec ivf rabitq (no rescoring)": ivf("rabitq", 0, 2048, 160),
+    "nestvec ivf rabitq + rescoring x10": ivf("rabitq", 10, 2048, 160),
+    "nestvec ivf rabitq + rescoring x10, 4096 lists, nprobe 192": ivf("rabitq", 10, 4096, 192),
     "faiss IndexHNSWFlat": ("faiss", {"kind": "hnsw", "m": 32, "ef_search": 64}),
     "nestvec hnsw float32": ("nestvec", {"strategy": "hnsw", "precision": "float32", "hnsw_m": 32, "ef_search": 64}),
     "nestvec hnsw int8 + rescoring x4": ("nestvec", {"strategy": "hnsw", "precision": "int8", "ef_search": 64}),
