@@ -17,6 +17,11 @@ SPECS = [
     IndexSpec.make(s, p, nlist=16, nprobe=16)
     for s, p in itertools.product(STRATEGIES, PRECISIONS)
     if (s, p) not in UNSUPPORTED
+] + [
+    IndexSpec.make("ivf", "float32", nlist=16, nprobe=16, spill=30),
+    IndexSpec.make("ivf", "rabitq", nlist=16, nprobe=16, spill=30),
+    IndexSpec.make("ivf", "rabitq", nlist=16, nprobe=16, spill=100, code_dims=32),
+    IndexSpec.make("flat", "rabitq", rescore=10, code_dims=32),
 ]
 
 
@@ -106,6 +111,61 @@ def test_rabitq_codes_rank_better_than_hamming_on_the_same_bits(strategy: str) -
 def test_rabitq_codes_refuse_hnsw_and_say_what_works() -> None:
     with pytest.raises(InputError, match="rabitq codes work with strategy 'flat' or 'ivf'"):
         IndexSpec.make("hnsw", "rabitq")
+
+
+def test_spilled_lists_find_more_through_fewer_probes_and_return_each_row_once() -> None:
+    mix = np.random.default_rng(0).normal(size=(16, 128)) / 4
+    vectors, queries = (
+        np.tanh(np.random.default_rng(s).normal(size=(n, 16)) @ mix) for n, s in ((12_000, 7), (200, 8))
+    )
+    vectors, queries = ((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32) for x in (vectors, queries))
+    labels = np.arange(12_000, dtype=np.int64)
+    truth = exact_top(vectors, labels, queries, 10)
+    got = {}
+    for spill in (0, 50, 100):
+        index = VectorIndex(IndexSpec.make("ivf", "float32", nlist=64, nprobe=2, spill=spill), 128)
+        index.add(labels, vectors)
+        results = index.search(queries, 10)
+        # float codes, no rescoring: the k rows fetched may hold one twice, yet k distinct come back
+        assert all(len(set(r.labels.tolist())) == len(r) == 10 for r in results)
+        got[spill] = recall([set(r.labels.tolist()) for r in results], truth)
+        if spill == 50:  # fitted on rows k-means did not train on: the rows it trained on spill less
+            assert index.spill is not None and 3_000 < index.spill.entries < 6_000
+    assert got[100] >= got[50] + 0.05 >= got[0] + 0.1, got
+    spill_state = index.spill
+    assert spill_state is not None and spill_state.entries >= 11_900  # all but those facing no second centroid
+    assert index.faiss.ntotal == len(index) + spill_state.entries
+    gone = np.unique(np.concatenate([r.labels for r in index.search(queries, 5)]))
+    index.remove(gone)  # both entries of a spilled row go
+    assert index.faiss.ntotal == len(index) + spill_state.entries
+    assert not set(np.concatenate([r.labels for r in index.search(queries, 10)]).tolist()) & set(gone.tolist())
+
+
+def test_projected_codes_take_fewer_bytes_and_rescoring_restores_the_ranking() -> None:
+    mix = np.random.default_rng(0).normal(size=(16, 128)) / 4
+    vectors, queries = (np.tanh(np.random.default_rng(s).normal(size=(n, 16)) @ mix) for n, s in ((12_000, 7), (50, 8)))
+    vectors, queries = ((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32) for x in (vectors, queries))
+    labels = np.arange(12_000, dtype=np.int64)
+    truth = exact_top(vectors, labels, queries, 10)
+    ram = {}
+    for code_dims in (None, 64):
+        index = VectorIndex(IndexSpec.make("ivf", "rabitq", rescore=10, nlist=16, nprobe=16, code_dims=code_dims), 128)
+        index.add(labels, vectors)
+        assert recall([set(r.labels.tolist()) for r in index.search(queries, 10)], truth) >= 0.9
+        ram[code_dims] = index.ram_bytes()
+    assert ram[64] < ram[None] - 12_000 * 8 * 0.9  # 8 of the 16 code bytes a vector, less the projection
+    with pytest.raises(InputError, match="code_dims must be below the vectors' dimension 128, got 128"):
+        VectorIndex(IndexSpec.make("flat", "rabitq", code_dims=128), 128)
+    with pytest.raises(InputError, match="code_dims projects the vectors before RaBitQ coding"):
+        IndexSpec.make("ivf", "int8", code_dims=64)
+
+
+def test_spill_is_refused_where_there_are_no_lists_to_spill_into() -> None:
+    for strategy, precision in (("flat", "float32"), ("hnsw", "int8"), ("ivf", "binary")):
+        with pytest.raises(InputError, match="spill gives vectors a second inverted list: it needs strategy 'ivf'"):
+            IndexSpec.make(strategy, precision, spill=10)
+    with pytest.raises(InputError, match=r"percentage of the vectors \(0-100\), got 150"):
+        IndexSpec.make("ivf", "int8", spill=150)
 
 
 def test_untrained_index_scans_its_rows_exactly() -> None:

@@ -20,6 +20,10 @@ def faiss_module() -> Any:
 def create(spec: IndexSpec, dim: int, *, lists: int) -> Any:
     """A new, empty faiss index; `lists` is the IVF list count (ignored by other strategies)."""
     faiss = faiss_module()
+    if spec.code_dims is not None:
+        # Untrained until train() sets the projection from the data.
+        projection = faiss.LinearTransform(dim, spec.code_dims, False)
+        return faiss.IndexPreTransform(projection, _rabitq(faiss, spec, spec.code_dims, lists))
     if spec.binary:
         if spec.strategy == "flat":
             return faiss.IndexBinaryFlat(dim)
@@ -56,6 +60,38 @@ def _rabitq(faiss: Any, spec: IndexSpec, dim: int, lists: int) -> Any:
     return index
 
 
+def train(spec: IndexSpec, index: Any, sample: np.ndarray) -> None:
+    """Train the codes (and first the projection, for code_dims) on float32 `sample` rows."""
+    if spec.code_dims is not None:
+        # Top eigenvectors of the uncentered second moment (a centered PCA would rank by
+        # <q - m, x - m>, which differs from <q, x> by a term that depends on x), then a random
+        # rotation: RaBitQ's sign bits assume no coordinate dominates, and PCA's first ones do.
+        faiss = faiss_module()
+        _, vectors = np.linalg.eigh(sample.T.astype(np.float64) @ sample / len(sample))
+        top = vectors[:, ::-1][:, : spec.code_dims].T
+        rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(spec.code_dims, spec.code_dims)))
+        matrix = np.ascontiguousarray(rotation @ top, dtype=np.float32)
+        projection = faiss.downcast_VectorTransform(index.chain.at(0))
+        faiss.copy_array_to_vector(matrix.ravel(), projection.A)
+        faiss.copy_array_to_vector(np.zeros(spec.code_dims, dtype=np.float32), projection.b)
+        projection.is_trained = True
+    index.train(encode(spec, sample))
+
+
+def core(index: Any) -> Any:
+    """The coding index itself: inside the projection for code_dims, else `index`."""
+    if isinstance(index, faiss_module().IndexPreTransform):
+        return faiss_module().downcast_index(index.index)
+    return index
+
+
+def project(index: Any, vectors: np.ndarray) -> np.ndarray:
+    """`vectors` as core(index) sees them."""
+    if isinstance(index, faiss_module().IndexPreTransform):
+        return np.ascontiguousarray(index.chain.at(0).apply(vectors), dtype=np.float32)
+    return vectors
+
+
 def encode(spec: IndexSpec, vectors: np.ndarray) -> np.ndarray:
     """What faiss takes: packed sign bits for binary codes, float32 rows otherwise."""
     if spec.binary:
@@ -80,8 +116,12 @@ def params(spec: IndexSpec, index: Any, fetch: int, selector: Any | None) -> Any
     if spec.strategy == "hnsw":
         return faiss.SearchParametersHNSW(efSearch=max(spec.ef_search, fetch), **kw)
     if spec.strategy == "ivf":
-        return faiss.SearchParametersIVF(nprobe=spec.nprobe or max(1, index.nlist // 16), **kw)
-    return faiss.SearchParameters(**kw) if kw else None
+        inner = faiss.SearchParametersIVF(nprobe=spec.nprobe or max(1, core(index).nlist // 16), **kw)
+    else:
+        inner = faiss.SearchParameters(**kw) if kw else None
+    if spec.code_dims is not None and inner is not None:
+        return faiss.SearchParametersPreTransform(index_params=inner)
+    return inner
 
 
 def serialize(spec: IndexSpec, index: Any) -> bytes:
@@ -97,9 +137,11 @@ def deserialize(spec: IndexSpec, data: bytes) -> Any:
 
 
 def ram_bytes(spec: IndexSpec, index: Any) -> int:
-    """Memory of the codes plus the graph links or the list ids."""
+    """Memory of the codes plus the graph links or the list ids (and the projection, if any)."""
+    held = 0 if index is core(index) else 4 * int(index.d) * int(core(index).d)
+    index = core(index)
     code = index.code_size if spec.strategy != "hnsw" else spec.bytes_per_code(index.d)
-    held = int(index.ntotal) * int(code)
+    held += int(index.ntotal) * int(code)
     if spec.strategy == "hnsw":
         held += int(index.hnsw.neighbors.size()) * 4 + int(index.hnsw.levels.size()) * 4
     if spec.strategy == "ivf":

@@ -24,6 +24,7 @@ from nestvec.index import backend
 from nestvec.index.exact import ExactVectors
 from nestvec.index.labels import LabelTable
 from nestvec.index.spec import IndexSpec
+from nestvec.index.spill import Spill
 from nestvec.index.vector_index import VectorIndex
 
 CODES, TABLE = "codes.faiss", "rows.safetensors"
@@ -92,6 +93,7 @@ def save(index: VectorIndex, folder: Path, *, generation: str, replace: bool = F
                 "generation": generation,
                 "files_crc32": files,
                 "exact": exact,
+                "spill": None if index.spill is None else index.spill.to_dict(),
             },
         )
         for old in folder.glob("vectors-*.f32"):
@@ -123,6 +125,7 @@ def _load(folder: Path, spec: IndexSpec, dim: int) -> tuple[VectorIndex, str]:
     index.table = LabelTable(tensors["labels"], tensors["alive"].astype(bool))
     index.pending = tensors["pending"].reshape(-1, dim).astype(np.float32)
     index.faiss = backend.deserialize(spec, blobs[CODES]) if CODES in blobs else None
+    index.spill = _load_spill(folder, config.get("spill"), spec, index.faiss is not None)
     index.version = int(config["store_version"])
     if spec.keeps_exact:
         index.exact = _load_exact(folder, config.get("exact"), dim)
@@ -139,6 +142,15 @@ def _load_exact(folder: Path, meta: Any, dim: int) -> ExactVectors:
     return exact
 
 
+def _load_spill(folder: Path, meta: Any, spec: IndexSpec, trained: bool) -> Spill | None:
+    if not (spec.spill and trained):
+        return None
+    try:
+        return Spill.from_dict(meta)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise IndexCorruptError(f"{folder}/config.json lacks the spill rule of its lists ({exc!r}).") from exc
+
+
 def _read_checked(path: Path, crc: int) -> bytes:
     try:
         data = path.read_bytes()
@@ -150,8 +162,9 @@ def _read_checked(path: Path, crc: int) -> bytes:
 
 
 def _check_sizes(index: VectorIndex, folder: Path) -> None:
-    coded = index.faiss.ntotal if index.faiss is not None else len(index.pending)
+    coded = backend.core(index.faiss).ntotal if index.faiss is not None else len(index.pending)
     if index.spec.strategy == "ivf" and index.faiss is not None:
         coded += index.table.dead  # IVF lists drop deleted rows
+        coded -= index.spill.entries if index.spill is not None else 0
     if coded != index.table.size or (index.exact is not None and index.exact.rows != index.table.size):
         raise IndexCorruptError(f"{folder}: the codes, rows and float vectors disagree in length.")

@@ -12,7 +12,8 @@ from nestvec.registry import unknown_name_message
 STRATEGIES = ("flat", "hnsw", "ivf")
 PRECISIONS = ("float32", "float16", "int8", "binary", "rabitq")
 UNSUPPORTED = {("hnsw", "rabitq")}  # (strategy, precision) pairs with no faiss structure here
-_TUNABLE = ("rescore", "hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe")
+_TUNABLE = ("rescore", "hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe", "spill", "code_dims")
+_FROM_ZERO = ("rescore", "spill")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class IndexSpec:
     the randomly rotated vector plus two floats (RaBitQ, in faiss), scored against the float
     query: at the widths of real models (128+ dims) they rank well above Hamming for 8 more bytes
     a vector (below ~64 dims Hamming can do better); flat or ivf only.
+    `spill` (ivf, codes other than binary) stores that percentage of the vectors, those nearest a
+    list boundary, in a second list too, so fewer probed lists reach the same recall.
+    `code_dims` (rabitq) codes a projection of the vectors onto their top principal directions
+    (uncentered, so inner products are kept within it): fewer bytes a code; the candidates are
+    still rescored with the full vectors.
     """
 
     strategy: str = "flat"
@@ -35,6 +41,8 @@ class IndexSpec:
     ef_search: int = 64
     nlist: int | None = None  # inverted lists; None picks one from the corpus size when training
     nprobe: int | None = None  # lists visited per query; None picks nlist / 16
+    spill: int = 0  # percent of vectors given a second list (index/spill.py)
+    code_dims: int | None = None  # width the codes see (rabitq); None = the vectors' own
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -50,9 +58,21 @@ class IndexSpec:
             )
         for name in _TUNABLE:
             value = getattr(self, name)
-            low = 0 if name == "rescore" else 1
+            low = 0 if name in _FROM_ZERO else 1
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
                 raise InputError(f"{name} must be an integer ≥ {low}, got {value!r}.")
+        if self.spill > 100:
+            raise InputError(f"spill is a percentage of the vectors (0-100), got {self.spill}.")
+        if self.code_dims is not None and self.precision != "rabitq":
+            raise InputError(
+                f"code_dims projects the vectors before RaBitQ coding: it needs precision 'rabitq', "
+                f"got {self.precision}; drop code_dims or use precision='rabitq'."
+            )
+        if self.spill and (self.strategy != "ivf" or self.binary):
+            raise InputError(
+                f"spill gives vectors a second inverted list: it needs strategy 'ivf' with codes other than "
+                f"binary, got {self.strategy} over {self.precision} codes; set spill=0 or change those."
+            )
 
     @classmethod
     def make(
@@ -88,17 +108,20 @@ class IndexSpec:
         return int(min(max(16, n // 39), max(16, 4 * math.sqrt(n)), 65_536))
 
     def bytes_per_code(self, dim: int) -> int:
-        bits = math.ceil(dim / 8)
+        bits = math.ceil((self.code_dims or dim) / 8)
         return {"float32": 4 * dim, "float16": 2 * dim, "int8": dim, "binary": bits, "rabitq": bits + 8}[self.precision]
 
     def bytes_per_vector(self, dim: int) -> float:
         """RAM of one vector's code plus its graph links or list id (not the file-backed float copy)."""
         code = self.bytes_per_code(dim)
         extra = {"flat": 0, "hnsw": 2 * self.hnsw_m * 4 * 1.05, "ivf": 8}[self.strategy]
-        return code + extra + 9  # + label (8) and liveness (1)
+        entries = 1 + self.spill / 100  # second list entries: code and id again
+        return (code + extra) * entries + 9  # + label (8) and liveness (1)
 
     def describe(self) -> str:
         text = self.strategy if self.precision == "float32" else f"{self.strategy}+{self.precision}"
+        text += f"@{self.code_dims}d" if self.code_dims else ""
+        text += f" spill {self.spill}%" if self.spill else ""
         return f"{text} rescore×{self.rescore}" if self.rescores else text
 
     def to_dict(self) -> dict[str, Any]:
