@@ -62,3 +62,32 @@ def test_bad_compression_options(tmp_path: Path, encoder: nestvec.Encoder) -> No
     with pytest.raises(InputError, match="rescore must be ≥ 0"):
         Collection.create(tmp_path / "b", model=encoder, index="binary", rescore=-1)
     assert not list(tmp_path.iterdir())
+
+
+def test_spilled_projected_ivf_collection_reopens_and_forgets_deletes(tmp_path: Path) -> None:
+    # 12,000 documents so the IVF lists train: a hash encoder with a random table (no training,
+    # real files, fast) stands in for MiniLM, whose encoding of that many would take minutes here.
+    from nestvec.encoders.hashed import HashSpec, save_hashed
+    from nestvec.index.spec import IndexSpec
+
+    spec = HashSpec(rows=1 << 12, dim=128)
+    table = np.random.default_rng(0).normal(size=(spec.rows, spec.dim)).astype(np.float32)
+    model = save_hashed(tmp_path / "hash", spec=spec, table=table, config={"name": "random hash"})
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(400)]
+    docs = [Document(f"d{i}", " ".join(rng.choice(words, 6))) for i in range(12_000)]
+    index = IndexSpec.make("ivf", "rabitq", rescore=10, nlist=32, nprobe=4, spill=60, code_dims=64)
+    collection = Collection.create(tmp_path / "c", model=str(model), index=index, bm25=False)
+    collection.add(docs, batch_size=4_000)
+    query = docs[7].text
+    hits = collection.search(query, k=10)
+    assert hits[0].id == "d7" and len({h.id for h in hits}) == 10
+    collection.delete(["d7"])
+    after = collection.search(query, k=10)
+    assert "d7" not in {h.id for h in after} and len({h.id for h in after}) == 10
+    collection.close()
+    reopened = Collection.open(tmp_path / "c")
+    recipe = reopened.info().recipe["index"]
+    assert (recipe["spill"], recipe["code_dims"]) == (60, 64)
+    assert reopened.info().index_status == "loaded from checkpoint"
+    assert [h.id for h in reopened.search(query, k=10)] == [h.id for h in after]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,9 @@ class ModelIdentity:
             "dim": self.dim,
             "max_tokens": self.max_tokens,
             "normalized": self.normalized,
-            "details": dict(self.details),
+            # As JSON has it, so an identity read back from a recipe equals the live one (tuples
+            # such as a hash encoder's features come back as lists).
+            "details": json.loads(json.dumps(self.details)),
         }
 
     @classmethod
