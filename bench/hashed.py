@@ -5,9 +5,10 @@ passages, the demo abstracts, STS-B sentences), minus every STS-B *test* sentenc
 MiniLM vectors (cached by realdata.py). Evaluation: STS-B test Spearman, and the same on a copy
 with one random character typo (substitution, deletion, insertion or transposition) in one word
 of every sentence that has a word of 3+ letters; the static model from `nestvec distill` on the
-same copies for comparison.
+same copies for comparison. With --lexicon N (default 50,000) the model keeps its training
+texts' frequent words to mend one-letter typos; the same table without them is measured too.
 
-Usage: python bench/hashed.py [--texts 250000] [--epochs 2] [--out bench/results/hashed.json]
+Usage: python bench/hashed.py [--texts 250000] [--epochs 2] [--lexicon 50000] [--out bench/results/hashed.json]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import csv
 import json
 import random
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -84,6 +86,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1 << 17)
     parser.add_argument("--typo-rate", type=float, default=0.5)
     parser.add_argument("--features", default="norm,prefix,suffix,shape,trigrams")
+    parser.add_argument("--lexicon", type=int, default=50_000, help="words kept to mend typos (0: none)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "hashed.json")
     parser.add_argument(
         "--teacher-only", action="store_true", help="only measure the teacher (MiniLM) on the typo copy, into --out"
@@ -116,10 +119,16 @@ def main() -> None:
         spec=HashSpec(rows=args.rows, features=tuple(args.features.split(","))),
         epochs=args.epochs,
         typo_rate=args.typo_rate,
+        lexicon=args.lexicon,
         name="MiniLM hash embeddings",
     )
     print("trained", report, flush=True)
     hashed = nestvec.load_encoder(tmp / "hash")
+    bare = None
+    if args.lexicon:  # the same table without the lexicon: what the mending adds
+        shutil.copytree(tmp / "hash", tmp / "bare")
+        (tmp / "bare" / "lexicon.json").unlink()
+        bare = nestvec.load_encoder(tmp / "bare")
     static = nestvec.load_encoder(distill("minilm", tmp / "static").path)
     results: dict = {
         "training_texts": len(texts),
@@ -130,10 +139,12 @@ def main() -> None:
         "epochs": args.epochs,
         "final_loss": report.final_loss,
         "rows": args.rows,
+        "lexicon": args.lexicon,
         "table_mib": args.rows * hashed.dim * 4 / 2**20,
     }
     results["teacher"] = measure_teacher()
-    for name, encoder in (("hash", hashed), ("static", static)):
+    encoders = [("hash", hashed), ("static", static)] + ([("hash without lexicon", bare)] if bare else [])
+    for name, encoder in encoders:
         clean, noisy = spearman(encoder, False), spearman(encoder, True)
         start = time.perf_counter()
         encoder.encode(a)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 import nestvec
 from nestvec.encoders.hashed import HashEncoder, HashSpec
+from nestvec.encoders.lexicon import Lexicon
 from nestvec.errors import InputError
 from nestvec.train.hashed import train_hashed
 from tests.conftest import papers
@@ -22,7 +24,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, encoder: nestvec.Encoder) 
     sentences = [s for p in papers(120) for s in re.split(r"(?<=\.)\s+", p["text"]) if len(s.split()) > 4][:600]
     targets = encoder.encode(sentences, batch_size=64)
     path = tmp_path_factory.mktemp("hash") / "model"
-    report = train_hashed(sentences, targets, path, spec=HashSpec(rows=1 << 14), epochs=8, typo_rate=0.3)
+    report = train_hashed(sentences, targets, path, spec=HashSpec(rows=1 << 14), epochs=8, typo_rate=0.3, lexicon=2_000)
     assert report.texts == len(sentences) and np.isfinite(report.final_loss)
     return path, sentences, targets
 
@@ -38,8 +40,47 @@ def test_training_moves_texts_towards_their_teacher_vectors(trained: tuple[Path,
     assert own.mean() > 0.6 and own.mean() > shuffled.mean() + 0.2, (own.mean(), shuffled.mean())
 
 
-def test_typos_and_unseen_words_keep_most_of_the_vector(trained: tuple[Path, list[str], np.ndarray]) -> None:
-    model = HashEncoder(trained[0])
+def test_lexicon_mends_each_kind_of_one_letter_typo() -> None:
+    lexicon = Lexicon.from_words(
+        ["the", "learning", "of", "sentence", "embeddings", "is", "learning", "to", "embed"] * 3, size=100
+    )
+    assert lexicon.counts["learning"] == 6 and lexicon.counts["is"] == 3  # words of 2+ letters seen 3+ times
+    assert Lexicon.from_words(["once", "twice", "twice"], size=10).counts == {}
+    for typo in ("learnig", "leearning", "leerning", "lerarning"):  # deletion, insertion, substitution, swap
+        assert lexicon.correct(typo) == "learning"
+    assert lexicon.correct("Lerning") == "Learning"  # the capital stays
+    assert lexicon.correct("zxqv") == "zxqv" and lexicon.correct("embed") == "embed" and lexicon.correct("a") == "a"
+    assert lexicon.correct("lerning-rate") == "lerning-rate"  # only plain words
+
+
+def test_a_model_with_a_lexicon_embeds_a_typo_as_the_word(
+    trained: tuple[Path, list[str], np.ndarray], tmp_path: Path
+) -> None:
+    with_lexicon = HashEncoder(trained[0])
+    assert with_lexicon.lexicon is not None and "learning" in with_lexicon.lexicon.counts
+    bare = tmp_path / "bare"
+    shutil.copytree(trained[0], bare)
+    (bare / "lexicon.json").unlink()
+    without = HashEncoder(bare)
+    texts = ["contrastive learning of sentence embeddings", "contrastive learnign of sentence embeddings"]
+    clean, typo = with_lexicon.encode(texts)
+    np.testing.assert_array_equal(clean, typo)
+    bare_clean, bare_typo = without.encode(texts)
+    np.testing.assert_array_equal(bare_clean, clean)  # same table: only the mending differs
+    assert float(bare_clean @ bare_typo) < 0.9999
+    assert without.identity.differences(with_lexicon.identity)  # collections tell the two apart
+    (bare / "lexicon.json").write_text('{"words": ["a", "b"], "counts": [1]}')
+    with pytest.raises(InputError, match="equal-length 'words' and 'counts'"):
+        HashEncoder(bare)
+
+
+def test_typos_and_unseen_words_keep_most_of_the_vector(
+    trained: tuple[Path, list[str], np.ndarray], tmp_path: Path
+) -> None:
+    bare = tmp_path / "bare"  # the table alone: what its features keep of a typo, nothing mended
+    shutil.copytree(trained[0], bare)
+    (bare / "lexicon.json").unlink()
+    model = HashEncoder(bare)
     clean, typo = model.encode(
         ["contrastive learning of sentence embeddings", "contrastive learnign of sentence embeddings"]
     )

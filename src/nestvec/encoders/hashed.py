@@ -4,8 +4,9 @@ Each word contributes features — its lowercased form, 3-character prefix and s
 ("Xxxx", "dd") and character trigrams of "<word>" — and each feature is hashed with several
 seeds into one table of `rows` vectors. A word is the sum of its features' rows; a text is the
 mean of its words, L2-normalized. Memory is rows × dim floats whatever the vocabulary; unseen
-words and typos still share most features with the words they resemble. The table is trained
-by distillation (nestvec.train.hashed, torch); inference needs numpy only.
+words and typos still share most features with the words they resemble; a model saved with a
+lexicon (encoders/lexicon.py) also mends one-letter typos of known words before hashing. The
+table is trained by distillation (nestvec.train.hashed, torch); inference needs numpy only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from nestvec.encoders.base import ModelIdentity, check_texts
+from nestvec.encoders.lexicon import FILE as LEXICON_FILE
+from nestvec.encoders.lexicon import Lexicon
 from nestvec.errors import InputError
 from nestvec.files import config_header, read_config, write_json_atomic
 from nestvec.registry import unknown_name_message
@@ -93,10 +96,13 @@ class HashEncoder:
         self.name, self.source = str(config.get("name", folder.name)), str(folder)
         self.dim, self.max_tokens = self.spec.dim, 1 << 20
         self._digest = str(config.get("table_sha256", ""))
+        self.lexicon = Lexicon.load(folder)
+        self._lexicon_digest = _file_digest(folder / LEXICON_FILE) if self.lexicon is not None else None
 
     @property
     def identity(self) -> ModelIdentity:
-        return ModelIdentity("hashed", self.name, self._digest, self.dim, self.max_tokens, True, asdict(self.spec))
+        details = {**asdict(self.spec), "lexicon_sha256": self._lexicon_digest}
+        return ModelIdentity("hashed", self.name, self._digest, self.dim, self.max_tokens, True, details)
 
     @property
     def special_tokens(self) -> int:
@@ -115,11 +121,19 @@ class HashEncoder:
             found = words(text)
             if not found:
                 continue
+            if self.lexicon is not None:
+                found = [self.lexicon.correct(w) for w in found]
             ids = np.fromiter(chain.from_iterable(self.spec.ids(w) for w in found), np.int64)
             total = self.table[ids].sum(axis=0)
             norm = np.linalg.norm(total)
             out[i] = total / norm if norm > 0 else 0.0  # the mean's direction: the count cancels out
         return out
+
+
+def _file_digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def save_hashed(folder: Path, *, spec: HashSpec, table: np.ndarray, config: dict[str, Any]) -> Path:

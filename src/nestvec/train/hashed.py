@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nestvec.encoders.hashed import HashEncoder, HashSpec, save_hashed, words
+from nestvec.encoders.lexicon import Lexicon
 from nestvec.errors import InputError
 from nestvec.files import new_folder
 from nestvec.train.fit import fit_bags
@@ -43,6 +44,7 @@ def train_hashed(
     learning_rate: float = 0.05,
     seed: int = 0,
     typo_rate: float = 0.0,
+    lexicon: int = 0,
     name: str = "hash embeddings",
 ) -> HashTrainReport:
     """Fit a table so each text's hashed mean matches `targets` (the teacher's vectors, one per text).
@@ -50,12 +52,16 @@ def train_hashed(
     `typo_rate` > 0 adds a copy of every text in which that share of its words carry one random
     character edit, with the clean text's target: the table then learns to lean on the features
     a typo leaves intact (trigrams, prefix, suffix, shape) rather than on the whole word alone.
+    `lexicon` > 0 saves that many of the texts' most frequent words (seen 3+ times) beside the
+    table: the encoder then replaces a word it does not know by its likeliest one-edit neighbour.
     """
     import torch
 
     spec = spec or HashSpec()
     start = time.perf_counter()
     target = new_folder(output)
+    if lexicon < 0:
+        raise InputError(f"lexicon is a word count (0 for none), got {lexicon}.")
     if len(texts) != len(targets) or not len(texts):
         raise InputError(f"Need one target vector per text, got {len(texts)} texts and {len(targets)} vectors.")
     if targets.shape[1] != spec.dim:
@@ -74,7 +80,9 @@ def train_hashed(
     loss = fit_bags(
         table, optimizer, bags, targets, target_of=np.asarray(order), epochs=epochs, batch_size=batch_size, rng=rng
     )
-    config = {"name": name, "trained_on": len(texts), "epochs": epochs, "typo_rate": typo_rate}
+    config = {"name": name, "trained_on": len(texts), "epochs": epochs, "typo_rate": typo_rate, "lexicon": lexicon}
+    if lexicon:
+        Lexicon.from_words((w for t in texts for w in words(t)), size=lexicon).save(target)
     save_hashed(target, spec=spec, table=table.weight.detach().numpy(), config=config)
     HashEncoder(target)  # fail here, not later, if what was written cannot be read
     return HashTrainReport(str(target), len(texts), epochs, loss, time.perf_counter() - start)
