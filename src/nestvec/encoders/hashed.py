@@ -24,7 +24,6 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from nestvec.encoders.base import ModelIdentity, check_texts
-from nestvec.encoders.lexicon import FILE as LEXICON_FILE
 from nestvec.encoders.lexicon import Lexicon
 from nestvec.errors import InputError
 from nestvec.files import config_header, read_config, write_json_atomic
@@ -97,11 +96,10 @@ class HashEncoder:
         self.dim, self.max_tokens = self.spec.dim, 1 << 20
         self._digest = str(config.get("table_sha256", ""))
         self.lexicon = Lexicon.load(folder)
-        self._lexicon_digest = _file_digest(folder / LEXICON_FILE) if self.lexicon is not None else None
 
     @property
     def identity(self) -> ModelIdentity:
-        details = {**asdict(self.spec), "lexicon_sha256": self._lexicon_digest}
+        details = {**asdict(self.spec), "lexicon_sha256": self.lexicon.digest if self.lexicon else None}
         return ModelIdentity("hashed", self.name, self._digest, self.dim, self.max_tokens, True, details)
 
     @property
@@ -128,12 +126,6 @@ class HashEncoder:
             norm = np.linalg.norm(total)
             out[i] = total / norm if norm > 0 else 0.0  # the mean's direction: the count cancels out
         return out
-
-
-def _file_digest(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def save_hashed(folder: Path, *, spec: HashSpec, table: np.ndarray, config: dict[str, Any]) -> Path:

@@ -11,6 +11,7 @@ only at one edit (a shared deletion can hide two), and the most frequent one win
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections import Counter
@@ -43,8 +44,9 @@ def _one_edit(a: str, b: str) -> bool:
 
 
 class Lexicon:
-    def __init__(self, counts: dict[str, int]) -> None:
+    def __init__(self, counts: dict[str, int], *, digest: str | None = None) -> None:
         self.counts = counts
+        self.digest = digest  # sha256 of the file it was loaded from: part of a model's identity
         self._by_deletion: dict[str, list[str]] = {}
         for word in counts:
             for variant in _deletions(word):
@@ -82,8 +84,10 @@ class Lexicon:
         path = folder / FILE
         if not path.exists():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = json.loads(raw)
         words, counts = data.get("words"), data.get("counts")
         if not isinstance(words, list) or not isinstance(counts, list) or len(words) != len(counts):
             raise InputError(f"{path} must hold equal-length 'words' and 'counts' lists; rewrite it with Lexicon.save.")
-        return cls({str(w): int(c) for w, c in zip(words, counts, strict=True)})
+        counted = {str(w): int(c) for w, c in zip(words, counts, strict=True)}
+        return cls(counted, digest=hashlib.sha256(raw).hexdigest())
