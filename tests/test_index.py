@@ -34,6 +34,14 @@ def clustered(n: int, dim: int = 48, seed: int = 0) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+def wide(n: int, seed: int) -> np.ndarray:
+    """Unit vectors of 128 dims on a 16-dimensional curved manifold: RaBitQ's estimates sharpen
+    with the width (error ~ 1/sqrt(dim)), so its tests use real models' widths."""
+    mix = np.random.default_rng(0).normal(size=(16, 128)) / 4
+    x = np.tanh(np.random.default_rng(seed).normal(size=(n, 16)) @ mix)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
 def exact_top(vectors: np.ndarray, labels: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]:
     scores = queries @ vectors.T
     return [set(labels[np.argsort(-row)[:k]].tolist()) for row in scores]
@@ -90,10 +98,7 @@ def test_filters_return_only_allowed_labels_and_still_k(spec: IndexSpec) -> None
 
 @pytest.mark.parametrize("strategy", ["flat", "ivf"])
 def test_rabitq_codes_rank_better_than_hamming_on_the_same_bits(strategy: str) -> None:
-    # RaBitQ's estimates sharpen with the width (error ~ 1/sqrt(dim)): 128 dimensions, as real models have.
-    mix = np.random.default_rng(0).normal(size=(16, 128)) / 4
-    vectors, queries = (np.tanh(np.random.default_rng(s).normal(size=(n, 16)) @ mix) for n, s in ((12_000, 7), (50, 8)))
-    vectors, queries = ((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32) for x in (vectors, queries))
+    vectors, queries = wide(12_000, seed=7), wide(50, seed=8)
     labels = np.arange(12_000, dtype=np.int64)
     truth = exact_top(vectors, labels, queries, 10)
     got = {}
@@ -114,11 +119,7 @@ def test_rabitq_codes_refuse_hnsw_and_say_what_works() -> None:
 
 
 def test_spilled_lists_find_more_through_fewer_probes_and_return_each_row_once() -> None:
-    mix = np.random.default_rng(0).normal(size=(16, 128)) / 4
-    vectors, queries = (
-        np.tanh(np.random.default_rng(s).normal(size=(n, 16)) @ mix) for n, s in ((12_000, 7), (200, 8))
-    )
-    vectors, queries = ((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32) for x in (vectors, queries))
+    vectors, queries = wide(12_000, seed=7), wide(200, seed=8)
     labels = np.arange(12_000, dtype=np.int64)
     truth = exact_top(vectors, labels, queries, 10)
     got = {}
@@ -142,9 +143,7 @@ def test_spilled_lists_find_more_through_fewer_probes_and_return_each_row_once()
 
 
 def test_projected_codes_take_fewer_bytes_and_rescoring_restores_the_ranking() -> None:
-    mix = np.random.default_rng(0).normal(size=(16, 128)) / 4
-    vectors, queries = (np.tanh(np.random.default_rng(s).normal(size=(n, 16)) @ mix) for n, s in ((12_000, 7), (50, 8)))
-    vectors, queries = ((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32) for x in (vectors, queries))
+    vectors, queries = wide(12_000, seed=7), wide(50, seed=8)
     labels = np.arange(12_000, dtype=np.int64)
     truth = exact_top(vectors, labels, queries, 10)
     ram = {}
