@@ -5,10 +5,12 @@ passages, the demo abstracts, STS-B sentences), minus every STS-B *test* sentenc
 MiniLM vectors (cached by realdata.py). Evaluation: STS-B test Spearman, and the same on a copy
 with one random character typo (substitution, deletion, insertion or transposition) in one word
 of every sentence that has a word of 3+ letters; the static model from `nestvec distill` on the
-same copies for comparison. With --lexicon N (default 50,000) the model keeps its training
-texts' frequent words to mend one-letter typos; the same table without them is measured too.
+same copies for comparison. With --lexicon N (default 300,000) the model keeps the frequent
+tokens and bigrams of every text of bench/realdata.py's pool (about a million; unlabeled, so not
+limited to the --texts trained on) except the STS-B test sentences, to mend one-letter typos by
+context; the same table without them is measured too.
 
-Usage: python bench/hashed.py [--texts 250000] [--epochs 2] [--lexicon 50000] [--out bench/results/hashed.json]
+Usage: python bench/hashed.py [--texts 250000] [--epochs 2] [--lexicon 300000] [--out bench/results/hashed.json]
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1 << 17)
     parser.add_argument("--typo-rate", type=float, default=0.5)
     parser.add_argument("--features", default="norm,prefix,suffix,shape,trigrams")
-    parser.add_argument("--lexicon", type=int, default=50_000, help="words kept to mend typos (0: none)")
+    parser.add_argument("--lexicon", type=int, default=300_000, help="tokens kept to mend typos (0: none)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "hashed.json")
     parser.add_argument(
         "--teacher-only", action="store_true", help="only measure the teacher (MiniLM) on the typo copy, into --out"
@@ -112,6 +114,7 @@ def main() -> None:
     keep = [i for i, t in enumerate(corpus[: args.texts]) if t not in held_out]
     texts = [corpus[i] for i in keep]
     tmp = Path(tempfile.mkdtemp(prefix="nestvec-hash-"))
+    lexicon_texts = [t for t in realdata.pool() if t not in held_out] if args.lexicon else None
     report = train_hashed(
         texts,
         np.asarray(vectors[keep]),
@@ -120,6 +123,7 @@ def main() -> None:
         epochs=args.epochs,
         typo_rate=args.typo_rate,
         lexicon=args.lexicon,
+        lexicon_texts=lexicon_texts,
         name="MiniLM hash embeddings",
     )
     print("trained", report, flush=True)
@@ -127,7 +131,8 @@ def main() -> None:
     bare = None
     if args.lexicon:  # the same table without the lexicon: what the mending adds
         shutil.copytree(tmp / "hash", tmp / "bare")
-        (tmp / "bare" / "lexicon.json").unlink()
+        for name in ("lexicon.json", "bigrams.safetensors"):
+            (tmp / "bare" / name).unlink()
         bare = nestvec.load_encoder(tmp / "bare")
     static = nestvec.load_encoder(distill("minilm", tmp / "static").path)
     results: dict = {
@@ -140,6 +145,8 @@ def main() -> None:
         "final_loss": report.final_loss,
         "rows": args.rows,
         "lexicon": args.lexicon,
+        "lexicon_texts": len(lexicon_texts or []),
+        "lexicon_tokens": len(hashed.lexicon.counts) if hashed.lexicon else 0,
         "table_mib": args.rows * hashed.dim * 4 / 2**20,
     }
     results["teacher"] = measure_teacher()

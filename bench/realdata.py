@@ -81,12 +81,18 @@ def shared_texts() -> list[str]:
     return texts
 
 
-def collect(limit: int) -> tuple[list[str], list[str]]:
+def pool() -> list[str]:
+    """Every distinct text of the three sources (about a million), in a fixed shuffled order."""
     if not WORDNET.is_dir() or not GCIDE.is_file():
         sys.exit("needs Debian packages wordnet-base and dict-gcide: apt-get install wordnet-base dict-gcide")
-    pool = list(dict.fromkeys(t for t in wordnet_glosses() + gcide_definitions() + shared_texts() if t.strip()))
-    random.Random(0).shuffle(pool)
-    return pool[QUERIES : QUERIES + limit], pool[:QUERIES]
+    texts = list(dict.fromkeys(t for t in wordnet_glosses() + gcide_definitions() + shared_texts() if t.strip()))
+    random.Random(0).shuffle(texts)
+    return texts
+
+
+def collect(limit: int) -> tuple[list[str], list[str]]:
+    texts = pool()
+    return texts[QUERIES : QUERIES + limit], texts[:QUERIES]
 
 
 def embed(limit: int) -> tuple[np.ndarray, np.ndarray]:

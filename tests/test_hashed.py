@@ -29,9 +29,15 @@ def trained(tmp_path_factory: pytest.TempPathFactory, encoder: nestvec.Encoder) 
     return path, sentences, targets
 
 
-def test_training_moves_texts_towards_their_teacher_vectors(trained: tuple[Path, list[str], np.ndarray]) -> None:
+def test_training_moves_texts_towards_their_teacher_vectors(
+    trained: tuple[Path, list[str], np.ndarray], tmp_path: Path
+) -> None:
     path, sentences, targets = trained
-    model = nestvec.load_encoder(path)
+    assert isinstance(nestvec.load_encoder(path), HashEncoder)
+    bare = tmp_path / "bare"  # the table as trained: a lexicon of 600 sentences "mends" their rarer words
+    shutil.copytree(path, bare)
+    (bare / "lexicon.json").unlink()
+    model = nestvec.load_encoder(bare)
     assert isinstance(model, HashEncoder) and model.identity.kind == "hashed" and model.dim == 384
     vectors = model.encode(sentences)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
@@ -41,16 +47,26 @@ def test_training_moves_texts_towards_their_teacher_vectors(trained: tuple[Path,
 
 
 def test_lexicon_mends_each_kind_of_one_letter_typo() -> None:
-    lexicon = Lexicon.from_words(
-        ["the", "learning", "of", "sentence", "embeddings", "is", "learning", "to", "embed"] * 3, size=100
-    )
-    assert lexicon.counts["learning"] == 6 and lexicon.counts["is"] == 3  # words of 2+ letters seen 3+ times
-    assert Lexicon.from_words(["once", "twice", "twice"], size=10).counts == {}
+    texts = ["the learning of sentence embeddings is learning to embed"] * 3
+    lexicon = Lexicon.from_texts(texts, split=str.split, size=100)
+    assert lexicon.counts["learning"] == 6 and lexicon.counts["is"] == 3  # tokens seen 3+ times
+    assert Lexicon.from_texts(["once twice twice"], split=str.split, size=10).counts == {}
     for typo in ("learnig", "leearning", "leerning", "lerarning"):  # deletion, insertion, substitution, swap
         assert lexicon.correct(typo) == "learning"
     assert lexicon.correct("Lerning") == "Learning"  # the capital stays
     assert lexicon.correct("zxqv") == "zxqv" and lexicon.correct("embed") == "embed" and lexicon.correct("a") == "a"
     assert lexicon.correct("lerning-rate") == "lerning-rate"  # only plain words
+
+
+def test_lexicon_chooses_by_the_neighbouring_words() -> None:
+    texts = ["a horse is running in the field"] * 300 + ["water from the garden hose"] * 5
+    lexicon = Lexicon.from_texts(texts, split=str.split, size=100)
+    assert lexicon.mend(["a", "hoose", "is", "running"])[1] == "horse"  # one edit from both words
+    assert lexicon.mend(["the", "garden", "hoose"])[2] == "hose"
+    assert lexicon.mend(["a", "hose", "is", "running"])[1] == "horse"  # a real word, but not there
+    assert lexicon.mend(["the", "garden", "hose"])[2] == "hose"  # where it is kept
+    without_context = Lexicon(lexicon.counts)
+    assert without_context.mend(["the", "garden", "hoose"])[2] == "horse"  # frequency alone
 
 
 def test_a_model_with_a_lexicon_embeds_a_typo_as_the_word(
@@ -61,6 +77,7 @@ def test_a_model_with_a_lexicon_embeds_a_typo_as_the_word(
     bare = tmp_path / "bare"
     shutil.copytree(trained[0], bare)
     (bare / "lexicon.json").unlink()
+    (bare / "bigrams.safetensors").unlink()
     without = HashEncoder(bare)
     texts = ["contrastive learning of sentence embeddings", "contrastive learnign of sentence embeddings"]
     clean, typo = with_lexicon.encode(texts)
@@ -72,6 +89,10 @@ def test_a_model_with_a_lexicon_embeds_a_typo_as_the_word(
     (bare / "lexicon.json").write_text('{"words": ["a", "b"], "counts": [1]}')
     with pytest.raises(InputError, match="equal-length 'words' and 'counts'"):
         HashEncoder(bare)
+    (bare / "lexicon.json").write_text('{"words": ["a", "b"], "counts": [3, 4]}')
+    shutil.copy(trained[0] / "bigrams.safetensors", bare)
+    with pytest.raises(InputError, match="not saved together"):
+        HashEncoder(bare)
 
 
 def test_typos_and_unseen_words_keep_most_of_the_vector(
@@ -80,6 +101,7 @@ def test_typos_and_unseen_words_keep_most_of_the_vector(
     bare = tmp_path / "bare"  # the table alone: what its features keep of a typo, nothing mended
     shutil.copytree(trained[0], bare)
     (bare / "lexicon.json").unlink()
+    (bare / "bigrams.safetensors").unlink()
     model = HashEncoder(bare)
     clean, typo = model.encode(
         ["contrastive learning of sentence embeddings", "contrastive learnign of sentence embeddings"]

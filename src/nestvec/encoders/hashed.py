@@ -5,7 +5,7 @@ Each word contributes features — its lowercased form, 3-character prefix and s
 seeds into one table of `rows` vectors. A word is the sum of its features' rows; a text is the
 mean of its words, L2-normalized. Memory is rows × dim floats whatever the vocabulary; unseen
 words and typos still share most features with the words they resemble; a model saved with a
-lexicon (encoders/lexicon.py) also mends one-letter typos of known words before hashing. The
+lexicon (encoders/lexicon.py) also mends one-letter typos, chosen by context, before hashing. The
 table is trained by distillation (nestvec.train.hashed, torch); inference needs numpy only.
 """
 
@@ -120,7 +120,7 @@ class HashEncoder:
             if not found:
                 continue
             if self.lexicon is not None:
-                found = [self.lexicon.correct(w) for w in found]
+                found = self.lexicon.mend(found)
             ids = np.fromiter(chain.from_iterable(self.spec.ids(w) for w in found), np.int64)
             total = self.table[ids].sum(axis=0)
             norm = np.linalg.norm(total)

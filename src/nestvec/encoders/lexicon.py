@@ -1,29 +1,39 @@
-"""A word list that mends one-letter typos before hashing (SymSpell's deletion lookup).
+"""A token list that mends one-letter typos before hashing (SymSpell lookup, noisy-channel choice).
 
 Hashed features of a misspelt word share only part of the word's features, and its whole-word
 feature lands on a row trained for some other word. When a hash model carries a lexicon (the
-frequent words of its training texts), a word missing from it is replaced by the most frequent
-lexicon word one edit away: a deletion, insertion, substitution or transposition leaves the two
-words with a common one-letter deletion (or one is the other's deletion), so a single dictionary
-from deletions to words finds every candidate without generating all edits. Candidates are kept
-only at one edit (a shared deletion can hide two), and the most frequent one wins.
+frequent tokens of unlabeled texts and their bigram counts, encoders/bigrams.py), each word is
+checked against its one-edit neighbours: a deletion, insertion, substitution or transposition
+leaves the two words with a common one-letter deletion (or one is the other's deletion), so a
+dictionary from deletions to words finds every candidate without generating all edits. An
+unknown word becomes the neighbour that best fits its two neighbours and the typo; a known
+word is replaced only when a neighbour is far likelier there ("a hose is running" → "horse"):
+real-word typos cost STS-B more than all the others together.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
+from nestvec.encoders.bigrams import FILE as BIGRAMS
+from nestvec.encoders.bigrams import Bigrams, channel
 from nestvec.errors import InputError
 from nestvec.files import write_json_atomic
 
 FILE = "lexicon.json"
 _MIN_LENGTH = 2  # one-letter words have too many neighbours one edit away to guess from
 _LETTERS = re.compile(r"[a-z]+")
+_KEEP = math.log(0.999)  # prior that a known word was typed as meant
+_SWAP = math.log(0.001)
 
 
 def _deletions(word: str) -> set[str]:
@@ -43,40 +53,97 @@ def _one_edit(a: str, b: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
+def _plain(word: str) -> bool:
+    return len(word) >= _MIN_LENGTH and _LETTERS.fullmatch(word) is not None
+
+
 class Lexicon:
-    def __init__(self, counts: dict[str, int], *, digest: str | None = None) -> None:
+    def __init__(self, counts: dict[str, int], bigrams: Bigrams | None = None, *, digest: str | None = None) -> None:
         self.counts = counts
-        self.digest = digest  # sha256 of the file it was loaded from: part of a model's identity
+        self.index = {word: i for i, word in enumerate(counts)}  # len(counts) stands for any other token
+        self.contextual = bigrams is not None  # else: choose by frequency and channel alone
+        self.bigrams = bigrams or Bigrams.unigrams_only([*counts.values(), 0])
+        self.digest = digest  # sha256 of the files it was loaded from: part of a model's identity
         self._by_deletion: dict[str, list[str]] = {}
         for word in counts:
-            for variant in _deletions(word):
-                self._by_deletion.setdefault(variant, []).append(word)
+            if _plain(word):
+                for variant in _deletions(word):
+                    self._by_deletion.setdefault(variant, []).append(word)
+        self.candidates = lru_cache(maxsize=1 << 16)(self._candidates)
 
     @classmethod
-    def from_words(cls, words: Iterable[str], *, size: int, min_count: int = 3) -> Lexicon:
-        """The `size` most frequent lowercase words of 2+ letters seen `min_count` times or more."""
-        counts = Counter(w for w in (word.lower() for word in words) if _LETTERS.fullmatch(w))
-        common = [(w, c) for w, c in counts.most_common() if c >= min_count and len(w) >= _MIN_LENGTH]
-        return cls(dict(common[:size]))
+    def from_texts(
+        cls, texts: Sequence[str], *, split: Callable[[str], list[str]], size: int, min_count: int = 3
+    ) -> Lexicon:
+        """The `size` most frequent lowercase tokens seen `min_count` times or more, and their bigrams."""
+        counts = Counter(token.lower() for text in texts for token in split(text))
+        kept = dict([(w, c) for w, c in counts.most_common(size) if c >= min_count])
+        index = {word: i for i, word in enumerate(kept)}
+        other = len(kept)
+        sentences = ([index.get(t.lower(), other) for t in split(text)] for text in texts)
+        return cls(kept, Bigrams.count(sentences, other + 1))
 
-    def correct(self, word: str) -> str:
-        """`word` itself if known, short or not plain letters; else its likeliest one-edit neighbour."""
-        lower = word.lower()
-        if len(lower) < _MIN_LENGTH or lower in self.counts or not _LETTERS.fullmatch(lower):
-            return word
+    def _candidates(self, lower: str) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """The known words one edit from `lower`, their ids, and the log odds of each typing it."""
         found = set(self._by_deletion.get(lower, []))  # the typo dropped a letter
         for variant in _deletions(lower):
-            if variant in self.counts:  # the typo added a letter
+            if variant in self.counts and _plain(variant):  # the typo added a letter
                 found.add(variant)
             found.update(self._by_deletion.get(variant, []))  # a letter replaced or two swapped
-        near = [w for w in found if _one_edit(lower, w)]
-        if not near:
-            return word
-        best = max(near, key=lambda w: (self.counts[w], w))
-        return best.capitalize() if word[:1].isupper() else best
+        found.discard(lower)
+        near = tuple(sorted(w for w in found if _one_edit(lower, w)))
+        ids = np.array([self.index[w] for w in near], dtype=np.int64)
+        return near, ids, np.log([channel(w, lower) for w in near]) if near else np.zeros(0)
+
+    def _decide(self, lowers: Sequence[str], slots: Sequence[int], ids: np.ndarray) -> list[str | None]:
+        """For each slot, the word meant there (None: as typed), all slots scored in one pass."""
+        found = [self.candidates(lowers[j]) for j in slots]
+        mine = [self.index.get(lowers[j], -1) for j in slots]
+        scored = [np.append(c[1], k) if k >= 0 else c[1] for c, k in zip(found, mine, strict=True)]
+        sizes = [len(c) for c in scored]
+        last = len(ids) - 1
+        before = np.repeat([ids[j - 1] if j > 0 and self.contextual else -1 for j in slots], sizes)
+        after = np.repeat([ids[j + 1] if j < last and self.contextual else -1 for j in slots], sizes)
+        fit = self.bigrams.log_fit(np.concatenate(scored), before, after)
+        meant: list[str | None] = []
+        offset = 0
+        for (near, _, log_channel), known, size in zip(found, mine, sizes, strict=True):
+            scores = fit[offset : offset + len(near)] + log_channel
+            best = int(np.argmax(scores))
+            keep = known >= 0 and scores[best] + _SWAP <= fit[offset + len(near)] + _KEEP
+            meant.append(None if keep else near[best])
+            offset += size
+        return meant
+
+    def mend(self, tokens: Sequence[str]) -> list[str]:
+        """`tokens` with each plain word replaced by the word it most likely misspells (itself if none)."""
+        out = list(tokens)
+        lowers = [t.lower() for t in tokens]
+        ids = np.array([self.index.get(w, len(self.counts)) for w in lowers], dtype=np.int64)
+        slots = []
+        for j, lower in enumerate(lowers):
+            if _plain(lower) and len(self.candidates(lower)[0]):
+                slots.append(j)
+        if not slots:
+            return out
+        meant = self._decide(lowers, slots, ids)
+        for n, j in enumerate(slots):
+            if n and slots[n - 1] == j - 1 and meant[n - 1] is not None:  # scored beside what was typed
+                meant[n] = self._decide(lowers, [j], ids)[0]
+            if meant[n] is not None:
+                word = str(meant[n])
+                out[j] = word.capitalize() if tokens[j][:1].isupper() else word
+                ids[j] = self.index[word]
+        return out
+
+    def correct(self, word: str) -> str:
+        """`word` mended without context."""
+        return self.mend([word])[0]
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
+        if self.contextual:
+            self.bigrams.save(folder)
         write_json_atomic(folder / FILE, {"words": list(self.counts), "counts": list(self.counts.values())})
 
     @classmethod
@@ -90,4 +157,13 @@ class Lexicon:
         if not isinstance(words, list) or not isinstance(counts, list) or len(words) != len(counts):
             raise InputError(f"{path} must hold equal-length 'words' and 'counts' lists; rewrite it with Lexicon.save.")
         counted = {str(w): int(c) for w, c in zip(words, counts, strict=True)}
-        return cls(counted, digest=hashlib.sha256(raw).hexdigest())
+        bigrams = Bigrams.load(folder)
+        if bigrams is not None and bigrams.width != len(counted) + 1:
+            raise InputError(
+                f"{folder / BIGRAMS} counts {bigrams.width - 1} tokens but {path} lists {len(counted)}; "
+                "they were not saved together: retrain the model or delete both files."
+            )
+        digest = hashlib.sha256(raw)
+        if bigrams is not None:
+            digest.update((folder / BIGRAMS).read_bytes())
+        return cls(counted, bigrams, digest=digest.hexdigest())

@@ -45,6 +45,7 @@ def train_hashed(
     seed: int = 0,
     typo_rate: float = 0.0,
     lexicon: int = 0,
+    lexicon_texts: Sequence[str] | None = None,
     name: str = "hash embeddings",
 ) -> HashTrainReport:
     """Fit a table so each text's hashed mean matches `targets` (the teacher's vectors, one per text).
@@ -52,8 +53,11 @@ def train_hashed(
     `typo_rate` > 0 adds a copy of every text in which that share of its words carry one random
     character edit, with the clean text's target: the table then learns to lean on the features
     a typo leaves intact (trigrams, prefix, suffix, shape) rather than on the whole word alone.
-    `lexicon` > 0 saves that many of the texts' most frequent words (seen 3+ times) beside the
-    table: the encoder then replaces a word it does not know by its likeliest one-edit neighbour.
+    `lexicon` > 0 saves that many of the texts' most frequent tokens (seen 3+ times) and their
+    bigram counts beside the table: the encoder then mends one-letter typos by context. They come
+    from `lexicon_texts` when given: unlabeled text needs no teacher, so it can be far more — and
+    should be (hundreds of thousands of sentences): a word seen fewer than 3 times is not in the
+    lexicon, so it is "mended" into a known neighbour.
     """
     import torch
 
@@ -82,7 +86,8 @@ def train_hashed(
     )
     config = {"name": name, "trained_on": len(texts), "epochs": epochs, "typo_rate": typo_rate, "lexicon": lexicon}
     if lexicon:
-        Lexicon.from_words((w for t in texts for w in words(t)), size=lexicon).save(target)
+        source = texts if lexicon_texts is None else lexicon_texts
+        Lexicon.from_texts(source, split=words, size=lexicon).save(target)
     save_hashed(target, spec=spec, table=table.weight.detach().numpy(), config=config)
     HashEncoder(target)  # fail here, not later, if what was written cannot be read
     return HashTrainReport(str(target), len(texts), epochs, loss, time.perf_counter() - start)
