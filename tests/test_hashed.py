@@ -55,7 +55,7 @@ def test_lexicon_mends_each_kind_of_one_letter_typo() -> None:
         assert lexicon.correct(typo) == "learning"
     assert lexicon.correct("Lerning") == "Learning"  # the capital stays
     assert lexicon.correct("zxqv") == "zxqv" and lexicon.correct("embed") == "embed" and lexicon.correct("a") == "a"
-    assert lexicon.correct("lerning-rate") == "lerning-rate"  # only plain words
+    assert lexicon.correct("lerning-rate") == "learning-rate" and lexicon.correct("embeddnigs'") == "embeddings'"
 
 
 def test_lexicon_chooses_by_the_neighbouring_words() -> None:

@@ -32,8 +32,10 @@ from nestvec.files import write_json_atomic
 FILE = "lexicon.json"
 _MIN_LENGTH = 2  # one-letter words have too many neighbours one edit away to guess from
 _LETTERS = re.compile(r"[a-z]+")
+_PARTS = re.compile(r"([-'])")  # the separators are kept as parts of their own
 _KEEP = math.log(0.999)  # prior that a known word was typed as meant
 _SWAP = math.log(0.001)
+_DECISIONS = 1 << 18  # cached (before, word, after) decisions, about 50 MB at most
 
 
 def _deletions(word: str) -> set[str]:
@@ -70,6 +72,7 @@ class Lexicon:
                 for variant in _deletions(word):
                     self._by_deletion.setdefault(variant, []).append(word)
         self.candidates = lru_cache(maxsize=1 << 16)(self._candidates)
+        self._decisions: dict[tuple[int, str, int], str | None] = {}
 
     @classmethod
     def from_texts(
@@ -115,21 +118,37 @@ class Lexicon:
             offset += size
         return meant
 
+    def _context(self, lowers: Sequence[str], ids: np.ndarray, j: int) -> tuple[int, str, int]:
+        before = int(ids[j - 1]) if j > 0 and self.contextual else -1
+        after = int(ids[j + 1]) if j < len(ids) - 1 and self.contextual else -1
+        return before, lowers[j], after
+
+    def _meant(self, lowers: Sequence[str], slots: Sequence[int], ids: np.ndarray) -> list[str | None]:
+        """`_decide` through a cache: a word between the same two tokens is decided once."""
+        keys = [self._context(lowers, ids, j) for j in slots]
+        todo = [n for n, key in enumerate(keys) if key not in self._decisions]
+        if todo:
+            if len(self._decisions) > _DECISIONS:
+                self._decisions.clear()
+            decided = self._decide(lowers, [slots[n] for n in todo], ids)
+            self._decisions.update(zip([keys[n] for n in todo], decided, strict=True))
+        return [self._decisions[key] for key in keys]
+
     def mend(self, tokens: Sequence[str]) -> list[str]:
         """`tokens` with each plain word replaced by the word it most likely misspells (itself if none)."""
         out = list(tokens)
         lowers = [t.lower() for t in tokens]
         ids = np.array([self.index.get(w, len(self.counts)) for w in lowers], dtype=np.int64)
-        slots = []
+        slots = [j for j, lower in enumerate(lowers) if _plain(lower) and len(self.candidates(lower)[0])]
         for j, lower in enumerate(lowers):
-            if _plain(lower) and len(self.candidates(lower)[0]):
-                slots.append(j)
+            if ("-" in lower or "'" in lower) and lower not in self.index:  # "closk-up", "chied's": by part
+                out[j] = "".join(self.correct(p) if _plain(p.lower()) else p for p in _PARTS.split(tokens[j]))
         if not slots:
             return out
-        meant = self._decide(lowers, slots, ids)
+        meant = self._meant(lowers, slots, ids)
         for n, j in enumerate(slots):
             if n and slots[n - 1] == j - 1 and meant[n - 1] is not None:  # scored beside what was typed
-                meant[n] = self._decide(lowers, [j], ids)[0]
+                meant[n] = self._meant(lowers, [j], ids)[0]
             if meant[n] is not None:
                 word = str(meant[n])
                 out[j] = word.capitalize() if tokens[j][:1].isupper() else word
