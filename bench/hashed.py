@@ -103,7 +103,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     import nestvec
     import realdata
-    from nestvec.encoders.hashed import HashSpec
+    from nestvec.encoders.hashed import HashEncoder, HashSpec
     from nestvec.train import distill
     from nestvec.train.hashed import train_hashed
 
@@ -153,14 +153,19 @@ def main() -> None:
     encoders = [("hash", hashed), ("static", static)] + ([("hash without lexicon", bare)] if bare else [])
     for name, encoder in encoders:
         clean, noisy = spearman(encoder, False), spearman(encoder, True)
-        fresh = nestvec.load_encoder(encoder.source)  # timed cold: no typo decisions cached yet
+        # load_encoder caches per process: a new HashEncoder starts with no typo decisions cached
+        fresh = HashEncoder(encoder.source) if isinstance(encoder, HashEncoder) else encoder
         start = time.perf_counter()
         fresh.encode(a)
+        cold = len(a) / (time.perf_counter() - start)
+        start = time.perf_counter()
+        encoder.encode(a)
         results[name] = {
             "stsb_test": clean,
             "stsb_test_typos": noisy,
             "relative_drop": (clean - noisy) / clean,
-            "sentences_per_s": len(a) / (time.perf_counter() - start),
+            "sentences_per_s": cold,
+            "sentences_per_s_seen_before": len(a) / (time.perf_counter() - start),
         }
         print(name, results[name], flush=True)
     results["command"] = "python bench/hashed.py " + " ".join(sys.argv[1:])
