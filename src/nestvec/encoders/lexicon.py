@@ -87,7 +87,7 @@ class Lexicon:
         return cls(kept, Bigrams.count(sentences, other + 1))
 
     def _candidates(self, lower: str) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-        """The known words one edit from `lower`, their ids, and the log odds of each typing it."""
+        """The known words one edit from `lower`, their ids, and log P(`lower` typed | each meant)."""
         found = set(self._by_deletion.get(lower, []))  # the typo dropped a letter
         for variant in _deletions(lower):
             if variant in self.counts and _plain(variant):  # the typo added a letter
@@ -98,15 +98,20 @@ class Lexicon:
         ids = np.array([self.index[w] for w in near], dtype=np.int64)
         return near, ids, np.log([channel(w, lower) for w in near]) if near else np.zeros(0)
 
-    def _decide(self, lowers: Sequence[str], slots: Sequence[int], ids: np.ndarray) -> list[str | None]:
-        """For each slot, the word meant there (None: as typed), all slots scored in one pass."""
-        found = [self.candidates(lowers[j]) for j in slots]
-        mine = [self.index.get(lowers[j], -1) for j in slots]
+    def _context(self, lowers: Sequence[str], ids: np.ndarray, j: int) -> tuple[int, str, int]:
+        """(id before, word, id after); -1 where there is no neighbour or no bigrams to use it."""
+        before = int(ids[j - 1]) if j > 0 and self.contextual else -1
+        after = int(ids[j + 1]) if j < len(ids) - 1 and self.contextual else -1
+        return before, lowers[j], after
+
+    def _decide(self, contexts: Sequence[tuple[int, str, int]]) -> list[str | None]:
+        """For each (before, word, after), the word meant (None: as typed), all scored in one pass."""
+        found = [self.candidates(lower) for _, lower, _ in contexts]
+        mine = [self.index.get(lower, -1) for _, lower, _ in contexts]
         scored = [np.append(c[1], k) if k >= 0 else c[1] for c, k in zip(found, mine, strict=True)]
         sizes = [len(c) for c in scored]
-        last = len(ids) - 1
-        before = np.repeat([ids[j - 1] if j > 0 and self.contextual else -1 for j in slots], sizes)
-        after = np.repeat([ids[j + 1] if j < last and self.contextual else -1 for j in slots], sizes)
+        before = np.repeat([b for b, _, _ in contexts], sizes)
+        after = np.repeat([a for _, _, a in contexts], sizes)
         fit = self.bigrams.log_fit(np.concatenate(scored), before, after)
         meant: list[str | None] = []
         offset = 0
@@ -118,20 +123,14 @@ class Lexicon:
             offset += size
         return meant
 
-    def _context(self, lowers: Sequence[str], ids: np.ndarray, j: int) -> tuple[int, str, int]:
-        before = int(ids[j - 1]) if j > 0 and self.contextual else -1
-        after = int(ids[j + 1]) if j < len(ids) - 1 and self.contextual else -1
-        return before, lowers[j], after
-
     def _meant(self, lowers: Sequence[str], slots: Sequence[int], ids: np.ndarray) -> list[str | None]:
         """`_decide` through a cache: a word between the same two tokens is decided once."""
         keys = [self._context(lowers, ids, j) for j in slots]
-        todo = [n for n, key in enumerate(keys) if key not in self._decisions]
+        todo = list(dict.fromkeys(key for key in keys if key not in self._decisions))
         if todo:
             if len(self._decisions) > _DECISIONS:
                 self._decisions.clear()
-            decided = self._decide(lowers, [slots[n] for n in todo], ids)
-            self._decisions.update(zip([keys[n] for n in todo], decided, strict=True))
+            self._decisions.update(zip(todo, self._decide(todo), strict=True))
         return [self._decisions[key] for key in keys]
 
     def mend(self, tokens: Sequence[str]) -> list[str]:
