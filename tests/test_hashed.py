@@ -29,15 +29,21 @@ def trained(tmp_path_factory: pytest.TempPathFactory, encoder: nestvec.Encoder) 
     return path, sentences, targets
 
 
+def table_only(model: Path, to: Path) -> Path:
+    """A copy of a hash model without its lexicon: the same table, nothing mended."""
+    shutil.copytree(model, to)
+    for name in ("lexicon.json", "bigrams.safetensors"):
+        (to / name).unlink()
+    return to
+
+
 def test_training_moves_texts_towards_their_teacher_vectors(
     trained: tuple[Path, list[str], np.ndarray], tmp_path: Path
 ) -> None:
     path, sentences, targets = trained
     assert isinstance(nestvec.load_encoder(path), HashEncoder)
-    bare = tmp_path / "bare"  # the table as trained: a lexicon of 600 sentences "mends" their rarer words
-    shutil.copytree(path, bare)
-    (bare / "lexicon.json").unlink()
-    model = nestvec.load_encoder(bare)
+    # the table as trained: a lexicon of 600 sentences "mends" their rarer words
+    model = nestvec.load_encoder(table_only(path, tmp_path / "bare"))
     assert isinstance(model, HashEncoder) and model.identity.kind == "hashed" and model.dim == 384
     vectors = model.encode(sentences)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
@@ -74,10 +80,7 @@ def test_a_model_with_a_lexicon_embeds_a_typo_as_the_word(
 ) -> None:
     with_lexicon = HashEncoder(trained[0])
     assert with_lexicon.lexicon is not None and "learning" in with_lexicon.lexicon.counts
-    bare = tmp_path / "bare"
-    shutil.copytree(trained[0], bare)
-    (bare / "lexicon.json").unlink()
-    (bare / "bigrams.safetensors").unlink()
+    bare = table_only(trained[0], tmp_path / "bare")
     without = HashEncoder(bare)
     texts = ["contrastive learning of sentence embeddings", "contrastive learnign of sentence embeddings"]
     clean, typo = with_lexicon.encode(texts)
@@ -98,11 +101,7 @@ def test_a_model_with_a_lexicon_embeds_a_typo_as_the_word(
 def test_typos_and_unseen_words_keep_most_of_the_vector(
     trained: tuple[Path, list[str], np.ndarray], tmp_path: Path
 ) -> None:
-    bare = tmp_path / "bare"  # the table alone: what its features keep of a typo, nothing mended
-    shutil.copytree(trained[0], bare)
-    (bare / "lexicon.json").unlink()
-    (bare / "bigrams.safetensors").unlink()
-    model = HashEncoder(bare)
+    model = HashEncoder(table_only(trained[0], tmp_path / "bare"))  # what its features keep of a typo
     clean, typo = model.encode(
         ["contrastive learning of sentence embeddings", "contrastive learnign of sentence embeddings"]
     )

@@ -16,7 +16,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load, save_file
 
 FILE = "bigrams.safetensors"
 _SMOOTHING = 5.0  # pseudo-counts pulling a bigram estimate towards the unigram one
@@ -43,16 +43,16 @@ class Bigrams:
         self.total = float(unigrams.sum()) or 1.0
 
     @classmethod
-    def count(cls, sentences: Iterable[Sequence[int]], width: int) -> Bigrams:
+    def count(cls, sentences: Iterable[Sequence[int]], unigrams: Sequence[int]) -> Bigrams:
+        """The pairs of `sentences` (token ids); `unigrams` counts each id in them, already counted."""
+        width = len(unigrams)
         pairs: Counter[int] = Counter()
-        unigrams = np.zeros(width, dtype=np.int64)
         for ids in sentences:
-            np.add.at(unigrams, np.asarray(ids, dtype=np.int64), 1)
             pairs.update(a * width + b for a, b in pairwise(ids))
         keys = np.fromiter(pairs.keys(), np.int64, len(pairs))
         counts = np.fromiter(pairs.values(), np.int64, len(pairs))
         order = np.argsort(keys)
-        return cls(keys[order], counts[order].astype(np.int32), unigrams)
+        return cls(keys[order], counts[order].astype(np.int32), np.asarray(unigrams, dtype=np.int64))
 
     @classmethod
     def unigrams_only(cls, counts: Sequence[int]) -> Bigrams:
@@ -80,9 +80,7 @@ class Bigrams:
         save_file(tensors, str(folder / FILE))
 
     @classmethod
-    def load(cls, folder: Path) -> Bigrams | None:
-        path = folder / FILE
-        if not path.exists():
-            return None
-        data = load_file(str(path))
+    def from_bytes(cls, raw: bytes) -> Bigrams:
+        """What `save` wrote, read by the caller (which also hashes the bytes)."""
+        data = load(raw)
         return cls(data["keys"], data["counts"], data["unigrams"])

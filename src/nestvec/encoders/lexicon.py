@@ -84,7 +84,8 @@ class Lexicon:
         index = {word: i for i, word in enumerate(kept)}
         other = len(kept)
         sentences = ([index.get(t.lower(), other) for t in split(text)] for text in texts)
-        return cls(kept, Bigrams.count(sentences, other + 1))
+        unigrams = [*kept.values(), counts.total() - sum(kept.values())]  # the last: every other token
+        return cls(kept, Bigrams.count(sentences, unigrams))
 
     def _candidates(self, lower: str) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """The known words one edit from `lower`, their ids, and log P(`lower` typed | each meant)."""
@@ -175,13 +176,15 @@ class Lexicon:
         if not isinstance(words, list) or not isinstance(counts, list) or len(words) != len(counts):
             raise InputError(f"{path} must hold equal-length 'words' and 'counts' lists; rewrite it with Lexicon.save.")
         counted = {str(w): int(c) for w, c in zip(words, counts, strict=True)}
-        bigrams = Bigrams.load(folder)
-        if bigrams is not None and bigrams.width != len(counted) + 1:
+        digest = hashlib.sha256(raw)
+        if not (folder / BIGRAMS).exists():
+            return cls(counted, digest=digest.hexdigest())
+        raw_bigrams = (folder / BIGRAMS).read_bytes()
+        bigrams = Bigrams.from_bytes(raw_bigrams)
+        if bigrams.width != len(counted) + 1:
             raise InputError(
                 f"{folder / BIGRAMS} counts {bigrams.width - 1} tokens but {path} lists {len(counted)}; "
                 "they were not saved together: retrain the model or delete both files."
             )
-        digest = hashlib.sha256(raw)
-        if bigrams is not None:
-            digest.update((folder / BIGRAMS).read_bytes())
+        digest.update(raw_bigrams)
         return cls(counted, bigrams, digest=digest.hexdigest())
