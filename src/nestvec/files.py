@@ -48,7 +48,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def read_config(folder: Path, kind: str) -> dict[str, Any]:
     """Read a saved folder's config.json and check it is of `kind` and a format we can read."""
-    from nestvec import __version__
+    from nestvec._version import __version__
 
     if not folder.exists():
         raise CollectionError(f"{folder} does not exist. Create it first (nestvec index build, or Collection.create).")
@@ -74,7 +74,7 @@ def read_config(folder: Path, kind: str) -> dict[str, Any]:
 
 
 def config_header(kind: str) -> dict[str, Any]:
-    from nestvec import __version__
+    from nestvec._version import __version__
 
     return {"kind": f"nestvec.{kind}", "format_version": FORMAT_VERSION, "nestvec_version": __version__}
 

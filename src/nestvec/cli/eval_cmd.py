@@ -183,8 +183,6 @@ def retrieval(
     as_json: JsonOpt = False,
 ) -> None:
     """Retrieval through a real collection: nDCG@10, Recall@10/100, MRR@10, MAP@100."""
-    from dataclasses import replace
-
     from nestvec.eval import evaluate_retrieval
 
     def call(setting: Any) -> Any:
@@ -194,7 +192,7 @@ def retrieval(
         settings = _settings(model, compare)
         override = {k: v for k, v in (("fusion", fusion), ("dense_weight", dense_weight)) if v is not None}
         modes = [m.strip() for m in mode.split(",")] if mode else [None]
-        return [replace(s, **override, **({"mode": m} if m else {})) for s in settings for m in modes]
+        return [s.with_values(**override, **({"mode": m} if m else {})) for s in settings for m in modes]
 
     _evaluate("retrieval", run_job(as_json, expand), as_json, out, plot, call)
 

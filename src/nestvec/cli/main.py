@@ -14,6 +14,7 @@ from nestvec.cli.distill_cmd import distill
 from nestvec.cli.eval_cmd import eval_app
 from nestvec.cli.eval_cmd import inspect as inspect_command
 from nestvec.cli.plan_cmd import compact, plan
+from nestvec.cli.recipe_options import RecipeArgs, recipe_options
 from nestvec.cli.serve_cmd import keys_app, serve
 from nestvec.cli.vectors_cmd import vectors_app
 
@@ -29,7 +30,6 @@ app.command("distill")(distill)
 app.add_typer(vectors_app, name="vectors")
 app.add_typer(keys_app, name="keys")
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name (minilm) or sentence-transformers folder.")]
 IdField = Annotated[str, typer.Option("--id-field", help="Field holding each record's id.")]
 NoId = Annotated[bool, typer.Option("--no-id", help="Number records by line instead of reading ids.")]
 TextField = Annotated[
@@ -39,12 +39,6 @@ TextField = Annotated[
 SkipEmpty = Annotated[bool, typer.Option("--skip-empty", help="Skip records whose text is empty instead of failing.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Documents per batch (and per transaction).")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")]
-BackendOpt = Annotated[
-    str, typer.Option("--backend", help="Transformer runtime: auto (ONNX Runtime on CPU if installed), torch or onnx.")
-]
-ComputeOpt = Annotated[
-    str, typer.Option("--compute", help="Network arithmetic: fp32, int8 (onnx), bf16 (torch) or fp16 (torch, CUDA).")
-]
 CacheOpt = Annotated[
     Path | None, typer.Option("--cache", help="Embedding cache folder: texts seen before are looked up, not re-run.")
 ]
@@ -63,18 +57,17 @@ def _progress(no_progress: bool) -> bool | None:
 
 
 @app.command()
+@recipe_options("encoder")
 def embed(
     input: Annotated[Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file.")],
     output: Annotated[Path, typer.Argument(help="Output .npy (rows in input order) or .parquet (id, embedding).")],
-    model: ModelOpt = "minilm",
+    recipe: RecipeArgs,
     id_field: IdField = "id",
     no_id: NoId = False,
     text_field: TextField = None,
     skip_empty: SkipEmpty = False,
     batch_size: BatchOpt = 256,
     no_progress: NoProgress = False,
-    backend: BackendOpt = "auto",
-    compute: ComputeOpt = "fp32",
     cache: CacheOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -84,7 +77,8 @@ def embed(
 
     def job() -> Any:
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
-        encoder = load_encoder(model, backend=backend, precision=compute, cache=cache)
+        spec = recipe.build().encoder
+        encoder = load_encoder(spec.model, backend=spec.backend, compute=spec.compute, cache=cache)
         return embed_file(reader, output, encoder=encoder, batch_size=batch_size, progress=_progress(no_progress))
 
     report = run_job(as_json, job)
@@ -96,32 +90,17 @@ def embed(
 
 
 @index_app.command("build")
+@recipe_options("encoder", "vectors", "index", "documents", "bm25")
 def index_build(
     input: Annotated[Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file.")],
     collection: Annotated[Path, typer.Argument(help="Folder of the new collection (must not exist).")],
-    model: ModelOpt = "minilm",
+    recipe: RecipeArgs,
     id_field: IdField = "id",
     no_id: NoId = False,
     text_field: TextField = None,
     skip_empty: SkipEmpty = False,
     batch_size: BatchOpt = 256,
     no_progress: NoProgress = False,
-    split_long: Annotated[
-        bool, typer.Option("--split-long", help="Split long documents into overlapping windows instead of truncating.")
-    ] = False,
-    overlap: Annotated[int, typer.Option("--overlap", min=0, help="Tokens shared by neighbouring windows.")] = 32,
-    index: Annotated[str, typer.Option("--index", help="Search strategy: flat (exact scan), hnsw or ivf.")] = "flat",
-    precision: Annotated[
-        str, typer.Option("--precision", help="Codes in RAM: float32, float16, int8, binary or rabitq.")
-    ] = "float32",
-    dims: Annotated[int | None, typer.Option("--dims", min=1, help="Keep the first N dimensions (Matryoshka).")] = None,
-    no_bm25: Annotated[bool, typer.Option("--no-bm25", help="Skip the BM25 keyword index (no sparse/hybrid).")] = False,
-    rescore: Annotated[
-        int | None,
-        typer.Option("--rescore", min=0, help="Rescore k×N candidates with float vectors (default 4 below float32)."),
-    ] = None,
-    backend: BackendOpt = "auto",
-    compute: ComputeOpt = "fp32",
     cache: CacheOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -131,20 +110,11 @@ def index_build(
 
     def job() -> Any:
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
-        mode = "split" if split_long else "truncate"
+        made = recipe.build()
+        spec = made.encoder
+        encoder = load_encoder(spec.model, backend=spec.backend, compute=spec.compute, cache=cache)
         return build_collection(
-            reader,
-            collection,
-            model=load_encoder(model, backend=backend, precision=compute, cache=cache),
-            long_documents=mode,
-            overlap=overlap,
-            index=index,
-            precision=precision,
-            dims=dims,
-            bm25=not no_bm25,
-            rescore=rescore,
-            batch_size=batch_size,
-            progress=_progress(no_progress),
+            reader, collection, model=encoder, recipe=made, batch_size=batch_size, progress=_progress(no_progress)
         )
 
     report = run_job(as_json, job)
@@ -186,20 +156,17 @@ def _report_text(report: Any, collection: Path) -> str:
 
 
 @app.command()
+@recipe_options("search")
 def search(
     collection: Annotated[Path, typer.Argument(help="Collection folder.")],
     query: Annotated[str, typer.Argument(help="Query text.")],
+    recipe: RecipeArgs,
     k: Annotated[int, typer.Option("-k", "--k", help="Number of documents to return.")] = 10,
     filter: Annotated[
         str | None, typer.Option("--filter", help='Metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'.')
     ] = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model to query with; must match the collection's.")
-    ] = None,
-    mode: Annotated[str, typer.Option("--mode", help="dense (embeddings), sparse (BM25) or hybrid.")] = "dense",
-    fusion: Annotated[str, typer.Option("--fusion", help="Hybrid fusion: weighted or rrf.")] = "weighted",
-    dense_weight: Annotated[
-        float | None, typer.Option("--dense-weight", min=0.0, max=1.0, help="Hybrid: weight of the dense side.")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -212,12 +179,10 @@ def search(
             spec = json.loads(filter) if filter is not None else None
         except json.JSONDecodeError as exc:
             raise InputError(f"--filter must be JSON, got {filter!r} ({exc.msg}).") from exc
-        from nestvec.store.fusion import Fusion
-
-        how = Fusion(method=fusion) if dense_weight is None else Fusion(method=fusion, dense_weight=dense_weight)
+        mode, fusion = recipe.search()
         with Collection.open(collection, model=model) as coll:
             start = time.perf_counter()
-            hits = coll.search(query, k=k, filter=spec, mode=mode, fusion=how)
+            hits = coll.search(query, k=k, filter=spec, mode=mode, fusion=fusion)
             return hits, time.perf_counter() - start
 
     hits, seconds = run_job(as_json, job)

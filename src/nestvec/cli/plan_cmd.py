@@ -30,8 +30,8 @@ def plan(
     dims: Annotated[
         str | None, typer.Option("--dims", help="Widths to try, e.g. 384,192,96 [default: d, d/2, d/4].")
     ] = None,
-    precision: Annotated[
-        str, typer.Option("--precision", help="Precisions to try (rabitq with flat and ivf only).")
+    codes: Annotated[
+        str, typer.Option("--codes", help="Code precisions to try (rabitq with flat and ivf only).")
     ] = "float32,int8,binary,rabitq",
     strategy: Annotated[str, typer.Option("--strategy", help="Strategies to try: flat, hnsw, ivf.")] = "flat,hnsw",
     rescore: Annotated[str, typer.Option("--rescore", help="Rescoring factors to try below float32 (0 = none).")] = "4",
@@ -40,16 +40,16 @@ def plan(
     apply: Annotated[
         str | None,
         typer.Option(
-            "--apply", help="Rebuild the collection with row N of the table, or 'STRATEGY:PRECISION[:dims=N]'."
+            "--apply",
+            help="Rebuild the collection with row N of the table, or a row's setting (index=hnsw:codes=int8:dims=128).",
         ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure every dims × precision × strategy: quality, bytes, RAM, q/s, latency, build time."""
+    """Measure every dims × codes × strategy: quality, bytes, RAM, q/s, latency, build time."""
     from nestvec.errors import InputError
-    from nestvec.plan import candidates, from_beir, from_collection, measure_all
-    from nestvec.plan.report import plot as write_plot
-    from nestvec.plan.report import print_table
+    from nestvec.eval import candidates, from_beir, from_collection, measure_all
+    from nestvec.eval.report import plot_measured, print_measured
 
     def job() -> Any:
         is_collection = (source / "store.sqlite3").exists()
@@ -65,13 +65,13 @@ def plan(
         options = candidates(
             workload.dim,
             dims=widths,
-            precisions=_split(precision) or [],
+            codes=_split(codes) or [],
             strategies=_split(strategy) or [],
             rescores=[_int(r, "--rescore") for r in _split(rescore) or ["4"]],
         )
         rows = measure_all(workload, options, k=k)
         if plot is not None:
-            write_plot(rows, plot, f"nestvec plan: {Path(workload.name).name}")
+            plot_measured(rows, plot, f"nestvec plan: {Path(workload.name).name}")
         applied = _apply(source, apply, rows) if apply is not None else None
         if apply is not None and not is_collection:
             raise InputError("--apply rebuilds a collection; the source is a BEIR folder.")
@@ -81,7 +81,9 @@ def plan(
     if as_json:
         emit(True, {"source": str(source), "rows": [r.to_dict() for r in rows], "applied": applied}, "")
         return
-    print_table(rows, f"{Path(workload.name).name}: {len(workload.vectors)} vectors, {len(workload.queries)} queries")
+    print_measured(
+        rows, f"{Path(workload.name).name}: {len(workload.vectors)} vectors, {len(workload.queries)} queries"
+    )
     if plot is not None:
         typer.echo(f"plot: {plot}")
     if applied:
@@ -98,25 +100,14 @@ def _int(value: str, option: str) -> int:
 
 def _apply(source: Path, choice: str, rows: list[Any]) -> str:
     from nestvec.errors import InputError
-    from nestvec.index.spec import IndexSpec
     from nestvec.store.rebuild import rebuild_collection
 
     if choice.isdigit():
         if not 1 <= int(choice) <= len(rows):
             raise InputError(f"--apply {choice}: the table has rows 1 to {len(rows)}.")
-        row = rows[int(choice) - 1]
-        spec, width = IndexSpec.make(row.strategy, row.precision), row.dims
-    else:
-        strategy, _, rest = choice.partition(":")
-        precision, _, extra = rest.partition(":")
-        knobs = dict(part.split("=", 1) for part in extra.split(":") if "=" in part)
-        width = int(knobs.pop("dims")) if "dims" in knobs else None
-        rescore = int(knobs.pop("rescore")) if "rescore" in knobs else None
-        if knobs:
-            raise InputError(f"--apply {choice!r}: unknown option(s) {', '.join(knobs)}; use dims=N and rescore=N.")
-        spec = IndexSpec.make(strategy, precision or "float32", rescore=rescore)
-    rebuild_collection(source, index=spec, dims=width)
-    return f"{spec.describe()} dims={width or 'unchanged'}"
+        choice = rows[int(choice) - 1].setting
+    rebuild_collection(source, choice)
+    return choice
 
 
 def compact(collection: Annotated[Path, typer.Argument(help="Collection folder.")], as_json: JsonOpt = False) -> None:

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from nestvec.encoders.base import Encoder, ModelIdentity
 from nestvec.encoders.cache import CachedEncoder, EmbeddingCache
+from nestvec.encoders.spec import BACKENDS, COMPUTES, DEFAULT_MODEL, EncoderSpec
 from nestvec.errors import MissingExtraError, ModelError
 from nestvec.registry import unknown_name_message
-
-DEFAULT_MODEL = "minilm"
 
 
 def _minilm_path() -> Path:
@@ -27,10 +26,6 @@ def _minilm_path() -> Path:
 NAMED_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
     "minilm": ("sentence-transformers/all-MiniLM-L6-v2", _minilm_path),
 }
-
-# How a transformer model runs. "auto": ONNX Runtime on CPU when it is installed (faster, same
-# fp32 vectors to ~1e-6), else torch; GPUs and half precision go through torch.
-BACKENDS = ("auto", "torch", "onnx")
 
 _cache: dict[tuple[str, str | None, int | None, str, str], Encoder] = {}
 _lock = threading.Lock()
@@ -58,25 +53,27 @@ def load_encoder(
     device: str | None = None,
     threads: int | None = None,
     backend: str = "auto",
-    precision: str = "fp32",
+    compute: str = "fp32",
     cache: str | Path | EmbeddingCache | None = None,
 ) -> Encoder:
     """Load an encoder by registered name (`minilm`) or folder path; never contacts a model hub.
 
-    Transformer models take `backend` (auto, torch, onnx) and `precision` (fp32; int8 with onnx;
+    Transformer models take `backend` (auto, torch, onnx) and `compute` (fp32; int8 with onnx;
     fp16 on CUDA and bf16 with torch). `cache` (a folder or an EmbeddingCache) looks vectors up
     by content before the model runs. Loaded encoders are cached per process, so opening many
     collections costs one load.
     """
     if backend not in BACKENDS:
         raise ModelError(unknown_name_message("backend", backend, list(BACKENDS)))
+    if compute not in COMPUTES:
+        raise ModelError(unknown_name_message("compute", compute, list(COMPUTES)))
     display, folder = resolve_model(name_or_path)
     source = str(name_or_path) if str(name_or_path) in NAMED_MODELS else str(folder)
-    key = (source, device, threads, backend, precision)
+    key = (source, device, threads, backend, compute)
     with _lock:
         if key not in _cache:
             encoder = _load_folder(
-                folder, display, device=device, threads=threads, backend=backend, precision=precision
+                folder, display, device=device, threads=threads, backend=backend, compute=compute
             )
             encoder.source = source  # recipes record the registered name, which survives reinstalls
             _cache[key] = encoder
@@ -87,7 +84,7 @@ def load_encoder(
 
 
 def _load_folder(
-    folder: Path, display: str, *, device: str | None, threads: int | None, backend: str, precision: str
+    folder: Path, display: str, *, device: str | None, threads: int | None, backend: str, compute: str
 ) -> Encoder:
     from nestvec.encoders.st_folder import read_st_folder
     from nestvec.encoders.static import StaticEncoder, is_static_folder
@@ -104,19 +101,19 @@ def _load_folder(
 
     if (folder / "modules.json").is_file() or (folder / "config.json").is_file():
         st_folder = read_st_folder(folder)
-        if _use_onnx(backend, device, precision):
+        if _use_onnx(backend, device, compute):
             from nestvec.encoders.onnx import OnnxEncoder
 
             try:
-                return OnnxEncoder(st_folder, name=display, threads=threads, precision=precision)
+                return OnnxEncoder(st_folder, name=display, threads=threads, compute=compute)
             except ModelError as exc:
-                if backend != "auto" or precision != "fp32":
+                if backend != "auto" or compute != "fp32":
                     raise
                 # An architecture the exporter cannot trace still runs, only slower: say so once.
                 warnings.warn(f"{exc} Running {display} with torch instead.", RuntimeWarning, stacklevel=3)
         from nestvec.encoders.transformer import TransformerEncoder
 
-        return TransformerEncoder(st_folder, name=display, device=device, threads=threads, precision=precision)
+        return TransformerEncoder(st_folder, name=display, device=device, threads=threads, compute=compute)
     raise ModelError(
         f"{folder} is not a model folder nestvec knows: expected a sentence-transformers folder "
         "(modules.json, config.json, model.safetensors, tokenizer.json, 1_Pooling/config.json) "
@@ -125,12 +122,12 @@ def _load_folder(
     )
 
 
-def _use_onnx(backend: str, device: str | None, precision: str) -> bool:
+def _use_onnx(backend: str, device: str | None, compute: str) -> bool:
     if backend != "auto":
         if backend == "onnx" and device not in (None, "cpu"):
             raise ModelError(f"backend 'onnx' runs on CPU only, got device {device!r}; use backend 'torch' on GPUs.")
         return backend == "onnx"
-    if device not in (None, "cpu") or precision in ("fp16", "bf16"):
+    if device not in (None, "cpu") or compute in ("fp16", "bf16"):
         return False
     import importlib.util
 
@@ -141,15 +138,17 @@ def _use_onnx(backend: str, device: str | None, precision: str) -> bool:
 
         if torch.cuda.is_available():
             return False
-    return importlib.util.find_spec("onnxruntime") is not None or precision == "int8"
+    return importlib.util.find_spec("onnxruntime") is not None or compute == "int8"
 
 
 __all__ = [
     "BACKENDS",
+    "COMPUTES",
     "DEFAULT_MODEL",
     "CachedEncoder",
     "EmbeddingCache",
     "Encoder",
+    "EncoderSpec",
     "ModelIdentity",
     "load_encoder",
     "resolve_model",

@@ -40,6 +40,9 @@ class ModelIdentity:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelIdentity:
+        details = dict(data.get("details", {}))
+        if "precision" in details and data.get("kind") == "transformer":  # nestvec 0.1's name for compute
+            details["compute"] = details.pop("precision")
         return cls(
             kind=str(data["kind"]),
             name=str(data["name"]),
@@ -47,7 +50,7 @@ class ModelIdentity:
             dim=int(data["dim"]),
             max_tokens=int(data["max_tokens"]),
             normalized=bool(data["normalized"]),
-            details=dict(data.get("details", {})),
+            details=details,
         )
 
     def differences(self, other: ModelIdentity) -> list[str]:

@@ -27,15 +27,15 @@ class OnnxEncoder(SentenceEncoder):
         *,
         name: str,
         threads: int | None = None,
-        precision: str = "fp32",
+        compute: str = "fp32",
         cache_dir: Path | None = None,
     ) -> None:
         if threads is not None and threads < 1:
             raise InputError(f"threads must be ≥ 1, got {threads}.")
         super().__init__(folder, name=name)
         ort = import_onnxruntime()
-        self.path = onnx_file(folder, precision, cache_dir=cache_dir)
-        self.precision = precision
+        self.path = onnx_file(folder, compute, cache_dir=cache_dir)
+        self.compute = compute
         self.threads = threads
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

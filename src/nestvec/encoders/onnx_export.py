@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 # Bump when the exported graph changes, so old cache entries are not reused.
 EXPORT_FORMAT = 1
-ONNX_PRECISIONS = ("fp32", "int8")
+ONNX_COMPUTES = ("fp32", "int8")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -35,20 +35,20 @@ def cache_root() -> Path:
     return Path(base) / "nestvec"
 
 
-def onnx_file(folder: STFolder, precision: str, *, cache_dir: Path | None = None) -> Path:
-    """The cached graph for `folder` at `precision`, exported (seconds, needs torch) when missing."""
-    if precision not in ONNX_PRECISIONS:
-        raise InputError(unknown_name_message("onnx precision", precision, list(ONNX_PRECISIONS)))
+def onnx_file(folder: STFolder, compute: str, *, cache_dir: Path | None = None) -> Path:
+    """The cached graph for `folder` at `compute`, exported (seconds, needs torch) when missing."""
+    if compute not in ONNX_COMPUTES:
+        raise InputError(unknown_name_message("onnx compute", compute, list(ONNX_COMPUTES)))
     ort = import_onnxruntime()
-    key = json.dumps([EXPORT_FORMAT, folder.weights_sha256(), precision, ort.__version__, _pipeline(folder)])
+    key = json.dumps([EXPORT_FORMAT, folder.weights_sha256(), compute, ort.__version__, _pipeline(folder)])
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    name = f"{folder.root.name}-{precision}-{digest}"
+    name = f"{folder.root.name}-{compute}-{digest}"
     root = cache_dir or cache_root()
     if _valid(root / "onnx" / name):  # a read-only cache filled beforehand is fine
         return root / "onnx" / name / "model.onnx"
     dest = _writable(root) / "onnx" / name
     if not _valid(dest):
-        _build(folder, precision, dest)
+        _build(folder, compute, dest)
     return dest / "model.onnx"
 
 
@@ -93,20 +93,20 @@ def _valid(dest: Path) -> bool:
         return False
 
 
-def _build(folder: STFolder, precision: str, dest: Path) -> None:
+def _build(folder: STFolder, compute: str, dest: Path) -> None:
     # Built beside the destination and renamed into place, so readers never see half a folder
     # and two processes exporting at once both end with one complete entry.
     tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}"
     tmp.mkdir(parents=True)
     try:
         graph = tmp / "model.onnx"
-        if precision == "int8":
+        if compute == "int8":
             _quantize(onnx_file(folder, "fp32", cache_dir=dest.parent.parent), graph)
         else:
             _export(folder, tmp / "exported.onnx")
             _fuse(folder, tmp / "exported.onnx", graph)
         sha256 = hash_file(graph).hexdigest()
-        config = {"format": EXPORT_FORMAT, "precision": precision, "source": str(folder.root), "sha256": sha256}
+        config = {"format": EXPORT_FORMAT, "compute": compute, "source": str(folder.root), "sha256": sha256}
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if dest.exists():
             shutil.rmtree(dest)  # an invalid entry (checked by the caller)

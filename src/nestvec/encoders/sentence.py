@@ -24,11 +24,11 @@ class SentenceEncoder:
 
     Subclasses implement `_embed(batch) -> np.ndarray` (final vectors, normalized when the folder
     asks for it), or `_launch`/`_collect` to keep batches in flight on an accelerator, and may set
-    `precision` when their vectors are not the fp32 model's.
+    `compute` when their vectors are not the fp32 model's.
     """
 
     kind = "transformer"
-    precision = "fp32"
+    compute = "fp32"
 
     def __init__(self, folder: STFolder, *, name: str) -> None:
         self.folder = folder
@@ -57,8 +57,8 @@ class SentenceEncoder:
         }
         # fp32 backends agree to ~1e-6, so they share one identity and collections may switch
         # between them; lower precision changes the vectors and must not mix with fp32 ones.
-        if self.precision != "fp32":
-            details["precision"] = self.precision
+        if self.compute != "fp32":
+            details["compute"] = self.compute
         return ModelIdentity(
             kind=self.kind,
             name=self.name,

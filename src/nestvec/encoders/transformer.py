@@ -69,13 +69,13 @@ class _Dense:
         return torch.tanh(y) if self.tanh else y
 
 
-TORCH_PRECISIONS = ("fp32", "fp16", "bf16")
+TORCH_COMPUTES = ("fp32", "fp16", "bf16")
 
 
 class TransformerEncoder(SentenceEncoder):
     """Encodes like sentence-transformers' SentenceTransformer.encode for the same folder, with torch.
 
-    `precision` fp16/bf16 runs the network in half precision (fp16 needs CUDA); pooling and the
+    `compute` fp16/bf16 runs the network in half precision (fp16 needs CUDA); pooling and the
     final normalization stay in fp32.
     """
 
@@ -86,7 +86,7 @@ class TransformerEncoder(SentenceEncoder):
         name: str,
         device: str | None = None,
         threads: int | None = None,
-        precision: str = "fp32",
+        compute: str = "fp32",
         attention: str | None = None,
     ) -> None:
         torch = _import_torch()
@@ -96,10 +96,10 @@ class TransformerEncoder(SentenceEncoder):
             torch.set_num_threads(threads)
         super().__init__(folder, name=name)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.precision = _check_precision(precision, self.device)
+        self.compute = _check_compute(compute, self.device)
         self.model = _load_model(folder, attention=attention).to(self.device)
-        if self.precision != "fp32":
-            self.model = self.model.to(getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[self.precision]))
+        if self.compute != "fp32":
+            self.model = self.model.to(getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[self.compute]))
         self._dense = [_Dense(spec.path, spec.activation) for spec in folder.dense]
         self._cuda = self.device.startswith("cuda")
         self.in_flight = 2 if self._cuda else 0
@@ -155,12 +155,12 @@ class TransformerEncoder(SentenceEncoder):
         return vectors.float()
 
 
-def _check_precision(precision: str, device: str) -> str:
-    if precision not in TORCH_PRECISIONS:
-        raise InputError(unknown_name_message("torch precision", precision, list(TORCH_PRECISIONS)))
-    if precision == "fp16" and not device.startswith("cuda"):
+def _check_compute(compute: str, device: str) -> str:
+    if compute not in TORCH_COMPUTES:
+        raise InputError(unknown_name_message("torch compute", compute, list(TORCH_COMPUTES)))
+    if compute == "fp16" and not device.startswith("cuda"):
         raise InputError(
-            f"precision 'fp16' needs a CUDA device, got device {device!r}; on CPU use 'bf16', "
-            "or backend='onnx' with precision 'int8'."
+            f"compute 'fp16' needs a CUDA device, got device {device!r}; on CPU use 'bf16', "
+            "or backend='onnx' with compute 'int8'."
         )
-    return precision
+    return compute

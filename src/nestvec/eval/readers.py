@@ -184,7 +184,8 @@ def _looks_like_header(path: Path) -> bool:
     return first is not None and any(cell.strip().lower() in ("text", "label", "sentence") for cell in first[1])
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+def _jsonl(path: Path, ids: tuple[str, ...] = ("_id",)) -> Iterator[tuple[int, dict[str, object]]]:
+    """Numbered JSON objects of a .jsonl file, each with one of the `ids` fields (kept as '_id')."""
     if not path.is_file():
         raise InputFileError(
             path, None, "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv)."
@@ -197,9 +198,11 @@ def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
                 row = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise InputFileError(path, number, f"not valid UTF-8 JSON ({exc}).") from exc
-            if not isinstance(row, dict) or "_id" not in row:
-                raise InputFileError(path, number, "expected a JSON object with an '_id' field.")
-            yield number, row
+            key = next((k for k in ids if isinstance(row, dict) and k in row), None)
+            if key is None:
+                wanted = " or ".join(f"'{k}'" for k in ids)
+                raise InputFileError(path, number, f"expected a JSON object with an {wanted} field.")
+            yield number, {**row, "_id": row[key]}
 
 
 def read_beir(folder: str | Path, *, split: str = "test") -> BEIR:
@@ -208,11 +211,27 @@ def read_beir(folder: str | Path, *, split: str = "test") -> BEIR:
     corpus = {
         str(r["_id"]): (str(r.get("title") or ""), str(r.get("text") or "")) for _, r in _jsonl(folder / "corpus.jsonl")
     }
-    queries = {str(r["_id"]): str(r.get("text") or "") for _, r in _jsonl(folder / "queries.jsonl")}
+    queries = read_queries(folder / "queries.jsonl")
     if not corpus:
         raise InputFileError(folder / "corpus.jsonl", None, "the corpus is empty.")
     qrels = read_qrels(folder / "qrels" / f"{split}.tsv", queries=set(queries), corpus=set(corpus))
     return BEIR(folder, corpus, queries, qrels)
+
+
+def read_queries(path: str | Path) -> dict[str, str]:
+    """Queries by id: .jsonl ({"_id"|"id": ..., "text": ...}, as BEIR has them) or .txt (one per line,
+    numbered from 1)."""
+    path = Path(path)
+    if path.suffix == ".txt":
+        if not path.is_file():
+            raise InputFileError(path, None, "no such file.")
+        lines = enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        queries = {str(number): line.strip() for number, line in lines if line.strip()}
+    else:
+        queries = {str(r["_id"]): str(r.get("text") or "") for _, r in _jsonl(path, ids=("_id", "id"))}
+    if not queries:
+        raise InputFileError(path, None, "no queries found.")
+    return queries
 
 
 def read_qrels(

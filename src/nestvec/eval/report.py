@@ -1,12 +1,17 @@
-"""Rendering of evaluation results: terminal table, Markdown report, trade-off plot."""
+"""Rendering of evaluation results and trade-off measurements: tables, Markdown, plots."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nestvec.errors import MissingExtraError
+from nestvec.eval.pareto import pareto_front
 from nestvec.eval.tasks import TaskResult
+from nestvec.eval.tradeoffs import Measurement
+
+MEASURED = ["#", "setting", "quality", "bytes/vec", "RAM MiB", "q/s", "p50 ms", "p99 ms", "build s", "front"]
 
 
 def _columns(results: Sequence[TaskResult]) -> list[str]:
@@ -50,12 +55,38 @@ def markdown(results: Sequence[TaskResult], *, plot: Path | None = None) -> str:
 
 
 def print_table(results: Sequence[TaskResult]) -> None:
+    first = results[0]
+    header, body = rows(results)
+    _print(f"{first.task} · {first.dataset} · {first.examples} examples · main: {first.main_metric}", header, body)
+
+
+def measured_rows(rows: Sequence[Measurement]) -> list[list[str]]:
+    return [
+        [
+            str(n),
+            r.setting,
+            f"{r.quality:.2f}",
+            f"{r.bytes_per_vector:.0f}",
+            f"{r.ram_bytes / 2**20:.2f}",
+            f"{r.qps:.0f}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            f"{r.build_s:.2f}",
+            "*" if r.pareto else "",
+        ]
+        for n, r in enumerate(rows, start=1)
+    ]
+
+
+def print_measured(rows: Sequence[Measurement], title: str) -> None:
+    _print(f"{title} · quality = {rows[0].quality_metric} · * = Pareto front", MEASURED, measured_rows(rows))
+
+
+def _print(title: str, header: list[str], body: list[list[str]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    first = results[0]
-    table = Table(title=f"{first.task} · {first.dataset} · {first.examples} examples · main: {first.main_metric}")
-    header, body = rows(results)
+    table = Table(title=title)
     for name in header:
         table.add_column(name, justify="left" if name == "setting" else "right")
     for row in body:
@@ -75,26 +106,11 @@ def _short(setting: str, results: Sequence[TaskResult]) -> str:
     return ":".join(p.removeprefix("precision=") for p in parts)
 
 
-def _pareto(xs: list[float], ys: list[float]) -> list[int]:
-    """Indexes of points no other point beats on both size (smaller) and quality (higher)."""
-    order = sorted(range(len(xs)), key=lambda i: (xs[i], -ys[i]))
-    front: list[int] = []
-    for i in order:
-        if not front or ys[i] > ys[front[-1]]:
-            front.append(i)
-    return front
-
-
 def plot_tradeoffs(results: Sequence[TaskResult], path: str | Path) -> Path:
     """Main metric against bytes per vector and against encoding throughput, one point per setting."""
-    try:
-        import matplotlib
+    plt = _pyplot()
+    import matplotlib.ticker
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import matplotlib.ticker
-    except ImportError as exc:
-        raise MissingExtraError("matplotlib", "eval", "Plotting") from exc
     path = Path(path)
     first = results[0]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -107,7 +123,8 @@ def plot_tradeoffs(results: Sequence[TaskResult], path: str | Path) -> Path:
             offset = (5, 4) if n % 2 == 0 else (5, -11)  # alternate sides so close points stay legible
             axis.annotate(_short(r.setting, results), (x, y), textcoords="offset points", xytext=offset, fontsize=8)
         if attr == "bytes_per_vector":
-            front = _pareto(xs, ys)
+            on = pareto_front([(-x, y) for x, y in zip(xs, ys, strict=True)])
+            front = sorted((i for i in range(len(xs)) if on[i]), key=lambda i: xs[i])
             axis.plot([xs[i] for i in front], [ys[i] for i in front], "--", alpha=0.5, label="Pareto front")
             axis.legend(loc="lower right", fontsize=8)
         if max(xs) > 4 * min(xs):  # a log axis only where the values span a wide range
@@ -125,3 +142,44 @@ def plot_tradeoffs(results: Sequence[TaskResult], path: str | Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_measured(rows: Sequence[Measurement], path: str | Path, title: str) -> Path:
+    """Quality against RAM bytes per vector and against queries/s, the front marked."""
+    plt = _pyplot()
+    path = Path(path)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for axis, attr, label in ((axes[0], "bytes_per_vector", "RAM bytes per vector"), (axes[1], "qps", "queries/s")):
+        for on_front in (False, True):
+            chosen = [r for r in rows if r.pareto == on_front]
+            axis.scatter(
+                [getattr(r, attr) for r in chosen],
+                [r.quality for r in chosen],
+                s=36,
+                marker="o" if on_front else "x",
+                label="Pareto front" if on_front else "dominated",
+            )
+        for n, r in enumerate(rows, start=1):  # row numbers of the table: names would overlap
+            axis.annotate(str(n), (getattr(r, attr), r.quality), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel(f"{label} (log scale)")
+        axis.set_ylabel(rows[0].quality_metric)
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{title} (numbers are the table's rows)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise MissingExtraError("matplotlib", "eval", "Plotting") from exc
+    return plt

@@ -32,15 +32,15 @@ def create(spec: IndexSpec, dim: int, *, lists: int) -> Any:
             index.hnsw.efConstruction = spec.ef_construction
             return index
         return faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(dim), dim, lists)
-    if spec.precision == "rabitq":
+    if spec.codes == "rabitq":
         return _rabitq(faiss, spec, dim, lists)
-    codes = "Flat" if spec.precision == "float32" else _SQ[spec.precision]
+    codes = "Flat" if spec.codes == "float32" else _SQ[spec.codes]
     key = {"flat": codes, "hnsw": f"HNSW{spec.hnsw_m}" + ("" if codes == "Flat" else f"_{codes}")}
     key["ivf"] = f"IVF{lists},{codes}"
     index = faiss.index_factory(dim, key[spec.strategy], faiss.METRIC_INNER_PRODUCT)
     if spec.strategy == "hnsw":
         index.hnsw.efConstruction = spec.ef_construction
-    if spec.precision == "int8":
+    if spec.codes == "int8":
         # Per-dimension ranges from quantiles, not min/max, so one outlier can't waste the 256 levels.
         sq = (faiss.downcast_index(index.storage) if spec.strategy == "hnsw" else index).sq
         sq.rangestat = faiss.ScalarQuantizer.RS_quantiles
@@ -145,6 +145,6 @@ def ram_bytes(spec: IndexSpec, index: Any) -> int:
     if spec.strategy == "hnsw":
         held += int(index.hnsw.neighbors.size()) * 4 + int(index.hnsw.levels.size()) * 4
     if spec.strategy == "ivf":
-        centroid = 4 * int(index.d) if spec.precision == "rabitq" else int(code)
+        centroid = 4 * int(index.d) if spec.codes == "rabitq" else int(code)
         held += int(index.ntotal) * 8 + int(index.nlist) * centroid
     return held

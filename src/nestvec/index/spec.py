@@ -10,15 +10,14 @@ from nestvec.errors import InputError
 from nestvec.registry import unknown_name_message
 
 STRATEGIES = ("flat", "hnsw", "ivf")
-PRECISIONS = ("float32", "float16", "int8", "binary", "rabitq")
-UNSUPPORTED = {("hnsw", "rabitq")}  # (strategy, precision) pairs with no faiss structure here
+CODES = ("float32", "float16", "int8", "binary", "rabitq")
+UNSUPPORTED = {("hnsw", "rabitq")}  # (strategy, codes) pairs with no faiss structure here
 _TUNABLE = ("rescore", "hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe", "spill", "code_dims")
-_FROM_ZERO = ("rescore", "spill")
 
 
 @dataclass(frozen=True)
 class IndexSpec:
-    """`strategy` flat (exact scan), hnsw (graph) or ivf (inverted lists) over `precision` codes.
+    """`strategy` flat (exact scan), hnsw (graph) or ivf (inverted lists) over `codes` of some precision.
 
     Codes other than float32 keep the float vectors in a memory-mapped file beside the index:
     the best k × `rescore` candidates are re-ranked with them (0 turns rescoring off).
@@ -34,7 +33,7 @@ class IndexSpec:
     """
 
     strategy: str = "flat"
-    precision: str = "float32"
+    codes: str = "float32"
     rescore: int = 0
     hnsw_m: int = 32
     ef_construction: int = 80
@@ -47,60 +46,56 @@ class IndexSpec:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise InputError(unknown_name_message("index strategy", self.strategy, list(STRATEGIES)))
-        if self.precision not in PRECISIONS:
-            raise InputError(unknown_name_message("precision", self.precision, list(PRECISIONS)))
-        if (self.strategy, self.precision) in UNSUPPORTED:
-            strategies = " or ".join(f"'{s}'" for s in STRATEGIES if (s, self.precision) not in UNSUPPORTED)
-            others = ", ".join(p for p in PRECISIONS if (self.strategy, p) not in UNSUPPORTED)
+        if self.codes not in CODES:
+            raise InputError(unknown_name_message("code precision", self.codes, list(CODES)))
+        if (self.strategy, self.codes) in UNSUPPORTED:
+            strategies = " or ".join(f"'{s}'" for s in STRATEGIES if (s, self.codes) not in UNSUPPORTED)
+            others = ", ".join(p for p in CODES if (self.strategy, p) not in UNSUPPORTED)
             raise InputError(
-                f"{self.precision} codes work with strategy {strategies}, not '{self.strategy}'; "
+                f"{self.codes} codes work with strategy {strategies}, not '{self.strategy}'; "
                 f"{self.strategy} takes {others}."
             )
-        for name in _TUNABLE:
-            value = getattr(self, name)
-            low = 0 if name in _FROM_ZERO else 1
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
-                raise InputError(f"{name} must be an integer ≥ {low}, got {value!r}.")
-        if self.spill > 100:
-            raise InputError(f"spill is a percentage of the vectors (0-100), got {self.spill}.")
-        if self.code_dims is not None and self.precision != "rabitq":
+        from nestvec.recipe.fields import check_part
+
+        check_part("index", self)
+        if self.code_dims is not None and self.codes != "rabitq":
             raise InputError(
-                f"code_dims projects the vectors before RaBitQ coding: it needs precision 'rabitq', "
-                f"got {self.precision}; drop code_dims or use precision='rabitq'."
+                f"code_dims projects the vectors before RaBitQ coding: it needs codes 'rabitq', "
+                f"got {self.codes}; drop code_dims or use codes='rabitq'."
             )
         if self.spill and (self.strategy != "ivf" or self.binary):
             raise InputError(
                 f"spill gives vectors a second inverted list: it needs strategy 'ivf' with codes other than "
-                f"binary, got {self.strategy} over {self.precision} codes; set spill=0 or change those."
+                f"binary, got {self.strategy} over {self.codes} codes; set spill=0 or change those."
             )
 
     @classmethod
     def make(
-        cls, strategy: str = "flat", precision: str = "float32", *, rescore: int | None = None, **knobs: Any
+        cls, strategy: str = "flat", codes: str = "float32", *, rescore: int | None = None, **knobs: Any
     ) -> IndexSpec:
         """Defaults that depend on the precision: codes below float32 rescore the top k × 4."""
         if rescore is None:
-            rescore = 0 if precision == "float32" else 4
-        return cls(strategy, precision, rescore, **knobs)
+            rescore = 0 if codes == "float32" else 4
+        return cls(strategy, codes, rescore, **knobs)
 
     @property
     def keeps_exact(self) -> bool:
         """Whether float vectors live beside the codes (rescoring, exact scans of filtered subsets)."""
-        return self.precision != "float32" or self.strategy == "ivf"
+        return self.codes != "float32" or self.strategy == "ivf"
 
     @property
     def rescores(self) -> bool:
-        return self.rescore > 0 and self.precision != "float32"
+        return self.rescore > 0 and self.codes != "float32"
 
     @property
     def binary(self) -> bool:
-        return self.precision == "binary"
+        return self.codes == "binary"
 
     def train_at(self) -> int:
         """Vectors to gather before codes can be trained (kept as exact float rows until then)."""
         if self.strategy == "ivf":
             return max(10_000, 39 * (self.nlist or 0))
-        return 1_000 if self.precision in ("int8", "rabitq") else 0
+        return 1_000 if self.codes in ("int8", "rabitq") else 0
 
     def lists_for(self, n: int) -> int:
         if self.nlist is not None:
@@ -109,7 +104,7 @@ class IndexSpec:
 
     def bytes_per_code(self, dim: int) -> int:
         bits = math.ceil((self.code_dims or dim) / 8)
-        return {"float32": 4 * dim, "float16": 2 * dim, "int8": dim, "binary": bits, "rabitq": bits + 8}[self.precision]
+        return {"float32": 4 * dim, "float16": 2 * dim, "int8": dim, "binary": bits, "rabitq": bits + 8}[self.codes]
 
     def bytes_per_vector(self, dim: int) -> float:
         """RAM of one vector's code plus its graph links or list id (not the file-backed float copy)."""
@@ -119,7 +114,7 @@ class IndexSpec:
         return (code + extra) * entries + 9  # + label (8) and liveness (1)
 
     def describe(self) -> str:
-        text = self.strategy if self.precision == "float32" else f"{self.strategy}+{self.precision}"
+        text = self.strategy if self.codes == "float32" else f"{self.strategy}+{self.codes}"
         text += f"@{self.code_dims}d" if self.code_dims else ""
         text += f" spill {self.spill}%" if self.spill else ""
         return f"{text} rescore×{self.rescore}" if self.rescores else text
@@ -129,5 +124,7 @@ class IndexSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndexSpec:
-        known = {k: data[k] for k in ("strategy", "precision", *_TUNABLE) if k in data}
+        known = {k: data[k] for k in ("strategy", "codes", *_TUNABLE) if k in data}
+        if "precision" in data and "codes" not in data:  # recipes written by nestvec 0.1
+            known["codes"] = data["precision"]
         return cls(**known)

@@ -71,7 +71,7 @@ class VectorIndex:
             self.faiss.add(codes)  # sequential ids, equal to the rows since every row is added in order
 
     def _train(self) -> None:
-        sample, held_out = _training_rows(len(self.pending), spill=bool(self.spec.spill))
+        sample, held_out = training_rows(len(self.pending), spill=bool(self.spec.spill))
         index = backend.create(self.spec, self.dim, lists=self.spec.lists_for(len(self.pending)))
         backend.train(self.spec, index, self.pending[sample])
         if self.spec.spill:
@@ -215,6 +215,20 @@ class VectorIndex:
         counts = np.take_along_axis(valid, order, 1).sum(axis=1)
         return [SearchResult(labels[q, :n], scores[q, :n]) for q, n in enumerate(counts.tolist())]
 
+    def decoded(self, labels: np.ndarray) -> np.ndarray:
+        """What the stored codes of `labels` decode to (ascending label order), as search scores them."""
+        from nestvec.index import codec
+
+        rows = self.table.positions(np.asarray(labels, dtype=np.int64))
+        if self.faiss is None or self.spec.codes == "float32":
+            return self._exact_rows(rows)
+        stored = np.asarray(self.faiss.reconstruct_batch(rows))
+        if self.spec.binary:
+            return codec.decode_bits(stored, self.dim)
+        if self.spec.strategy == "ivf" or self.spec.codes == "rabitq":
+            raise InputError(f"decoded vectors exist for flat and hnsw codes, not {self.spec.describe()}.")
+        return np.asarray(stored, dtype=np.float32)
+
     # -- accounting --------------------------------------------------------------------------
     def ram_bytes(self) -> int:
         """Anonymous memory held: codes, graph or lists, labels, untrained rows (not the mmapped floats)."""
@@ -236,7 +250,7 @@ def _rescore_pool() -> ThreadPoolExecutor:
     return _POOL[1]
 
 
-def _training_rows(count: int, *, spill: bool) -> tuple[np.ndarray, np.ndarray]:
+def training_rows(count: int, *, spill: bool) -> tuple[np.ndarray, np.ndarray]:
     """Rows to train the codes on, and (for spilled lists) a disjoint tenth to fit the spill on."""
     rng = np.random.default_rng(0)
     if not spill:

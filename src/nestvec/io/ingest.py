@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from nestvec.errors import DuplicateIdError, InputError, InputFileError, Missing
 from nestvec.files import fsync_dir
 from nestvec.io.readers import RecordReader
 from nestvec.store.collection import Collection
-from nestvec.store.types import AddReport
+from nestvec.store.types import AddReport, Document
 
 OUTPUT_FORMATS = (".npy", ".parquet")
 
@@ -70,9 +71,13 @@ def add_file(
     report = AddReport()
     write = collection.upsert if upsert else collection.add
     with tqdm(total=total, unit="doc", disable=not show_progress(progress, total)) as bar:
-        for batch in batched(reader, batch_size):
-            report.merge(write([r.document() for r in batch], batch_size=batch_size, progress=False))
-            bar.update(len(batch))
+
+        def documents() -> Iterator[Document]:
+            for record in reader:
+                yield record.document()
+                bar.update(1)
+
+        report.merge(write(documents(), batch_size=batch_size, progress=False))
     report.skipped = reader.skipped
     return report
 
@@ -100,7 +105,7 @@ def build_collection(
 ) -> AddReport:
     """Create a collection from a file; the folder appears only once every record is stored.
 
-    `options` go to Collection.create (long_documents, overlap, index, dims, rescore).
+    `options` go to Collection.create: a `recipe` and/or recipe fields by name.
     """
     target = Path(path).expanduser().resolve()
     if target.exists():

@@ -15,14 +15,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nestvec import __version__
-from nestvec.encoders import load_encoder
+from nestvec._version import __version__
 from nestvec.errors import DuplicateIdError, NestvecError
 from nestvec.serve import collections, embeddings
 from nestvec.serve.auth import KeyStore
-from nestvec.serve.batcher import MicroBatcher
 from nestvec.serve.catalog import Catalog, ConflictError, NotFoundError
 from nestvec.serve.deps import Read, State
+from nestvec.serve.encoders import ServedEncoders
 from nestvec.serve.limits import BodyLimit, error_body
 from nestvec.serve.metrics import Metrics
 from nestvec.serve.state import ServeConfig, ServerState
@@ -32,19 +31,12 @@ log = logging.getLogger("nestvec.serve")
 
 def create_app(config: ServeConfig) -> FastAPI:
     """Load the model and the collections, and build the app (nothing listens until uvicorn runs it)."""
-    encoder = load_encoder(config.model, threads=config.threads, backend=config.backend, precision=config.compute)
     metrics = Metrics()
-    batcher = MicroBatcher(
-        lambda texts: encoder.encode(texts, batch_size=64, progress=False),
-        config.batching,
-        observe=metrics.observe_batch,
-    )
-    metrics.watch_queue(batcher.depth)
+    encoders = ServedEncoders(config, metrics)
     server = ServerState(
         config=config,
-        encoder=encoder,
-        batcher=batcher,
-        catalog=Catalog(list(config.collections), data_dir=config.data_dir, model=config.model),
+        encoders=encoders,
+        catalog=Catalog(list(config.collections), data_dir=config.data_dir, encoders=encoders),
         keys=KeyStore.open(config.keys) if config.keys is not None else None,
         metrics=metrics,
     )

@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,12 +35,14 @@ class BatchPolicy:
     workers: int = 1
 
 
+Settle = Callable[[np.ndarray | None, BaseException | None], None]
+
+
 @dataclass
 class _Request:
     texts: list[str]
     tokens: int
-    future: asyncio.Future[np.ndarray]
-    loop: asyncio.AbstractEventLoop
+    settle: Settle  # called on the worker thread with the rows or the error
 
 
 BatchObserver = Callable[[int, int, float], None]  # (texts, tokens, seconds) of each model call
@@ -67,9 +70,19 @@ class MicroBatcher:
 
     async def embed(self, texts: list[str], tokens: int) -> np.ndarray:
         loop = asyncio.get_running_loop()
-        request = _Request(texts, tokens, loop.create_future(), loop)
-        self._queue.put(request)
-        return await request.future
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+
+        def settle(value: np.ndarray | None, error: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle, future, value, error)
+
+        self._queue.put(_Request(texts, tokens, settle))
+        return await future
+
+    def embed_blocking(self, texts: list[str], tokens: int) -> np.ndarray:
+        """`embed` for threads (collection writes and searches run in the thread pool)."""
+        future: Future[np.ndarray] = Future()
+        self._queue.put(_Request(texts, tokens, lambda v, e: _settle(future, v, e)))
+        return future.result()
 
     def close(self) -> None:
         for _ in self._threads:
@@ -115,7 +128,7 @@ class MicroBatcher:
             vectors = self._encode(texts)
         except Exception as exc:  # every waiting request learns of it; the worker lives on
             for r in batch:
-                r.loop.call_soon_threadsafe(_settle, r.future, None, exc)
+                r.settle(None, exc)
             return
         if self._observe is not None:
             self._observe(len(texts), sum(r.tokens for r in batch), time.perf_counter() - start)
@@ -123,10 +136,12 @@ class MicroBatcher:
         for r in batch:  # in arrival order
             part = vectors[row : row + len(r.texts)]
             row += len(r.texts)
-            r.loop.call_soon_threadsafe(_settle, r.future, part, None)
+            r.settle(part, None)
 
 
-def _settle(future: asyncio.Future[np.ndarray], value: np.ndarray | None, error: BaseException | None) -> None:
+def _settle(
+    future: asyncio.Future[np.ndarray] | Future[np.ndarray], value: np.ndarray | None, error: BaseException | None
+) -> None:
     if future.done():  # the request timed out or its client left
         return
     if error is not None:

@@ -11,8 +11,11 @@ from typing import Any
 
 from nestvec.encoders import NAMED_MODELS
 from nestvec.errors import InputError
+from nestvec.recipe import Recipe
 from nestvec.registry import unknown_name_message
+from nestvec.serve.encoders import ServedEncoders
 from nestvec.store import Collection
+from nestvec.store.collection import read_recipe
 
 log = logging.getLogger("nestvec.serve")
 
@@ -28,8 +31,9 @@ class ConflictError(InputError):
 class Catalog:
     """Open collections by name. Collections are opened once and shared by all requests."""
 
-    def __init__(self, paths: list[Path], *, data_dir: Path | None, model: str) -> None:
-        self.data_dir, self.model = data_dir, model
+    def __init__(self, paths: list[Path], *, data_dir: Path | None, encoders: ServedEncoders) -> None:
+        self.data_dir, self.encoders = data_dir, encoders
+        self.model = encoders.config.model
         self._lock = threading.Lock()
         self._open: dict[str, Collection] = {}
         found = (
@@ -41,12 +45,17 @@ class Catalog:
             resolved = path.resolve()
             served = self._open.get(resolved.name)
             if served is None:
-                self._open[resolved.name] = Collection.open(resolved)
+                self._open[resolved.name] = self._open_served(resolved)
             elif served.path != resolved:
                 raise InputError(
                     f"Two collections would both be served as '{resolved.name}': {served.path} and {path}."
                 )
             # else: named twice (on the command line and inside --data-dir): opened once
+
+    def _open_served(self, path: Path) -> Collection:
+        """Open with the server's encoder for its recipe, so its queries go through the batcher."""
+        recipe = read_recipe(path)
+        return Collection.open(path, model=self.encoders.for_recipe(recipe, str(path)))
 
     def names(self) -> list[str]:
         with self._lock:
@@ -59,7 +68,7 @@ class Catalog:
             raise NotFoundError(f"No collection named '{name}'. " + _choices(self.names()))
         return collection
 
-    def create(self, name: str, *, model: str | None, **options: Any) -> Collection:
+    def create(self, name: str, *, model: str | None, recipe: str | None = None, **options: Any) -> Collection:
         if self.data_dir is None:
             raise InputError("This server was started without --data-dir, so it cannot create collections.")
         model = model or self.model
@@ -68,7 +77,11 @@ class Catalog:
         with self._lock:
             if name in self._open or (self.data_dir / name).exists():
                 raise ConflictError(f"A collection named '{name}' already exists.")
-            collection = Collection.create(self.data_dir / name, model=model, **options)
+            served = self.encoders.get(model)
+            config = self.encoders.config
+            base = Recipe.parse(recipe) if recipe else Recipe()
+            made = base.with_values(model=model, backend=config.backend, compute=config.compute, **options)
+            collection = Collection.create(self.data_dir / name, made, model=served)
             self._open[name] = collection
         return collection
 

@@ -9,9 +9,12 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from nestvec.errors import InputError
+from nestvec.recipe import fields as table
 from nestvec.serve.catalog import NotFoundError
 from nestvec.serve.deps import Read, State, Write
 from nestvec.serve.schemas import (
+    RECIPE_FIELDS,
+    SEARCH_FIELDS,
     AddDocuments,
     AddResult,
     CollectionSummary,
@@ -36,8 +39,13 @@ async def list_collections(server: State) -> list[CollectionSummary]:
 
 @router.post("", response_model=CollectionSummary, status_code=201, dependencies=[Write])
 async def create_collection(body: CreateCollection, server: State) -> CollectionSummary:
-    options = body.model_dump(exclude={"name", "model"})
-    collection = await run_in_threadpool(lambda: server.catalog.create(body.name, model=body.model, **options))
+    options = {k: v for k, v in body.model_dump().items() if k in RECIPE_FIELDS and k in body.model_fields_set}
+    recipe = body.recipe
+
+    def create() -> Collection:
+        return server.catalog.create(body.name, model=body.model, recipe=recipe, **options)
+
+    collection = await run_in_threadpool(create)
     return _summary(body.name, collection)
 
 
@@ -104,16 +112,18 @@ async def search(name: str, body: SearchRequest, server: State) -> SearchRespons
         raise InputError(f"k must be at most {limits.max_k}, got {body.k}.")
     if len(body.query) > limits.max_chars:
         raise InputError(f"The query has {len(body.query):,} characters; the limit is {limits.max_chars:,}.")
-    fusion = Fusion(method=body.fusion, dense_weight=body.dense_weight)
+    options = {name: value for name, value in body.model_dump().items() if name in SEARCH_FIELDS}
+    mode = options.pop("mode")
+    fusion = Fusion(**{table.field(name).attribute: value for name, value in options.items()})
 
     def run() -> list[Any]:
-        return collection.search(body.query, k=body.k, filter=body.filter, mode=body.mode, fusion=fusion)
+        return collection.search(body.query, k=body.k, filter=body.filter, mode=mode, fusion=fusion)
 
     try:
         hits = await asyncio.wait_for(run_in_threadpool(run), limits.timeout_s)
     except asyncio.TimeoutError:
         raise TimeoutError(f"The search did not finish within {limits.timeout_s:g} s.") from None
-    return SearchResponse(collection=name, mode=body.mode, hits=[HitOut.model_validate(h.to_dict()) for h in hits])
+    return SearchResponse(collection=name, mode=mode, hits=[HitOut.model_validate(h.to_dict()) for h in hits])
 
 
 def _summary(name: str, collection: Collection) -> CollectionSummary:
@@ -121,7 +131,7 @@ def _summary(name: str, collection: Collection) -> CollectionSummary:
     return CollectionSummary(
         name=name,
         documents=collection.count(),
-        model=recipe.identity.name,
+        model=recipe.identity.name if recipe.identity else recipe.model,
         dim=recipe.dim,
         index=recipe.index.describe(),
         bm25=recipe.sparse is not None,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+from nestvec.recipe import fields as table
 
 
 def _encodable(text: str) -> str:
@@ -64,17 +66,27 @@ class ModelList(BaseModel):
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
-class CreateCollection(BaseModel):
+def _from_table(field: table.Field) -> tuple[Any, Any]:
+    """A pydantic field with the recipe table's type, choices, range, default and help."""
+    kind: Any = Literal[field.choices] if field.choices else field.kind  # type: ignore[valid-type]
+    if field.optional:
+        kind = kind | None
+    ranges: dict[str, Any] = {k: v for k, v in (("ge", field.low), ("le", field.high)) if v is not None}
+    return kind, Field(default=field.default, description=field.help, **ranges)
+
+
+class _CreateBase(BaseModel):
+    """A new collection: its name and recipe fields (as in the recipe grammar); unset fields keep their defaults."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, '_', '.', '-'; at most 64.")
     model: str | None = Field(default=None, description="A registered model name; default: the served model.")
-    index: Literal["flat", "hnsw", "ivf"] = "flat"
-    precision: Literal["float32", "float16", "int8", "binary", "rabitq"] = "float32"
-    dims: int | None = Field(default=None, ge=1)
-    rescore: int | None = Field(default=None, ge=1, le=100)
-    bm25: bool = True
-    long_documents: Literal["truncate", "split"] = "truncate"
+    recipe: str | None = Field(default=None, description="A recipe string, e.g. dims=128:index=hnsw:codes=int8.")
+
+
+# The server's --backend and --compute decide how models run, so a new collection names only the model.
+RECIPE_FIELDS = [f.name for f in table.FIELDS if f.part in ("vectors", "index", "documents", "bm25")]
 
 
 class CollectionSummary(BaseModel):
@@ -127,17 +139,29 @@ class Deleted(BaseModel):
     deleted: list[str]
 
 
-class SearchRequest(BaseModel):
+class _SearchBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1)
     k: int = Field(default=10, ge=1)
     filter: dict[str, Any] | None = None
-    mode: Literal["dense", "sparse", "hybrid"] = "dense"
-    fusion: Literal["weighted", "rrf"] = "weighted"
-    dense_weight: float = Field(default=0.6, ge=0.0, le=1.0)
 
     _check_query = field_validator("query")(_encodable)
+
+
+SEARCH_FIELDS = [f.name for f in table.in_part("search")]
+
+# Built from the recipe table, so the HTTP schema has its names, defaults and ranges; mypy sees the bases.
+if TYPE_CHECKING:
+    CreateCollection = _CreateBase
+    SearchRequest = _SearchBase
+else:
+    CreateCollection = create_model(
+        "CreateCollection", __base__=_CreateBase, **{n: _from_table(table.field(n)) for n in RECIPE_FIELDS}
+    )
+    SearchRequest = create_model(
+        "SearchRequest", __base__=_SearchBase, **{n: _from_table(table.field(n)) for n in SEARCH_FIELDS}
+    )
 
 
 class ChunkOut(BaseModel):

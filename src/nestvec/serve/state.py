@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nestvec.encoders import Encoder
 from nestvec.serve.auth import KeyStore
 from nestvec.serve.batcher import BatchPolicy, MicroBatcher
-from nestvec.serve.catalog import Catalog
 from nestvec.serve.limits import Limits
 from nestvec.serve.metrics import Metrics
+
+if TYPE_CHECKING:
+    from nestvec.serve.catalog import Catalog
+    from nestvec.serve.encoders import ServedEncoders
 
 
 @dataclass(frozen=True)
@@ -32,12 +36,20 @@ class ServeConfig:
 @dataclass
 class ServerState:
     config: ServeConfig
-    encoder: Encoder
-    batcher: MicroBatcher
+    encoders: ServedEncoders
     catalog: Catalog
     keys: KeyStore | None
     metrics: Metrics
 
+    @property
+    def encoder(self) -> Encoder:
+        """The served model (/v1/embeddings)."""
+        return self.encoders.main.model
+
+    @property
+    def batcher(self) -> MicroBatcher:
+        return self.encoders.main.batcher
+
     def close(self) -> None:
-        self.batcher.close()
-        self.catalog.close()
+        self.catalog.close()  # checkpoints first, while the encoders still answer
+        self.encoders.close()

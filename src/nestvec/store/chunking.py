@@ -8,7 +8,6 @@ from typing import Any
 
 from nestvec.encoders.base import Encoder
 from nestvec.errors import InputError
-from nestvec.registry import unknown_name_message
 
 MODES = ("truncate", "split")
 
@@ -21,10 +20,9 @@ class LongDocuments:
     overlap: int = 32
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InputError(unknown_name_message("long-document mode", self.mode, list(MODES)))
-        if self.overlap < 0:
-            raise InputError(f"overlap must be ≥ 0 tokens, got {self.overlap}.")
+        from nestvec.recipe.fields import check_part
+
+        check_part("documents", self)
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "overlap": self.overlap}

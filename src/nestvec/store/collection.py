@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -14,22 +15,24 @@ from typing import Any
 import numpy as np
 
 from nestvec.batching import batched
-from nestvec.encoders import DEFAULT_MODEL, EmbeddingCache, Encoder, load_encoder
+from nestvec.encoders import EmbeddingCache, Encoder, load_encoder
 from nestvec.errors import CollectionError, DuplicateIdError, InputError
 from nestvec.files import config_header, fsync_dir, read_config, write_json_atomic
 from nestvec.index.spec import IndexSpec
+from nestvec.locks import ReadWriteLock
+from nestvec.recipe import Recipe
 from nestvec.store import chunking
 from nestvec.store.fusion import Fusion
 from nestvec.store.live_index import CompactReport, LiveIndex
-from nestvec.store.recipe import Recipe
-from nestvec.store.searcher import Searcher
+from nestvec.store.searcher import Searcher, check_queries
 from nestvec.store.sparse import SparseSpec
 from nestvec.store.sqlite import SQLiteStore, StoredChunk, StoredDoc
 from nestvec.store.types import AddReport, Document, Hit
 from nestvec.store.validate import as_document, check_unique
-from nestvec.transforms import Truncate
+from nestvec.transforms.steps import VectorSteps
 
 STORE_FILE = "store.sqlite3"
+FIT_SAMPLE = 4096  # documents in the first batch when whitening is still to be fitted on them
 
 
 @dataclass(frozen=True)
@@ -48,68 +51,65 @@ class CollectionInfo:
 
 
 class Collection:
-    """Use `Collection.create` or `Collection.open`; one writer process at a time."""
+    """Use `Collection.create` or `Collection.open`. Any number of threads and processes may share one.
+
+    Searches run side by side; a write has the in-memory index to itself only while it is
+    applied. Texts are embedded before any lock is taken, so a slow model never blocks others.
+    """
 
     def __init__(self, path: Path, recipe: Recipe, store: SQLiteStore, encoder: Encoder | None) -> None:
         self.path = path
         self.recipe = recipe
         self._store = store
         self._encoder = encoder
+        self._steps = VectorSteps.load_from(path, _blank_steps(recipe))
         self._live = LiveIndex(path, recipe.index, recipe.dim, store)
-        self._searcher = Searcher(store, self._live, recipe, self.embed_queries)
-        self._lock = threading.RLock()
+        self._searcher = Searcher(store, self._live, recipe)
+        self._lock = ReadWriteLock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
     def create(
         cls,
         path: str | Path,
+        recipe: Recipe | str | None = None,
         *,
-        model: str | Encoder = DEFAULT_MODEL,
-        long_documents: str = "truncate",
-        overlap: int = 32,
-        index: str | IndexSpec = "flat",
-        precision: str = "float32",
-        dims: int | None = None,
-        rescore: int | None = None,
-        bm25: bool | SparseSpec = True,
+        model: str | Path | Encoder | None = None,
+        index: str | IndexSpec | None = None,
+        bm25: bool | SparseSpec | None = None,
+        **values: Any,
     ) -> Collection:
         """Create an empty collection; the folder appears complete or not at all.
 
-        `index` is the search strategy: "flat" (exact scan), "hnsw" (graph) or "ivf" (inverted
-        lists), over `precision` codes: float32, float16, int8 (calibrated per dimension),
-        binary (sign bits) or rabitq (sign bits of the rotated vector, scored against the float
-        query; flat or ivf). Below float32 the best k × `rescore` candidates (4 by default) are
-        re-ranked with float vectors kept in a memory-mapped file. `dims` truncates documents and
-        queries alike (Matryoshka). An IndexSpec gives every knob at once. `bm25` keeps a keyword
-        index for mode="sparse"/"hybrid" search (a SparseSpec sets stemming and stop words).
+        `recipe` (a Recipe or its string, e.g. "minilm:dims=128:index=hnsw:codes=int8") says how
+        texts become vectors; keyword arguments set or override its fields by name (see
+        `nestvec.recipe.FIELDS`): `index` flat|hnsw|ivf (or a whole IndexSpec), `codes`
+        float32|float16|int8|binary|rabitq, `rescore`, `dims`, `whiten`, `long_documents`,
+        `overlap`, `bm25` (or a SparseSpec)... `model` may also be a loaded Encoder.
         """
         target = Path(path).expanduser().resolve()
         if target.exists():
             raise CollectionError(f"{target} already exists. Open it with Collection.open, or choose a new path.")
-        if rescore is not None and rescore < 0:
-            raise InputError(f"rescore must be ≥ 0 (0 turns rescoring off), got {rescore}.")
-        spec = index if isinstance(index, IndexSpec) else IndexSpec.make(index, precision, rescore=rescore)
-        encoder = load_encoder(model) if isinstance(model, (str, Path)) else model
-        ref = encoder.source
-        if dims is not None and not 1 <= dims <= encoder.dim:
-            raise InputError(f"dims must be between 1 and the model's {encoder.dim}, got {dims}.")
-        long_docs = chunking.LongDocuments(long_documents, overlap)
-        sparse = bm25 if isinstance(bm25, SparseSpec) else (SparseSpec() if bm25 else None)
-        recipe = Recipe(ref, encoder.identity, spec, long_docs, dims, sparse)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.creating-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            tmp.mkdir()
-            SQLiteStore(tmp / STORE_FILE, create=True, sparse=sparse).close()
-            write_json_atomic(tmp / "config.json", {**config_header("collection"), "recipe": recipe.to_dict()})
-            os.rename(tmp, target)
-            fsync_dir(target.parent)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return cls(target, recipe, SQLiteStore(target / STORE_FILE), encoder)
+        base = Recipe.parse(recipe) if isinstance(recipe, str) else recipe or Recipe()
+        if isinstance(model, (str, Path)):
+            values["model"] = str(model)
+        if isinstance(index, str):
+            values["index"] = index
+        if isinstance(bm25, bool):
+            values["bm25"] = bm25
+        made = base.with_values(**values)
+        if isinstance(index, IndexSpec):
+            made = dataclasses.replace(made, index=index)
+        if isinstance(bm25, SparseSpec):
+            made = dataclasses.replace(made, sparse=bm25)
+        if model is None or isinstance(model, (str, Path)):
+            encoder = _recipe_encoder(made)
+        else:  # a loaded encoder: the recipe records where it loads from
+            encoder = model
+            made = made.with_values(model=encoder.source)
+        made = made.bound(encoder.identity)
+        _write_folder(target, made)
+        return cls(target, made, SQLiteStore(target / STORE_FILE), encoder)
 
     @classmethod
     def open(
@@ -118,11 +118,7 @@ class Collection:
         """Open an existing collection. `model` overrides where the model is found; it must match.
         `cache` (a folder or EmbeddingCache) spares re-embedding texts it has seen."""
         target = Path(path).expanduser().resolve()
-        config = read_config(target, "collection")
-        try:
-            recipe = Recipe.from_dict(config["recipe"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CollectionError(f"{target}/config.json has a malformed recipe ({exc!r}).") from exc
+        recipe = read_recipe(target)
         if model is None and cache is not None:
             model = _recipe_encoder(recipe, cache)
         encoder = load_encoder(model, cache=cache) if isinstance(model, (str, Path)) else model
@@ -132,20 +128,20 @@ class Collection:
 
     def close(self) -> None:
         """Checkpoint the index if it changed, then close the store."""
-        with self._lock:
+        with self._lock.write():
             self._live.checkpoint()
             self._searcher.close()
             self._store.close()
 
     def checkpoint(self) -> bool:
         """Save the index now, so the next open loads it instead of replaying the store."""
-        with self._lock:
+        with self._lock.write():
             self._live.current()
             return self._live.checkpoint(force=True)
 
     def compact(self) -> CompactReport:
         """Rebuild the index without deleted rows (retraining codes) and reclaim the store's free pages."""
-        with self._lock:
+        with self._lock.write():
             report = self._live.compact()
             if self.recipe.sparse is not None:
                 self._store.optimize_sparse()
@@ -168,12 +164,30 @@ class Collection:
             self._encoder = encoder
         return self._encoder
 
-    def _embed(self, texts: list[str], *, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
+    @property
+    def steps(self) -> VectorSteps:
+        """The recipe's vector steps (whitening, truncation) as fitted for this collection."""
+        return self._steps
+
+    def _fitted_steps(self, sample: np.ndarray | None) -> VectorSteps | None:
+        """The vector steps, fitted on `sample` (the first documents' vectors) if nothing fitted them
+        yet; None when they are unfitted and there is no sample (nothing was ever added)."""
+        if self._steps.fitted:
+            return self._steps
+        with self._lock.write():
+            steps = VectorSteps.load_from(self.path, self._steps)  # another process may have fitted them
+            if not steps.fitted and sample is not None:
+                steps = steps.fit(sample).save_in(self.path)
+            self._steps = steps
+        return steps if steps.fitted else None
+
+    def _embed(self, texts: list[str], *, batch_size: int, progress: bool | None, documents: bool) -> np.ndarray:
         """Documents and queries take exactly this path, so they are always comparable."""
         vectors = self.encoder.encode(texts, batch_size=batch_size, progress=progress)
-        if self.recipe.dims is not None and len(vectors):
-            vectors = Truncate(self.recipe.dims).apply(vectors)
-        return vectors
+        steps = self._fitted_steps(vectors if documents else None)
+        if steps is None:
+            raise InputError("This collection whitens its vectors, fitted on its first documents; add documents first.")
+        return steps.apply(vectors)
 
     # -- writes ------------------------------------------------------------------------------
     def add(
@@ -202,9 +216,15 @@ class Collection:
         if isinstance(documents, Sequence):
             whole = [as_document(d) for d in documents]
             check_unique(whole)
-            batches = (whole[i : i + batch_size] for i in range(0, len(whole), batch_size))
+            first = batch_size if self._steps.fitted else max(batch_size, FIT_SAMPLE)
+            starts = [0, *range(first, len(whole), batch_size)] if whole else []
+            batches = (whole[i : i + (first if i == 0 else batch_size)] for i in starts)
         else:
-            batches = batched((as_document(d) for d in documents), batch_size)
+            stream = (as_document(d) for d in documents)
+            batches = batched(stream, batch_size)
+            if not self._steps.fitted:  # fit the vector steps on a larger first batch
+                head = list(itertools.islice(stream, max(batch_size, FIT_SAMPLE)))
+                batches = itertools.chain([head] if head else [], batches)
         for batch in batches:
             report.merge(self._write_batch(batch, replace=replace, progress=progress))
         return report
@@ -212,21 +232,18 @@ class Collection:
     def _write_batch(self, docs: list[Document], *, replace: bool, progress: bool | None) -> AddReport:
         start = time.perf_counter()
         check_unique(docs)
-        with self._lock:
-            existing = self._store.existing_ids([d.id for d in docs])
-            if existing and not replace:
-                shown = ", ".join(repr(i) for i in sorted(existing)[:10])
-                raise DuplicateIdError(
-                    f"{len(existing)} id(s) are already in the collection: {shown}. "
-                    "Use upsert to replace them; nothing from this batch was written."
-                )
-            plans = chunking.plan(self.encoder, [d.text for d in docs], self.recipe.long_documents)
-            pieces = [(d, n, s, e) for d, p in zip(docs, plans, strict=True) for n, (s, e) in enumerate(p.spans)]
-            vectors = self._embed([d.text[s:e] for d, _, s, e in pieces], progress=progress)
-            stored = [
-                StoredDoc(d.id, d.text, d.metadata, p.tokens, p.truncated) for d, p in zip(docs, plans, strict=True)
-            ]
-            chunks = [StoredChunk(d.id, n, s, e, v) for (d, n, s, e), v in zip(pieces, vectors, strict=True)]
+        ids = [d.id for d in docs]
+        if not replace:
+            self._refuse_stored(self._store.existing_ids(ids))  # before the model runs, not after
+        plans = chunking.plan(self.encoder, [d.text for d in docs], self.recipe.long_documents)
+        pieces = [(d, n, s, e) for d, p in zip(docs, plans, strict=True) for n, (s, e) in enumerate(p.spans)]
+        vectors = self._embed([d.text[s:e] for d, _, s, e in pieces], batch_size=32, progress=progress, documents=True)
+        stored = [StoredDoc(d.id, d.text, d.metadata, p.tokens, p.truncated) for d, p in zip(docs, plans, strict=True)]
+        chunks = [StoredChunk(d.id, n, s, e, v) for (d, n, s, e), v in zip(pieces, vectors, strict=True)]
+        with self._lock.write():
+            existing = self._store.existing_ids(ids)
+            if not replace:
+                self._refuse_stored(existing)  # another writer got there while we embedded
             self._live.current()
             self._live.apply(self._store.write(stored, chunks), vectors)
         return AddReport(
@@ -237,11 +254,20 @@ class Collection:
             seconds=time.perf_counter() - start,
         )
 
+    @staticmethod
+    def _refuse_stored(existing: set[str]) -> None:
+        if existing:
+            shown = ", ".join(repr(i) for i in sorted(existing)[:10])
+            raise DuplicateIdError(
+                f"{len(existing)} id(s) are already in the collection: {shown}. "
+                "Use upsert to replace them; nothing from this batch was written."
+            )
+
     def delete(self, ids: Sequence[str]) -> list[str]:
         """Delete documents by id; returns the ids that existed (unknown ids are ignored)."""
         if isinstance(ids, str):
             ids = [ids]
-        with self._lock:
+        with self._lock.write():
             self._live.current()
             found, change = self._store.delete(list(ids))
             self._live.apply(change, np.empty((0, self.recipe.dim), dtype=np.float32))
@@ -295,27 +321,41 @@ class Collection:
         fusion: Fusion | None = None,
     ) -> list[list[Hit]]:
         """`search` for many queries at once; the queries are embedded in one batch."""
-        with self._lock:
-            return self._searcher.search(queries, k=k, filter=filter, mode=mode, fusion=fusion)
+        check_queries(queries, k, mode)
+        vectors = None
+        if mode != "sparse" and self._fitted_steps(None) is not None:  # unfitted: nothing stored yet
+            vectors = self.embed_queries(queries)  # no lock held: other searches and writes go on
+        with self._lock.write():
+            self._live.current()  # catch up with writes committed since (cheap when there are none)
+        with self._lock.read():
+            return self._searcher.search(queries, vectors, k=k, filter=filter, mode=mode, fusion=fusion)
 
     def stored_vectors(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(labels, vectors, document id of each) for every stored chunk: the durable copy."""
         return self._store.all_chunks(self.recipe.dim)
 
     def embed_queries(self, queries: Sequence[str]) -> np.ndarray:
-        """Queries embedded exactly as this collection's documents were (model and dims)."""
-        return self._embed(list(queries), batch_size=64, progress=False)
+        """Queries embedded exactly as this collection's documents were (model and vector steps)."""
+        return self._embed(list(queries), batch_size=64, progress=False, documents=False)
+
+    def decoded_vectors(self, labels: np.ndarray) -> np.ndarray:
+        """What the index's codes of `labels` decode to (ascending labels): the vectors search compares."""
+        with self._lock.write():
+            index = self._live.current()
+            return index.decoded(labels)
 
     def info(self) -> CollectionInfo:
         size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
-        with self._lock:
+        with self._lock.write():
             index = self._live.current()
+        identity = self.recipe.identity
+        assert identity is not None  # a collection's recipe is always bound to its model
         return CollectionInfo(
             path=str(self.path),
             documents=self._store.count(),
             chunks=self._store.chunk_count(),
-            model=self.recipe.identity.name,
-            dim=self.recipe.identity.dim,
+            model=identity.name,
+            dim=identity.dim,
             index=self.recipe.index.describe(),
             long_documents=self.recipe.long_documents.mode,
             bytes_on_disk=size,
@@ -325,7 +365,36 @@ class Collection:
         )
 
 
+def read_recipe(path: str | Path) -> Recipe:
+    """The recipe saved in a collection's config.json (nothing else is opened)."""
+    target = Path(path).expanduser().resolve()
+    config = read_config(target, "collection")
+    try:
+        return Recipe.from_dict(config["recipe"])
+    except (KeyError, TypeError, ValueError, InputError) as exc:
+        raise CollectionError(f"{target}/config.json has a malformed recipe ({exc}).") from exc
+
+
 def _recipe_encoder(recipe: Recipe, cache: str | Path | EmbeddingCache | None = None) -> Encoder:
-    # A recipe made with a low-precision backend reopens with that precision.
-    precision = str(recipe.identity.details.get("precision", "fp32"))
-    return load_encoder(recipe.model, precision=precision, cache=cache)
+    spec = recipe.encoder
+    return load_encoder(spec.model, backend=spec.backend, compute=spec.compute, cache=cache)
+
+
+def _blank_steps(recipe: Recipe) -> VectorSteps:
+    width = recipe.identity.dim if recipe.identity else recipe.dim
+    return VectorSteps.for_spec(dims=recipe.vectors.dims, whiten=recipe.vectors.whiten, model_dim=width)
+
+
+def _write_folder(target: Path, recipe: Recipe) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.creating-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        SQLiteStore(tmp / STORE_FILE, create=True, sparse=recipe.sparse).close()
+        write_json_atomic(tmp / "config.json", {**config_header("collection"), "recipe": recipe.to_dict()})
+        os.rename(tmp, target)
+        fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -28,12 +28,9 @@ class Fusion:
     depth: int = 100
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InputError(unknown_name_message("fusion method", self.method, list(METHODS)))
-        if not 0.0 <= self.dense_weight <= 1.0:
-            raise InputError(f"dense_weight must be between 0 and 1, got {self.dense_weight}.")
-        if self.rrf_k < 1 or self.depth < 1:
-            raise InputError(f"rrf_k and depth must be ≥ 1, got {self.rrf_k} and {self.depth}.")
+        from nestvec.recipe.fields import check_part
+
+        check_part("search", self)
 
     def fuse(self, dense: Sequence[tuple[str, float]], sparse: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
         """Both inputs best first; returns every candidate, best first (ties by id)."""

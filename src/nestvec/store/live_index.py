@@ -42,6 +42,13 @@ class LiveIndex:
         self._unsaved = 0  # rows added or removed since the last checkpoint
         self.status = "not loaded"  # how the index was obtained, for `info` and tests
 
+    @property
+    def loaded(self) -> VectorIndex:
+        """The index as last caught up by `current()` (searches read it under the collection's read lock)."""
+        if self._index is None:
+            return self.current()
+        return self._index
+
     def current(self) -> VectorIndex:
         """The index, caught up with every write committed to the store so far."""
         if self._index is None or self._index.version < self._store.log_floor():

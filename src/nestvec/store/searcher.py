@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,10 +24,8 @@ _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nestvec-bm25")
 
 
 class Searcher:
-    def __init__(
-        self, store: SQLiteStore, live: LiveIndex, recipe: Recipe, embed: Callable[[list[str]], np.ndarray]
-    ) -> None:
-        self._store, self._live, self._recipe, self._embed = store, live, recipe, embed
+    def __init__(self, store: SQLiteStore, live: LiveIndex, recipe: Recipe) -> None:
+        self._store, self._live, self._recipe = store, live, recipe
         self._keywords = KeywordReader(store.path, recipe.sparse) if recipe.sparse is not None else None
 
     def close(self) -> None:
@@ -35,10 +33,16 @@ class Searcher:
             self._keywords.close()
 
     def search(
-        self, queries: Sequence[str], *, k: int, filter: dict[str, Any] | None, mode: str, fusion: Fusion | None
+        self,
+        queries: Sequence[str],
+        vectors: np.ndarray | None,
+        *,
+        k: int,
+        filter: dict[str, Any] | None,
+        mode: str,
+        fusion: Fusion | None,
     ) -> list[list[Hit]]:
-        _check(queries, k)
-        check_mode(mode)
+        """`vectors`: the queries embedded as the documents were (None when nothing is stored yet)."""
         fusion = fusion or Fusion()
         where, params = compile_filter(filter) if filter is not None else (None, [])
         depth = k if mode != "hybrid" else max(k, fusion.depth)
@@ -48,8 +52,8 @@ class Searcher:
         keywords = None
         if mode != "dense":  # SQLite releases the GIL, so BM25 runs while the query is embedded
             keywords = _POOL.submit(lambda: [self._sparse(q, depth, where, params) for q in queries])
-        if mode != "sparse":
-            dense, rows = self._dense(queries, depth, where, params)
+        if mode != "sparse" and vectors is not None:
+            dense, rows = self._dense(vectors, depth, where, params)
         if keywords is not None:
             sparse = keywords.result()
         ranked = {"dense": dense, "sparse": sparse}.get(mode)
@@ -59,13 +63,12 @@ class Searcher:
 
     # -- dense -------------------------------------------------------------------------------
     def _dense(
-        self, queries: Sequence[str], k: int, where: str | None, params: list[Any]
+        self, vectors: np.ndarray, k: int, where: str | None, params: list[Any]
     ) -> tuple[list[Ranked], list[dict[str, ChunkRow]]]:
         allowed = self._store.labels_where(where, params) if where is not None else None
-        index = self._live.current()
+        index = self._live.loaded
         if len(index) == 0:
-            return [[] for _ in queries], [{} for _ in queries]
-        vectors = self._embed(list(queries))
+            return [[] for _ in vectors], [{} for _ in vectors]
         out = [
             self._best_chunks(index, v, r, k, allowed)
             for v, r in zip(vectors, index.search(vectors, k, allowed=allowed), strict=True)
@@ -112,7 +115,7 @@ class Searcher:
         return hits
 
 
-def _check(queries: Sequence[str], k: int) -> None:
+def check_queries(queries: Sequence[str], k: int, mode: str) -> None:
     if isinstance(queries, str):
         raise InputError("search_batch takes a list of queries; use search() for one.")
     for query in queries:
@@ -124,3 +127,4 @@ def _check(queries: Sequence[str], k: int) -> None:
             raise InputError(f"Query {query!r:.80} is not valid Unicode (unpaired surrogate).") from exc
     if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
         raise InputError(f"k must be a positive integer, got {k!r}.")
+    check_mode(mode)

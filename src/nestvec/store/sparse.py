@@ -12,9 +12,6 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nestvec.errors import InputError
-from nestvec.registry import unknown_name_message
-
 # Lucene's classic English stop set: removed from queries, so "the" never drives a match.
 ENGLISH_STOPWORDS = frozenset(
     (
@@ -69,14 +66,9 @@ class SparseSpec:
     max_postings: int | None = 20_000
 
     def __post_init__(self) -> None:
-        if self.max_postings is not None and (
-            not isinstance(self.max_postings, int) or isinstance(self.max_postings, bool) or self.max_postings < 1
-        ):
-            raise InputError(f"max_postings must be a positive integer or None, got {self.max_postings!r}.")
-        if self.stemmer not in STEMMERS:
-            raise InputError(unknown_name_message("stemmer", self.stemmer, list(STEMMERS)))
-        if self.stopwords not in STOPWORDS:
-            raise InputError(unknown_name_message("stop word list", self.stopwords, list(STOPWORDS)))
+        from nestvec.recipe.fields import check_part
+
+        check_part("bm25", self)
 
     @property
     def tokenize(self) -> str:

@@ -1,13 +1,13 @@
-"""Vector transforms (pure, fitted once, saved as folders) and a closed registry of them."""
+"""Vector transforms (pure, fitted once, saved as folders) and a closed registry of them.
+
+Code precisions (float16, int8, binary, rabitq) are not transforms: they belong to the index
+(index/spec.py, index/codec.py), so one name means one quantizer everywhere.
+"""
 
 from nestvec.registry import Registry
 from nestvec.transforms.base import Transform, load, save
-from nestvec.transforms.quantize import Binary, Float16, Int8
 from nestvec.transforms.reduce import Truncate, Whiten
 
-TRANSFORMS: Registry[type] = Registry("transform", {cls.name: cls for cls in (Truncate, Whiten, Float16, Int8, Binary)})
-PRECISIONS: Registry[type] = Registry(
-    "precision", {"float32": type(None), "float16": Float16, "int8": Int8, "binary": Binary}
-)
+TRANSFORMS: Registry[type] = Registry("transform", {cls.name: cls for cls in (Truncate, Whiten)})
 
-__all__ = ["PRECISIONS", "TRANSFORMS", "Binary", "Float16", "Int8", "Transform", "Truncate", "Whiten", "load", "save"]
+__all__ = ["TRANSFORMS", "Transform", "Truncate", "Whiten", "load", "save"]

@@ -1,4 +1,8 @@
-"""Measure every index setting on one workload: quality, memory, speed, build time."""
+"""Trade-offs of index settings on one workload: quality, memory, speed, build time (`nestvec plan`).
+
+Each candidate is a recipe (the workload's, with other index fields and dims), so a row of the
+table is a recipe that `nestvec plan --apply` or `Collection.create` takes as it is written.
+"""
 
 from __future__ import annotations
 
@@ -12,28 +16,21 @@ import numpy as np
 
 from nestvec.errors import InputError
 from nestvec.eval import metrics
+from nestvec.eval.pareto import pareto_front
+from nestvec.eval.workload import Workload
 from nestvec.index.spec import UNSUPPORTED, IndexSpec
 from nestvec.index.vector_index import VectorIndex
-from nestvec.plan.workload import Workload
+from nestvec.recipe import Recipe
+from nestvec.recipe import fields as table
 from nestvec.transforms import Truncate
-
-
-@dataclass(frozen=True)
-class Candidate:
-    dims: int
-    spec: IndexSpec
-
-    @property
-    def label(self) -> str:
-        return f"{self.spec.describe()} dims={self.dims}"
 
 
 @dataclass
 class Measurement:
-    setting: str
+    setting: str  # the index fields and dims in the recipe grammar
     dims: int
     strategy: str
-    precision: str
+    codes: str
     rescore: int
     quality_metric: str
     quality: float
@@ -53,38 +50,56 @@ def candidates(
     dim: int,
     *,
     dims: Sequence[int] | None,
-    precisions: Sequence[str],
+    codes: Sequence[str],
     strategies: Sequence[str],
     rescores: Sequence[int] = (4,),
-) -> list[Candidate]:
-    """The grid; float32 codes are exact already, so rescoring variants apply to the others."""
+    base: Recipe | None = None,
+) -> list[Recipe]:
+    """The grid of recipes; float32 codes are exact already, so rescoring variants apply to the others."""
     widths = sorted({d for d in (dims or (dim, dim // 2, dim // 4)) if d >= 8}, reverse=True)
     for width in widths:
         if width > dim:
             raise InputError(f"dims={width} exceeds the vectors' {dim} dimensions.")
+    start = base or Recipe()
     out = []
-    for d, s, p in itertools.product(widths, strategies, precisions):
-        if (s, p) in UNSUPPORTED:
+    for d, s, c in itertools.product(widths, strategies, codes):
+        start.with_values(index=s, codes=c)  # checks the names even where the pair is skipped
+        if (s, c) in UNSUPPORTED:
             continue
-        for r in [0] if p == "float32" else list(dict.fromkeys(rescores)):
-            out.append(Candidate(d, IndexSpec.make(s, p, rescore=r)))
+        for r in [0] if c == "float32" else list(dict.fromkeys(rescores)):
+            out.append(start.with_values(index=s, codes=c, rescore=r, dims=d))
     return out
 
 
-def measure_all(workload: Workload, options: Sequence[Candidate], *, k: int = 10) -> list[Measurement]:
+def label(recipe: Recipe) -> str:
+    """A candidate's index fields and dims, as the recipe grammar writes them."""
+    spec, defaults = recipe.index, IndexSpec()
+    parts = [f"index={spec.strategy}", f"codes={spec.codes}"]
+    if spec.rescores:
+        parts.append(f"rescore={spec.rescore}")
+    for f in table.in_part("index"):
+        value = getattr(spec, f.attribute)
+        if f.name not in ("index", "codes", "rescore") and value != getattr(defaults, f.attribute):
+            parts.append(f"{f.name}={value}")
+    return ":".join([*parts, f"dims={recipe.vectors.dims}"])
+
+
+def measure_all(workload: Workload, options: Sequence[Recipe], *, k: int = 10) -> list[Measurement]:
     exact = _exact_rows(workload, k) if workload.qrels is None else None
     out = [measure(workload, c, k=k, exact=exact) for c in options]
     mark_pareto(out)
     return out
 
 
-def measure(workload: Workload, candidate: Candidate, *, k: int, exact: list[set[int]] | None) -> Measurement:
+def measure(workload: Workload, candidate: Recipe, *, k: int, exact: list[set[int]] | None) -> Measurement:
     vectors, queries = workload.vectors, workload.queries
-    if candidate.dims < workload.dim:
-        cut = Truncate(candidate.dims)
+    width = candidate.vectors.dims or workload.dim
+    spec = candidate.index
+    if width < workload.dim:
+        cut = Truncate(width)
         vectors, queries = cut.apply(vectors), cut.apply(queries)
     start = time.perf_counter()
-    index = VectorIndex(candidate.spec, candidate.dims)
+    index = VectorIndex(spec, width)
     index.add(np.arange(len(vectors), dtype=np.int64), vectors)
     build = time.perf_counter() - start
     fetch = 10 * k if workload.qrels is not None else k  # room to keep one row per document
@@ -101,14 +116,14 @@ def measure(workload: Workload, candidate: Candidate, *, k: int, exact: list[set
         latencies.append(1000 * (time.perf_counter() - start))
     metric, quality = _quality(workload, [r.labels for r in results], k, exact)
     return Measurement(
-        setting=candidate.label,
-        dims=candidate.dims,
-        strategy=candidate.spec.strategy,
-        precision=candidate.spec.precision,
-        rescore=candidate.spec.rescore if candidate.spec.rescores else 0,
+        setting=label(candidate),
+        dims=width,
+        strategy=spec.strategy,
+        codes=spec.codes,
+        rescore=spec.rescore if spec.rescores else 0,
         quality_metric=metric,
         quality=quality,
-        bytes_per_vector=candidate.spec.bytes_per_vector(candidate.dims),
+        bytes_per_vector=spec.bytes_per_vector(width),
         ram_bytes=index.ram_bytes(),
         qps=qps,
         p50_ms=float(np.percentile(latencies, 50)),
@@ -138,12 +153,7 @@ def _quality(workload: Workload, found: list[np.ndarray], k: int, exact: list[se
 
 
 def mark_pareto(rows: list[Measurement]) -> None:
-    """A setting is on the front when no other is at least as good in quality, bytes and speed, and better in one."""
-    for row in rows:
-        row.pareto = not any(
-            other.quality >= row.quality
-            and other.bytes_per_vector <= row.bytes_per_vector
-            and other.qps >= row.qps
-            and (other.quality, -other.bytes_per_vector, other.qps) != (row.quality, -row.bytes_per_vector, row.qps)
-            for other in rows
-        )
+    """On the front: no other setting at least as good in quality, bytes and speed, and better in one."""
+    front = pareto_front([(r.quality, -r.bytes_per_vector, r.qps) for r in rows])
+    for row, on in zip(rows, front, strict=True):
+        row.pareto = on

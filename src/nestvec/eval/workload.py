@@ -1,4 +1,4 @@
-"""What `nestvec plan` measures on: corpus vectors, query vectors and (maybe) judgments.
+"""What trade-off measurements (`nestvec plan`) run on: corpus vectors, query vectors and (maybe) judgments.
 
 From a collection: the stored chunk vectors (already embedded) plus a queries file, with qrels
 when given. From a BEIR folder: the corpus and queries embedded with a model, and its qrels.
@@ -6,14 +6,13 @@ when given. From a BEIR folder: the corpus and queries embedded with a model, an
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from nestvec.encoders import Encoder, load_encoder
-from nestvec.errors import InputError, InputFileError
+from nestvec.eval.readers import read_beir, read_qrels, read_queries
 
 
 @dataclass(frozen=True)
@@ -31,8 +30,6 @@ class Workload:
 
 
 def from_beir(folder: str | Path, *, model: str | Encoder = "minilm", split: str = "test") -> Workload:
-    from nestvec.eval.readers import read_beir
-
     beir = read_beir(folder, split=split)
     encoder = load_encoder(model) if isinstance(model, (str, Path)) else model
     ids = list(beir.corpus)
@@ -51,37 +48,12 @@ def from_beir(folder: str | Path, *, model: str | Encoder = "minilm", split: str
 def from_collection(path: str | Path, queries: str | Path, *, qrels: str | Path | None = None) -> Workload:
     from nestvec.store.collection import Collection
 
+    asked = read_queries(queries)
     with Collection.open(path) as collection:
         _, vectors, docs = collection.stored_vectors()
-        query_ids, texts = read_queries(Path(queries))
-        query_vectors = collection.embed_queries(texts)
+        query_vectors = collection.embed_queries(list(asked.values()))
     judgments = None
     if qrels is not None:
-        from nestvec.eval.readers import read_qrels
-
         names = {"queries_name": str(queries), "corpus_name": f"the collection at {path}"}
-        judgments = read_qrels(Path(qrels), queries=set(query_ids), corpus=set(docs), **names)
-    return Workload(str(path), vectors, docs, query_vectors, query_ids, judgments)
-
-
-def read_queries(path: Path) -> tuple[list[str], list[str]]:
-    """Queries from .jsonl ({"id"|"_id", "text"}) or .txt (one per line, ids are line numbers)."""
-    if not path.is_file():
-        raise InputError(f"Queries file {path} does not exist.")
-    ids, texts = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        if path.suffix == ".jsonl":
-            try:
-                row = json.loads(line)
-                ids.append(str(row.get("id", row.get("_id"))))
-                texts.append(str(row["text"]))
-            except (json.JSONDecodeError, KeyError, AttributeError) as exc:
-                raise InputFileError(path, number, f'expected {{"id": ..., "text": ...}}, found {line[:60]!r}') from exc
-        else:
-            ids.append(str(number))
-            texts.append(line.strip())
-    if not texts:
-        raise InputFileError(path, None, "no queries found.")
-    return ids, texts
+        judgments = read_qrels(Path(qrels), queries=set(asked), corpus=set(docs), **names)
+    return Workload(str(path), vectors, docs, query_vectors, list(asked), judgments)

@@ -1,0 +1,95 @@
+"""Setting: a recipe being measured, plus how retrieval searches with it (mode and fusion).
+
+Written in the recipe grammar: 'minilm', 'minilm:dims=128:codes=int8',
+'minilm:backend=onnx:compute=int8', 'minilm:index=hnsw:mode=hybrid:dense_weight=0.5'.
+Vector tasks see exactly the vectors a collection with this recipe would compare: the same
+vector steps and the codes of index/codec.py, decoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nestvec.encoders import Encoder, load_encoder
+from nestvec.errors import InputError
+from nestvec.index import codec
+from nestvec.recipe import Recipe, parse
+from nestvec.recipe import fields as table
+from nestvec.store.fusion import Fusion
+from nestvec.transforms.steps import VectorSteps
+
+
+@dataclass(frozen=True)
+class Setting:
+    recipe: Recipe = field(default_factory=Recipe)
+    mode: str = "dense"  # retrieval: dense, sparse (BM25) or hybrid
+    fusion: Fusion = field(default_factory=Fusion)  # hybrid retrieval
+
+    def __post_init__(self) -> None:
+        table.field("mode").check(self.mode)
+
+    @classmethod
+    def parse(cls, spec: str) -> Setting:
+        recipe, query = parse(spec)
+        return cls._with_query(recipe, query)
+
+    @classmethod
+    def make(cls, **values: Any) -> Setting:
+        """A setting from field values by name: recipe fields and search options alike."""
+        query = {k: v for k, v in values.items() if table.field(k).query_time}
+        recipe = Recipe.make(**{k: v for k, v in values.items() if k not in query})
+        return cls._with_query(recipe, {k: table.field(k).check(v) for k, v in query.items()})
+
+    @classmethod
+    def _with_query(cls, recipe: Recipe, query: dict[str, Any]) -> Setting:
+        mode = query.pop("mode", "dense")
+        fusion = Fusion(**{table.field(k).attribute: v for k, v in query.items()})
+        return cls(recipe, mode, fusion)
+
+    def with_values(self, **values: Any) -> Setting:
+        query = {f.name: getattr(self.fusion, f.attribute) for f in table.in_part("search") if f.name != "mode"}
+        query["mode"] = self.mode
+        changed_query = {k: table.field(k).check(v) for k, v in values.items() if table.field(k).query_time}
+        recipe = self.recipe.with_values(**{k: v for k, v in values.items() if k not in changed_query})
+        return self._with_query(recipe, {**query, **changed_query})
+
+    @property
+    def label(self) -> str:
+        parts = [str(self.recipe)]
+        if self.mode != "dense":
+            parts.append(f"mode={self.mode}")
+        if self.mode == "hybrid":
+            defaults = Fusion()
+            parts.append(f"fusion={self.fusion.method}")
+            for f in table.in_part("search"):
+                value = getattr(self.fusion, f.attribute, None)
+                if f.name not in ("mode", "fusion") and value != getattr(defaults, f.attribute):
+                    parts.append(f"{f.name}={value:g}")
+        return ":".join(parts)
+
+    # -- what it measures --------------------------------------------------------------------
+    def encoder(self) -> Encoder:
+        spec = self.recipe.encoder
+        encoder = load_encoder(spec.model, backend=spec.backend, compute=spec.compute)
+        self.recipe.bound(encoder.identity)  # checks dims against the model
+        return encoder
+
+    def bytes_per_vector(self, encoder: Encoder) -> int:
+        return self.recipe.index.bytes_per_code(self.recipe.vectors.dims or encoder.dim)
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        """Vector steps fitted on `vectors` and applied, then coded and decoded as a collection would."""
+        codec.check_decodable(self.recipe.index.codes)
+        if self.recipe.vectors.whiten and len(vectors) < 2:
+            raise InputError(f"whitening needs at least 2 vectors to fit, got {len(vectors)}.")
+        spec = self.recipe.vectors
+        steps = VectorSteps.for_spec(dims=spec.dims, whiten=spec.whiten, model_dim=vectors.shape[1])
+        if steps.step is not None and not steps.fitted:
+            steps = VectorSteps(steps.step.fit(vectors))  # fitted on the vectors being evaluated
+        return codec.roundtrip(self.recipe.index.codes, steps.apply(vectors))
+
+
+DEFAULT = Setting()
