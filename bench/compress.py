@@ -30,7 +30,7 @@ def main() -> None:
     import faiss
     import torch
 
-    from nestvec.plan import candidates, from_beir, measure_all
+    from nestvec.eval import candidates, from_beir, measure_all
 
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
@@ -40,15 +40,15 @@ def main() -> None:
     grid = candidates(
         384,
         dims=[384, 256, 128, 64],
-        precisions=["float32", "float16", "int8", "binary", "rabitq"],
+        codes=["float32", "float16", "int8", "binary", "rabitq"],
         strategies=["flat", "hnsw"],
         rescores=[0, 4, 10],
     )
     rows = measure_all(workload, grid)
-    base = next(r for r in rows if r.setting == "flat dims=384").quality
+    base = next(r for r in rows if r.setting == "index=flat:codes=float32:dims=384").quality
     for row in rows:
         print(
-            f"{row.setting:34s} nDCG@10 {row.quality:6.2f} ({100 * row.quality / base:5.1f}% of float)  "
+            f"{row.setting:44s} nDCG@10 {row.quality:6.2f} ({100 * row.quality / base:5.1f}% of float)  "
             f"{row.bytes_per_vector:6.0f} B/vector  {row.qps:7.0f} q/s{'  *front' if row.pareto else ''}",
             flush=True,
         )

@@ -61,7 +61,7 @@ torch.set_num_threads(threads)
 texts = json.load(open(path))
 if library == "nestvec":
     import nestvec
-    model = nestvec.load_encoder("minilm", backend=backend, precision=compute, threads=threads, device=device)
+    model = nestvec.load_encoder("minilm", backend=backend, compute=compute, threads=threads, device=device)
     budget = {"max_batch_tokens": tokens} if tokens else {}
     run = lambda t: model.encode(t, batch_size=batch, progress=False, **budget)
 else:
@@ -166,7 +166,7 @@ def gpu_quality() -> dict[str, float]:
     """STS-B test Spearman of the CUDA paths: fp16 must stay within 0.1 of fp32."""
     from nestvec.eval import Setting, evaluate_sts
 
-    out = {c: evaluate_sts(STS, Setting(backend="torch", compute=c)).main for c in ("fp32", "fp16")}
+    out = {c: evaluate_sts(STS, Setting.make(backend="torch", compute=c)).main for c in ("fp32", "fp16")}
     print(f"  CUDA STS-B test Spearman: fp32 {out['fp32']:.2f}, fp16 {out['fp16']:.2f}")
     return {"stsb_test_spearman_fp32": out["fp32"], "stsb_test_spearman_fp16": out["fp16"]}
 
@@ -178,7 +178,7 @@ def quality(paths: dict[str, Spec]) -> dict[str, dict[str, float]]:
     for path, (library, backend, compute, _, _) in paths.items():
         if library != "nestvec":
             continue
-        setting = Setting(backend=backend, compute=compute)
+        setting = Setting.make(backend=backend, compute=compute)
         sts = evaluate_sts(STS, setting).main
         ndcg = evaluate_retrieval(MSMARCO, setting).main
         out[path] = {"stsb_test_spearman": sts, "msmarco5k_ndcg10": ndcg}

@@ -1,11 +1,14 @@
-"""Load test of `nestvec serve`: throughput and latency at 1, 8 and 64 concurrent clients, with and
-without micro-batching, on loopback.
+"""Load test of `nestvec serve`: throughput and latency at 1, 8 and 64 concurrent clients, on loopback.
 
 The server runs in its own process (2 model threads); the clients run in another process
-(asyncio keep-alive connections, one per client), each sending one STS-B test sentence per request to /v1/embeddings as
-OpenAI clients do, back to back. Same server, same texts; only --no-batching differs.
+(asyncio keep-alive connections, one per client), back to back, one STS-B test sentence per request:
+- `--mode embed` (default): to /v1/embeddings as OpenAI clients do, with and without micro-batching
+  (same server, same texts; only --no-batching differs);
+- `--mode search`: as the query of /collections/papers/search (k=10, dense) over the 678 demo
+  abstracts, the collection built by the nestvec that serves it. `--srcs OLD/src,src` serves the
+  same load from two checkouts one after the other in the same run, so old and new code compare.
 
-Usage: python bench/serve.py [--levels 1,8,64] [--seconds 20] [--out bench/results/serve.json]
+Usage: python bench/serve.py [--mode embed|search] [--levels 1,8,64] [--seconds 20] [--srcs A,B] [--out FILE]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -50,7 +54,21 @@ async def _post(
     return int(lines[0].split()[1]), await reader.readexactly(length)
 
 
-async def _clients(url: str, concurrency: int, seconds: float) -> dict:
+def _request(mode: str, text: str) -> tuple[str, bytes]:
+    if mode == "search":
+        return "/collections/papers/search", json.dumps({"query": text, "k": 10}).encode()
+    return "/v1/embeddings", json.dumps({"input": text, "model": "minilm", "encoding_format": FORMAT}).encode()
+
+
+def _ok(mode: str, status: int, payload: bytes) -> bool:
+    if status != 200:
+        return False
+    if mode == "search":
+        return len(json.loads(payload)["hits"]) == 10
+    return len(json.loads(payload)["data"][0]["embedding"]) == (2048 if FORMAT == "base64" else 384)
+
+
+async def _clients(url: str, concurrency: int, seconds: float, mode: str = "embed") -> dict:
     texts = sentences()
     host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
@@ -62,13 +80,11 @@ async def _clients(url: str, concurrency: int, seconds: float) -> dict:
         reader, writer = await asyncio.open_connection(host, int(port))
         i = number
         while time.perf_counter() < stop:
-            body = json.dumps({"input": texts[i % len(texts)], "model": "minilm", "encoding_format": FORMAT}).encode()
+            path, body = _request(mode, texts[i % len(texts)])
             start = time.perf_counter()
-            status, payload = await _post(reader, writer, "/v1/embeddings", body)
+            status, payload = await _post(reader, writer, path, body)
             latencies.append(time.perf_counter() - start)
-            errors += status != 200 or len(json.loads(payload)["data"][0]["embedding"]) != (
-                2048 if FORMAT == "base64" else 384
-            )
+            errors += not _ok(mode, status, payload)
             i += concurrency
         writer.close()
 
@@ -86,10 +102,11 @@ async def _clients(url: str, concurrency: int, seconds: float) -> dict:
     }
 
 
-def run_clients(url: str, concurrency: int, seconds: float) -> dict:
+def run_clients(url: str, concurrency: int, seconds: float, mode: str = "embed") -> dict:
     """The load comes from a separate process, so client work is not charged to the server's loop."""
+    command = [sys.executable, __file__, "--client", url, "--concurrency", str(concurrency), "--seconds", str(seconds)]
     out = subprocess.run(
-        [sys.executable, __file__, "--client", url, "--concurrency", str(concurrency), "--seconds", str(seconds)],
+        [*command, "--mode", mode],
         capture_output=True,
         text=True,
         check=True,
@@ -116,6 +133,35 @@ def measure(levels: list[int], seconds: float, threads: int, backend: str) -> di
     return results
 
 
+def measure_search(levels: list[int], seconds: float, threads: int, backend: str, srcs: list[Path]) -> dict:
+    """Search load on each checkout in turn; each builds its own copy of the demo collection."""
+    sys.path.insert(0, str(ROOT))
+    from tests.serving import serve_process
+
+    results: dict = {}
+    for src in srcs:
+        with tempfile.TemporaryDirectory() as tmp:
+            papers = Path(tmp) / "papers"
+            build = [
+                sys.executable,
+                "-m",
+                "nestvec.cli.main",
+                "index",
+                "build",
+                str(ROOT / "examples" / "papers.jsonl"),
+            ]
+            build += [str(papers), "--text-field", "title", "--text-field", "text", "--no-progress"]
+            subprocess.run(build, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(src)})
+            flags = [str(papers), "--backend", backend]
+            with serve_process(flags, log=Path(tmp) / "server.log", threads=threads, src=src) as url:
+                results[str(src)] = []
+                for concurrency in levels:
+                    row = run_clients(url, concurrency, seconds, "search")
+                    results[str(src)].append(row)
+                    print(src, row, flush=True)
+    return results
+
+
 def accelerator() -> str:
     """The GPU the server's torch backend would pick, if any (the ONNX backend always runs on CPU)."""
     try:
@@ -131,14 +177,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backend", default="auto", help="the server's --backend: auto (ONNX on CPU), torch or onnx")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
+    parser.add_argument("--mode", choices=("embed", "search"), default="embed")
+    parser.add_argument("--srcs", default=str(ROOT / "src"), help="search mode: comma-separated source trees to serve")
+    parser.add_argument("--out", type=Path)
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        print(json.dumps(asyncio.run(_clients(args.client, args.concurrency, args.seconds))))
+        print(json.dumps(asyncio.run(_clients(args.client, args.concurrency, args.seconds, args.mode))))
         return
     levels = [int(x) for x in args.levels.split(",")]
+    if args.mode == "search":
+        search(args, levels)
+        return
+    args.out = args.out or ROOT / "bench" / "results" / "serve.json"
     results = measure(levels, args.seconds, args.threads, args.backend)
     top = levels[-1]
     on = next(r for r in results["batching"] if r["concurrency"] == top)
@@ -158,6 +210,29 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print("saved", args.out)
+
+
+def search(args: argparse.Namespace, levels: list[int]) -> None:
+    srcs = [Path(s).resolve() for s in args.srcs.split(",")]
+    results = measure_search(levels, args.seconds, args.threads, args.backend, srcs)
+    if len(srcs) > 1:
+        first, last = results[str(srcs[0])], results[str(srcs[-1])]
+        results["ratio_last_to_first"] = {
+            str(a["concurrency"]): b["requests_per_s"] / a["requests_per_s"] for a, b in zip(first, last, strict=True)
+        }
+        print("requests/s, last tree / first:", results["ratio_last_to_first"])
+    results["setup"] = {
+        "machine": platform.machine(),
+        "server_threads": args.threads,
+        "backend": args.backend,
+        "seconds_per_level": args.seconds,
+        "request": "one STS-B test sentence as the query of /collections/papers/search (k=10, dense)",
+        "command": "python bench/serve.py " + " ".join(sys.argv[1:]),
+    }
+    out = args.out or ROOT / "bench" / "results" / "serve-search.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print("saved", out)
 
 
 if __name__ == "__main__":

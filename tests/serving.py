@@ -22,10 +22,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_process(args: Sequence[str], *, log: Path, threads: int | None = None) -> Iterator[str]:
-    """Start `nestvec serve ARGS --port P`, wait until /healthz answers, yield the base URL, stop it."""
+def serve_process(
+    args: Sequence[str], *, log: Path, threads: int | None = None, src: Path | None = None
+) -> Iterator[str]:
+    """Start `nestvec serve ARGS --port P`, wait until /healthz answers, yield the base URL, stop it.
+
+    `src`: run the nestvec found there instead (bench/serve.py compares two checkouts in one run).
+    """
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     command = [sys.executable, "-m", "nestvec.cli.main", "serve", *args, "--port", str(port)]
     if threads is not None:
         command += ["--threads", str(threads)]

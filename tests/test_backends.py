@@ -115,9 +115,9 @@ def test_onnx_export_is_cached_and_a_corrupted_graph_is_rebuilt(minilm_dir: Path
 
 
 def test_int8_keeps_quality_and_has_its_own_identity(onnx_encoder: nestvec.Encoder) -> None:
-    int8 = load_encoder("minilm", precision="int8")
+    int8 = load_encoder("minilm", compute="int8")
     assert isinstance(int8, OnnxEncoder)
-    assert int8.identity.details["precision"] == "int8"
+    assert int8.identity.details["compute"] == "int8"
     assert int8.identity.differences(onnx_encoder.identity)
     texts = sts_sentences()[:400]
     cos = _cos(int8.encode(texts), onnx_encoder.encode(texts))
@@ -125,12 +125,12 @@ def test_int8_keeps_quality_and_has_its_own_identity(onnx_encoder: nestvec.Encod
 
 
 def test_bf16_on_cpu_and_fp16_needs_cuda(torch_encoder: nestvec.Encoder) -> None:
-    bf16 = load_encoder("minilm", precision="bf16")
-    assert isinstance(bf16, TransformerEncoder) and bf16.identity.details["precision"] == "bf16"
+    bf16 = load_encoder("minilm", compute="bf16")
+    assert isinstance(bf16, TransformerEncoder) and bf16.identity.details["compute"] == "bf16"
     texts = sts_sentences()[:100]
     assert _cos(bf16.encode(texts), torch_encoder.encode(texts)).min() > 0.99
     with pytest.raises(nestvec.InputError, match=r"fp16.*needs a CUDA device"):
-        load_encoder("minilm", precision="fp16", device="cpu")
+        load_encoder("minilm", compute="fp16", device="cpu")
 
 
 def test_bad_backend_options_name_the_choices() -> None:
@@ -139,19 +139,19 @@ def test_bad_backend_options_name_the_choices() -> None:
     with pytest.raises(nestvec.ModelError, match="CPU only"):
         load_encoder("minilm", backend="onnx", device="cuda")
     with pytest.raises(nestvec.InputError, match="fp32, int8"):
-        load_encoder("minilm", backend="onnx", precision="fp8")
+        load_encoder("minilm", backend="onnx", compute="fp8")
 
 
 def test_an_int8_collection_reopens_with_int8_and_refuses_fp32(tmp_path: Path) -> None:
     docs = paper_docs(30)
-    int8 = load_encoder("minilm", precision="int8")
+    int8 = load_encoder("minilm", compute="int8")
     with nestvec.Collection.create(tmp_path / "c", model=int8) as coll:
         coll.add(docs)
         first = [h.id for h in coll.search(docs[3].text, k=3)]
     with nestvec.Collection.open(tmp_path / "c") as coll:
-        assert coll.encoder.identity.details["precision"] == "int8"
+        assert coll.encoder.identity.details["compute"] == "int8"
         assert [h.id for h in coll.search(docs[3].text, k=3)] == first
-    with pytest.raises(nestvec.RecipeMismatchError, match="precision"):
+    with pytest.raises(nestvec.RecipeMismatchError, match="compute"):
         nestvec.Collection.open(tmp_path / "c", model="minilm")
 
 
@@ -175,7 +175,7 @@ def test_cli_takes_backend_and_compute_and_refuses_unknown_ones(tmp_path: Path) 
     runner = CliRunner()
     done = runner.invoke(app, ["embed", str(source), str(tmp_path / "v.npy"), "--compute", "int8"])
     assert done.exit_code == 0, done.output
-    expected = load_encoder("minilm", precision="int8").encode(source.read_text().splitlines())
+    expected = load_encoder("minilm", compute="int8").encode(source.read_text().splitlines())
     assert np.abs(np.load(tmp_path / "v.npy") - expected).max() < 1e-6
     bad = runner.invoke(app, ["embed", str(source), str(tmp_path / "w.npy"), "--backend", "tensorrt"])
     assert bad.exit_code == 1 and "Valid choices: auto, onnx, torch" in bad.output
@@ -186,10 +186,11 @@ def test_eval_settings_name_the_backend_and_compute() -> None:
     from nestvec.eval import Setting
 
     setting = Setting.parse("minilm:backend=onnx:compute=int8:dims=128")
-    assert (setting.backend, setting.compute, setting.dims) == ("onnx", "int8", 128)
+    recipe = setting.recipe
+    assert (recipe.encoder.backend, recipe.encoder.compute, recipe.vectors.dims) == ("onnx", "int8", 128)
     assert setting.label == "minilm:backend=onnx:compute=int8:dims=128"
-    assert setting.encoder().identity.details["precision"] == "int8"
-    assert Setting.parse("minilm").retrieval_key() != setting.retrieval_key()
+    assert setting.encoder().identity.details["compute"] == "int8"
+    assert Setting.parse("minilm").recipe.encoder != recipe.encoder  # a retrieval corpus is embedded per encoder
 
 
 def test_auto_falls_back_to_torch_when_the_export_fails(

@@ -56,7 +56,7 @@ def test_search_demo_finds_binary_embedding_papers(demo_collection: Path) -> Non
 
 def test_info_add_delete_in_process(demo_collection: Path, tmp_path: Path) -> None:
     info = json.loads(runner.invoke(app, ["info", str(demo_collection), "--json"]).stdout)
-    assert info["documents"] == 678 and info["dim"] == 384 and info["recipe"]["model"] == "minilm"
+    assert info["documents"] == 678 and info["dim"] == 384 and info["recipe"]["encoder"]["model"] == "minilm"
     extra = tmp_path / "extra.csv"
     extra.write_text("id,text,topic\nnew-1,Product quantization for nearest neighbour search,ann\n", encoding="utf-8")
     added = runner.invoke(app, ["add", str(demo_collection), str(extra), "--json"])
@@ -129,11 +129,11 @@ def test_index_build_with_binary_codes_and_dims(tmp_path: Path) -> None:
     source = tmp_path / "few.jsonl"
     source.write_text("".join(PAPERS.read_text(encoding="utf-8").splitlines(keepends=True)[:30]), encoding="utf-8")
     target = tmp_path / "binary"
-    args = ["index", "build", str(source), str(target), "--precision", "binary", "--dims", "256", "--json"]
+    args = ["index", "build", str(source), str(target), "--codes", "binary", "--dims", "256", "--json"]
     built = runner.invoke(app, args)
     assert built.exit_code == 0, built.output
     info = json.loads(runner.invoke(app, ["info", str(target), "--json"]).stdout)
-    assert info["index"] == "flat+binary rescore×4" and info["recipe"]["dims"] == 256
+    assert info["index"] == "flat+binary rescore×4" and info["recipe"]["vectors"]["dims"] == 256
     hits = json.loads(runner.invoke(app, ["search", str(target), "embeddings", "-k", "3", "--json"]).stdout)["hits"]
     assert len(hits) == 3
     wrong = runner.invoke(app, ["index", "build", str(source), str(tmp_path / "x"), "--index", "hnws"])

@@ -24,12 +24,12 @@ SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize(("index", "precision", "dims", "rescore"), SETTINGS)
+@pytest.mark.parametrize(("index", "codes", "dims", "rescore"), SETTINGS)
 def test_compressed_collections_search_update_and_reopen(
-    tmp_path: Path, encoder: nestvec.Encoder, index: str, precision: str, dims: int | None, rescore: int | None
+    tmp_path: Path, encoder: nestvec.Encoder, index: str, codes: str, dims: int | None, rescore: int | None
 ) -> None:
     path = tmp_path / "c"
-    collection = Collection.create(path, model=encoder, index=index, precision=precision, dims=dims, rescore=rescore)
+    collection = Collection.create(path, model=encoder, index=index, codes=codes, dims=dims, rescore=rescore)
     docs = paper_docs(60)
     collection.add(docs)
     query = "binary codes for fast retrieval"
@@ -38,9 +38,9 @@ def test_compressed_collections_search_update_and_reopen(
     q = encoder.encode([query])[0][: dims or 384]
     exact = encoder.encode([h.text for h in hits])[:, : dims or 384]
     exact_scores = exact @ q / np.linalg.norm(exact, axis=1) / np.linalg.norm(q)
-    if precision == "float32" or rescore != 0:
+    if codes == "float32" or rescore != 0:
         np.testing.assert_allclose([h.score for h in hits], exact_scores, atol=1e-5)
-    elif precision == "binary":
+    elif codes == "binary":
         assert all(abs(h.score * (dims or 384) / 2 - round(h.score * (dims or 384) / 2)) < 1e-4 for h in hits)
     collection.delete([hits[0].id])
     assert hits[0].id not in {h.id for h in collection.search(query, k=59)}
@@ -49,8 +49,8 @@ def test_compressed_collections_search_update_and_reopen(
     collection.close()
     reopened = Collection.open(path)
     info = reopened.info()
-    assert info.recipe["dims"] == dims and info.recipe["index"]["strategy"] == index
-    assert info.recipe["index"]["precision"] == precision and info.index_status == "loaded from checkpoint"
+    assert info.recipe["vectors"]["dims"] == dims and info.recipe["index"]["strategy"] == index
+    assert info.recipe["index"]["codes"] == codes and info.index_status == "loaded from checkpoint"
     assert [(h.id, round(h.score, 5)) for h in reopened.search(query, k=5)] == [
         (h.id, round(h.score, 5)) for h in after
     ]
@@ -59,7 +59,7 @@ def test_compressed_collections_search_update_and_reopen(
 def test_bad_compression_options(tmp_path: Path, encoder: nestvec.Encoder) -> None:
     with pytest.raises(InputError, match="dims must be between 1 and the model's 384"):
         Collection.create(tmp_path / "a", model=encoder, dims=512)
-    with pytest.raises(InputError, match="rescore must be ≥ 0"):
+    with pytest.raises(InputError, match="rescore must be an integer ≥ 0"):
         Collection.create(tmp_path / "b", model=encoder, index="binary", rescore=-1)
     assert not list(tmp_path.iterdir())
 

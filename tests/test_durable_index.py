@@ -46,12 +46,12 @@ def run_writer(path: Path, deleted: list[str], mode: str) -> list[str]:
     return list(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize(("index", "precision"), [("flat", "binary"), ("flat", "int8"), ("hnsw", "float16")])
+@pytest.mark.parametrize(("index", "codes"), [("flat", "binary"), ("flat", "int8"), ("hnsw", "float16")])
 def test_corrupted_index_is_detected_and_rebuilt(
-    tmp_path: Path, encoder: nestvec.Encoder, index: str, precision: str
+    tmp_path: Path, encoder: nestvec.Encoder, index: str, codes: str
 ) -> None:
     path = tmp_path / "c"
-    with Collection.create(path, model=encoder, index=index, precision=precision) as collection:
+    with Collection.create(path, model=encoder, index=index, codes=codes) as collection:
         collection.add(paper_docs(60))
         before = answers(collection)
     suffixes = {p.suffix for p in (path / "index").iterdir()} & {".faiss", ".safetensors", ".f32"}
@@ -72,7 +72,7 @@ def test_corrupted_index_is_detected_and_rebuilt(
 @pytest.mark.parametrize("mode", ["crash", "close"])
 def test_index_replays_writes_it_did_not_see(tmp_path: Path, encoder: nestvec.Encoder, mode: str) -> None:
     path = tmp_path / "c"
-    collection = Collection.create(path, model=encoder, precision="binary")
+    collection = Collection.create(path, model=encoder, codes="binary")
     collection.add(paper_docs(60))
     assert collection.checkpoint()
     first = collection.search("sentence embeddings", k=3)
@@ -98,7 +98,7 @@ def collection_reader(path: Path, encoder: nestvec.Encoder) -> Collection:
 
 def test_compaction_drops_deleted_rows_and_checkpoints_prune_the_log(tmp_path: Path, encoder: nestvec.Encoder) -> None:
     path = tmp_path / "c"
-    collection = Collection.create(path, model=encoder, index="hnsw", precision="int8")
+    collection = Collection.create(path, model=encoder, index="hnsw", codes="int8")
     docs = paper_docs(120)
     collection.add(docs)
     collection.delete([d.id for d in docs[:90]])

@@ -52,7 +52,7 @@ def test_entries_survive_reopening_and_are_kept_per_recipe(encoder: nestvec.Enco
     assert again.stats().entries == 40
     np.testing.assert_array_equal(CachedEncoder(encoder, again).encode(texts), vectors)
     # Another recipe (int8 weights) must not read fp32 vectors: its keys differ.
-    int8 = CachedEncoder(load_encoder("minilm", precision="int8"), again)
+    int8 = CachedEncoder(load_encoder("minilm", compute="int8"), again)
     assert int8.key(texts[0]) != CachedEncoder(encoder, again).key(texts[0])
     int8.encode(texts)
     assert again.stats().entries == 80

@@ -10,12 +10,12 @@ import pytest
 
 from nestvec.errors import IndexCorruptError, InputError
 from nestvec.index import checkpoint
-from nestvec.index.spec import PRECISIONS, STRATEGIES, UNSUPPORTED, IndexSpec
+from nestvec.index.spec import CODES, STRATEGIES, UNSUPPORTED, IndexSpec
 from nestvec.index.vector_index import VectorIndex
 
 SPECS = [
     IndexSpec.make(s, p, nlist=16, nprobe=16)
-    for s, p in itertools.product(STRATEGIES, PRECISIONS)
+    for s, p in itertools.product(STRATEGIES, CODES)
     if (s, p) not in UNSUPPORTED
 ] + [
     IndexSpec.make("ivf", "float32", nlist=16, nprobe=16, spill=30),
@@ -62,7 +62,7 @@ def test_every_index_finds_true_neighbours_and_forgets_deleted(spec: IndexSpec) 
     assert index.trained and len(index) == 12_000
     found = [set(r.labels.tolist()) for r in index.search(queries, 10)]
     # Sign-bit codes (Hamming or RaBitQ) of 48-dimensional vectors keep little order on their own.
-    coarse = spec.precision in ("binary", "rabitq")
+    coarse = spec.codes in ("binary", "rabitq")
     floor = {(True, False): 0.15, (True, True): 0.6}.get((coarse, spec.rescores), 0.85)
     assert recall(found, exact_top(vectors, labels, queries, 10)) >= floor
 
@@ -164,7 +164,7 @@ def test_spill_is_refused_where_there_are_no_lists_to_spill_into() -> None:
     for strategy, precision in (("flat", "float32"), ("hnsw", "int8"), ("ivf", "binary")):
         with pytest.raises(InputError, match="spill gives vectors a second inverted list: it needs strategy 'ivf'"):
             IndexSpec.make(strategy, precision, spill=10)
-    with pytest.raises(InputError, match=r"percentage of the vectors \(0-100\), got 150"):
+    with pytest.raises(InputError, match=r"spill must be between 0 and 100, got 150"):
         IndexSpec.make("ivf", "int8", spill=150)
 
 

@@ -94,11 +94,11 @@ def test_body_size_limit_and_malformed_json(client: TestClient) -> None:
 
 def test_collections_lifecycle_and_search(client: TestClient) -> None:
     assert [c["name"] for c in client.get("/collections").json()] == ["papers"]
-    created = client.post("/collections", json={"name": "notes", "precision": "int8", "index": "hnsw"})
+    created = client.post("/collections", json={"name": "notes", "codes": "int8", "index": "hnsw"})
     assert created.status_code == 201 and created.json()["index"].startswith("hnsw")
     assert client.post("/collections", json={"name": "notes"}).status_code == 409
     assert client.post("/collections", json={"name": "../escape"}).status_code == 422
-    refused = client.post("/collections", json={"name": "graph-bits", "precision": "rabitq", "index": "hnsw"})
+    refused = client.post("/collections", json={"name": "graph-bits", "codes": "rabitq", "index": "hnsw"})
     assert refused.status_code == 400 and "'flat' or 'ivf'" in refused.json()["error"]["message"]
     assert client.get("/collections/graph-bits").status_code == 404  # nothing half-made
     added = client.post("/collections/notes/documents", json={"documents": _docs(30)})
@@ -217,10 +217,13 @@ def test_auth_is_required_off_loopback(tmp_path: Path) -> None:
 
 def test_a_collection_named_twice_is_opened_once(tmp_path: Path, encoder: nestvec.Encoder) -> None:
     from nestvec.serve.catalog import Catalog
+    from nestvec.serve.encoders import ServedEncoders
+    from nestvec.serve.metrics import Metrics
 
     with nestvec.Collection.create(tmp_path / "data" / "notes", model=encoder) as notes:
         notes.add(paper_docs(3))
-    catalog = Catalog([tmp_path / "data" / "notes"], data_dir=tmp_path / "data", model="minilm")
+    encoders = ServedEncoders(ServeConfig(), Metrics())
+    catalog = Catalog([tmp_path / "data" / "notes"], data_dir=tmp_path / "data", encoders=encoders)
     try:
         assert catalog.names() == ["notes"] and len(catalog.get("notes")) == 3
     finally:
@@ -228,4 +231,48 @@ def test_a_collection_named_twice_is_opened_once(tmp_path: Path, encoder: nestve
     with nestvec.Collection.create(tmp_path / "elsewhere" / "notes", model=encoder):
         pass
     with pytest.raises(InputError, match="both be served as 'notes'"):
-        Catalog([tmp_path / "elsewhere" / "notes"], data_dir=tmp_path / "data", model="minilm")
+        Catalog([tmp_path / "elsewhere" / "notes"], data_dir=tmp_path / "data", encoders=encoders)
+    encoders.close()
+
+
+def _batches(client: TestClient) -> float:
+    metrics = client.get("/metrics").text
+    return float(
+        next(line.split()[-1] for line in metrics.splitlines() if line.startswith("nestvec_batch_texts_count"))
+    )
+
+
+def test_collections_embed_through_the_servers_encoder_and_batcher(tmp_path: Path) -> None:
+    """--compute int8 applies to a served collection's queries and writes; a mismatch is refused at start-up."""
+    int8 = nestvec.load_encoder("minilm", compute="int8")
+    with nestvec.Collection.create(tmp_path / "fast", model=int8) as fast:
+        fast.add(paper_docs(40))
+    config = ServeConfig(collections=(tmp_path / "fast",), compute="int8")
+    with TestClient(create_app(config)) as c:
+        state = c.app.state.nestvec  # type: ignore[attr-defined]
+        served = state.catalog.get("fast").encoder
+        assert served.model is state.encoder and served.identity.details["compute"] == "int8"
+        before = _batches(c)
+        doc = paper_docs(3)[2]
+        hits = c.post("/collections/fast/search", json={"query": doc.text[:300], "k": 1}).json()["hits"]
+        assert hits[0]["id"] == doc.id and _batches(c) == before + 1  # the query went through the batcher
+        new = {"id": "x", "text": "A brand new note about int8 networks."}
+        assert c.post("/collections/fast/documents", json={"documents": [new]}).status_code == 200
+        assert _batches(c) == before + 2
+    with nestvec.Collection.create(tmp_path / "exact", model="minilm") as exact:
+        exact.add(paper_docs(5))
+    with pytest.raises(nestvec.RecipeMismatchError, match=r"--compute int8.*built with compute fp32"):
+        create_app(ServeConfig(collections=(tmp_path / "exact",), compute="int8"))
+
+
+def test_http_create_takes_every_recipe_field(tmp_path: Path) -> None:
+    config = ServeConfig(data_dir=tmp_path)
+    with TestClient(create_app(config)) as c:
+        body = {"name": "white", "whiten": True, "dims": 64, "index": "hnsw", "codes": "int8", "rescore": 0}
+        created = c.post("/collections", json=body)
+        assert created.status_code == 201, created.text
+        recipe = nestvec.Collection.open(tmp_path / "white").recipe
+        assert str(recipe) == "minilm:dims=64:whiten=yes:index=hnsw:codes=int8:rescore=0"
+        bad = c.post("/collections", json={"name": "bad", "recipe": "dims=64:bits=4"})
+        assert bad.status_code == 400 and "not understood" in bad.json()["error"]["message"]
+        assert c.post("/collections", json={"name": "bad", "spill": 101}).status_code == 422

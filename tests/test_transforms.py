@@ -1,4 +1,4 @@
-"""Transforms are pure, saved as config.json + safetensors, and cost what they claim."""
+"""Transforms are pure and saved as config.json + safetensors; codes decode as the index stores them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from nestvec.errors import CollectionError, InputError
 from nestvec.eval import Setting, evaluate_sts
-from nestvec.transforms import TRANSFORMS, Binary, Float16, Int8, Truncate, Whiten, load, save
+from nestvec.index import codec
+from nestvec.transforms import TRANSFORMS, Truncate, Whiten, load, save
 from tests.conftest import STS_TEST
 
 
@@ -22,14 +23,14 @@ def sample() -> np.ndarray:
 
 
 def test_fit_returns_a_new_object_and_leaves_the_original_unfitted(sample: np.ndarray) -> None:
-    for blank in (Whiten(dims=8), Int8(quantile=0.01)):
+    for blank in (Whiten(dims=8),):
         fitted = blank.fit(sample)
         assert fitted is not blank and fitted.fitted and not blank.fitted
         with pytest.raises(InputError, match="not fitted"):
             blank.apply(sample)
 
 
-@pytest.mark.parametrize("transform", [Truncate(16), Whiten(dims=12), Whiten(), Float16(), Int8(0.005), Binary()])
+@pytest.mark.parametrize("transform", [Truncate(16), Whiten(dims=12), Whiten()])
 def test_save_and_load_round_trip(transform: object, sample: np.ndarray, tmp_path: Path) -> None:
     fitted = transform.fit(sample)  # type: ignore[attr-defined]
     folder = save(fitted, tmp_path / "t")
@@ -48,17 +49,23 @@ def test_whitening_decorrelates_the_fitted_sample(sample: np.ndarray) -> None:
 
 
 def test_codes_sizes_and_reconstruction(sample: np.ndarray) -> None:
-    int8 = Int8().fit(sample)
-    codes = int8.apply(sample)
-    assert codes.dtype == np.int8 and codes.nbytes == 500 * 32 == 500 * int8.bytes_per_vector(32)
-    step = (int8.high - int8.low) / 255
-    assert np.abs(int8.decode(codes) - sample).max() <= step.max() / 2 + 1e-6
-    bits = Binary().apply(sample)
-    assert bits.dtype == np.uint8 and bits.shape == (500, 4) and Binary().bytes_per_vector(384) == 48
-    decoded = Binary().decode(bits)
+    from nestvec.index.spec import IndexSpec
+
+    int8 = codec.roundtrip("int8", sample)
+    assert int8.dtype == np.float32 and int8.shape == sample.shape
+    assert IndexSpec.make("flat", "int8").bytes_per_code(32) == 32
+    # 256 levels over each dimension's 0.1%-99.9% range: a value inside it moves by at most half a step.
+    low, high = np.quantile(sample, 0.001, axis=0), np.quantile(sample, 0.999, axis=0)
+    inside = (sample >= low) & (sample <= high)
+    assert np.abs(int8 - sample)[inside].max() <= ((high - low) / 255).max() / 2 + 1e-3
+    assert IndexSpec.make("flat", "binary").bytes_per_code(384) == 48
+    decoded = codec.roundtrip("binary", sample)
+    bits = np.packbits(sample > 0, axis=1)
     hamming = np.unpackbits(bits[0] ^ bits[1]).sum()
     assert decoded[0] @ decoded[1] == pytest.approx(1 - 2 * hamming / 32)
-    assert Float16().apply(sample).dtype == np.float16 and Truncate(8).apply(sample).shape == (500, 8)
+    half = codec.roundtrip("float16", sample)
+    np.testing.assert_allclose(half, sample, rtol=1e-3, atol=1e-4)  # float16 keeps 11 significant bits
+    assert Truncate(8).apply(sample).shape == (500, 8)
 
 
 def test_bad_transform_input(sample: np.ndarray, tmp_path: Path) -> None:
@@ -66,19 +73,19 @@ def test_bad_transform_input(sample: np.ndarray, tmp_path: Path) -> None:
         TRANSFORMS["int4"]
     with pytest.raises(InputError, match="Cannot truncate 32-dim vectors to 64"):
         Truncate(64).apply(sample)
-    with pytest.raises(InputError, match="calibrated on 32-dim"):
-        Int8().fit(sample).apply(sample[:, :16])
+    with pytest.raises(InputError, match="fitted on 32-dim"):
+        Whiten().fit(sample).apply(sample[:, :16])
     with pytest.raises(InputError, match="non-empty 2-D array"):
-        Int8().fit(np.zeros((0, 4)))
+        Whiten().fit(np.zeros((0, 4)))
     with pytest.raises(CollectionError, match=r"config\.json is missing"):
         load(tmp_path)
 
 
 def test_compressed_sts_settings_keep_quality() -> None:
-    int8 = evaluate_sts(STS_TEST, Setting(precision="int8"))
-    binary = evaluate_sts(STS_TEST, Setting.parse("minilm:precision=binary"))
+    int8 = evaluate_sts(STS_TEST, Setting.make(codes="int8"))
+    binary = evaluate_sts(STS_TEST, Setting.parse("minilm:codes=binary"))
     assert int8.bytes_per_vector == 384 and binary.bytes_per_vector == 48
     assert int8.main == pytest.approx(82.03, abs=0.2)
     assert 79.0 < binary.main < 82.03
-    with pytest.raises(InputError, match="Unknown precision 'int4'"):
-        Setting(precision="int4")
+    with pytest.raises(InputError, match="Unknown code precision 'int4'"):
+        Setting.make(codes="int4")

@@ -10,7 +10,7 @@ from pathlib import Path
 from nestvec.encoders.base import Encoder, ModelIdentity
 from nestvec.encoders.cache import CachedEncoder, EmbeddingCache
 from nestvec.encoders.spec import BACKENDS, COMPUTES, DEFAULT_MODEL, EncoderSpec
-from nestvec.errors import MissingExtraError, ModelError
+from nestvec.errors import InputError, MissingExtraError, ModelError
 from nestvec.registry import unknown_name_message
 
 
@@ -66,7 +66,7 @@ def load_encoder(
     if backend not in BACKENDS:
         raise ModelError(unknown_name_message("backend", backend, list(BACKENDS)))
     if compute not in COMPUTES:
-        raise ModelError(unknown_name_message("compute", compute, list(COMPUTES)))
+        raise InputError(unknown_name_message("compute", compute, list(COMPUTES)))
     display, folder = resolve_model(name_or_path)
     source = str(name_or_path) if str(name_or_path) in NAMED_MODELS else str(folder)
     key = (source, device, threads, backend, compute)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nestvec.errors import ModelError
+from nestvec.errors import InputError, ModelError
 from nestvec.registry import unknown_name_message
 
 DEFAULT_MODEL = "minilm"
@@ -30,7 +30,7 @@ class EncoderSpec:
         if self.backend not in BACKENDS:
             raise ModelError(unknown_name_message("backend", self.backend, list(BACKENDS)))
         if self.compute not in COMPUTES:
-            raise ModelError(unknown_name_message("compute", self.compute, list(COMPUTES)))
+            raise InputError(unknown_name_message("compute", self.compute, list(COMPUTES)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

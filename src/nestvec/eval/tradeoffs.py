@@ -63,7 +63,7 @@ def candidates(
     start = base or Recipe()
     out = []
     for d, s, c in itertools.product(widths, strategies, codes):
-        start.with_values(index=s, codes=c)  # checks the names even where the pair is skipped
+        table.field("index").check(s), table.field("codes").check(c)  # names checked even where pairs are skipped
         if (s, c) in UNSUPPORTED:
             continue
         for r in [0] if c == "float32" else list(dict.fromkeys(rescores)):

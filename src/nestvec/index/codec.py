@@ -46,7 +46,7 @@ def roundtrip(codes: str, vectors: np.ndarray) -> np.ndarray:
         return decode_bits(np.packbits(vectors > 0, axis=1), dim)
     index = backend.create(IndexSpec.make("flat", codes), dim, lists=0)
     sample, _ = training_rows(len(vectors), spill=False)
-    index.train(vectors[sample])
+    backend.train(IndexSpec.make("flat", codes), index, vectors[sample])
     return decode(index, index.sa_encode(vectors), dim)
 
 

@@ -97,7 +97,7 @@ class Field:
 
     def range_text(self) -> str:
         if self.kind is int and self.high is None and self.low in (0, 1):
-            text = "a positive integer" if self.low == 1 else "a non-negative integer"
+            text = "a positive integer" if self.low == 1 else "an integer ≥ 0"
             return text + (" or None" if self.optional else "")
         if self.low is not None and self.high is not None:
             return f"between {self.low:g} and {self.high:g}"

@@ -104,9 +104,10 @@ class Collection:
             made = dataclasses.replace(made, sparse=bm25)
         if model is None or isinstance(model, (str, Path)):
             encoder = _recipe_encoder(made)
-        else:  # a loaded encoder: the recipe records where it loads from
+        else:  # a loaded encoder: the recipe records where it loads from and how it computes
             encoder = model
-            made = made.with_values(model=encoder.source)
+            compute = str(encoder.identity.details.get("compute", "fp32"))
+            made = made.with_values(model=encoder.source, compute=compute)
         made = made.bound(encoder.identity)
         _write_folder(target, made)
         return cls(target, made, SQLiteStore(target / STORE_FILE), encoder)

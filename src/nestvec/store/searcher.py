@@ -11,11 +11,11 @@ import numpy as np
 from nestvec.errors import CollectionError, InputError
 from nestvec.index.base import SearchResult
 from nestvec.index.vector_index import VectorIndex
+from nestvec.recipe import Recipe
 from nestvec.store.filters import compile_filter
 from nestvec.store.fusion import Fusion, check_mode
 from nestvec.store.keywords import KeywordReader
 from nestvec.store.live_index import LiveIndex
-from nestvec.store.recipe import Recipe
 from nestvec.store.sqlite import ChunkRow, SQLiteStore
 from nestvec.store.types import Chunk, Hit
 
