@@ -11,11 +11,11 @@ import pytest
 
 import nestvec
 from nestvec.encoders import load_encoder
-from nestvec.encoders import tokenize as tokenize_module
-from nestvec.encoders.onnx import OnnxEncoder
-from nestvec.encoders.onnx_export import onnx_file
-from nestvec.encoders.st_folder import read_st_folder
-from nestvec.encoders.transformer import TransformerEncoder
+from nestvec.encoders.transformer import tokenize as tokenize_module
+from nestvec.encoders.transformer.onnx_backend import OnnxEncoder
+from nestvec.encoders.transformer.onnx_export import onnx_file
+from nestvec.encoders.transformer.folder import read_st_folder
+from nestvec.encoders.transformer.torch_backend import TransformerEncoder
 from tests.conftest import paper_docs, sts_sentences
 
 LONG = " ".join(["retrieval augmented generation with dense embeddings"] * 40)
@@ -196,7 +196,7 @@ def test_eval_settings_name_the_backend_and_compute() -> None:
 def test_auto_falls_back_to_torch_when_the_export_fails(
     minilm_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nestvec.encoders import onnx_export
+    from nestvec.encoders.transformer import onnx_export
     from tests.conftest import model_variant
 
     # No architecture at hand makes torch.onnx fail for real, so the exporter is made to fail.

@@ -11,7 +11,7 @@ import pytest
 
 import nestvec
 from nestvec.encoders.hashed import HashEncoder, HashSpec
-from nestvec.encoders.lexicon import Lexicon
+from nestvec.encoders.hashed.lexicon import Lexicon
 from nestvec.errors import InputError
 from nestvec.train.hashed import train_hashed
 from tests.conftest import papers

@@ -47,13 +47,32 @@ def test_user_vocabulary_words_become_single_tokens(static_model: Path) -> None:
 def test_folder_loads_without_torch(static_model: Path) -> None:
     assert {p.name for p in static_model.iterdir()} == {"config.json", "tokenizer.json", "embeddings.safetensors"}
     config = json.loads((static_model / "config.json").read_text())
-    assert config["kind"] == "nestvec.static-model" and config["teacher"]["kind"] == "transformer"
+    assert config["kind"] == "nestvec.static" and config["teacher"]["kind"] == "transformer"
     code = (
         "import sys, nestvec; e = nestvec.load_encoder(sys.argv[1]); v = e.encode(['a cat', 'vector search']);"
         "print(v.shape, 'torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(static_model)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(2, 256) False"
+
+
+def test_folder_kinds_name_the_encoder_and_old_names_still_load(static_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from nestvec.encoders.kinds import kind_of
+
+    assert kind_of(static_model) == nestvec.load_encoder(static_model).identity.kind == "static"
+    old = shutil.copytree(static_model, tmp_path / "old")
+    config = json.loads((old / "config.json").read_text())
+    (old / "config.json").write_text(json.dumps({**config, "kind": "nestvec.static-model"}))  # as nestvec 0.1 wrote
+    assert kind_of(old) == "static"
+    np.testing.assert_array_equal(
+        nestvec.load_encoder(old).encode(["a cat"]), nestvec.load_encoder(static_model).encode(["a cat"])
+    )
+    odd = shutil.copytree(static_model, tmp_path / "odd")  # a new path: loaded encoders are cached by path
+    (odd / "config.json").write_text(json.dumps({**config, "kind": "nestvec.collection"}))
+    with pytest.raises(nestvec.ModelError, match="Layouts tried: transformer: .*static: .*hashed: .*wordvectors"):
+        nestvec.load_encoder(odd)
 
 
 def test_encoding_is_a_normalized_mean_independent_of_batching(static_model: Path) -> None:

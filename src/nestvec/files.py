@@ -46,8 +46,9 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     write_bytes_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
-def read_config(folder: Path, kind: str) -> dict[str, Any]:
-    """Read a saved folder's config.json and check it is of `kind` and a format we can read."""
+def read_config(folder: Path, kind: str, *, aliases: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a saved folder's config.json and check it is of `kind` (or an older name of it, in
+    `aliases`) and a format we can read."""
     from nestvec._version import __version__
 
     if not folder.exists():
@@ -59,7 +60,7 @@ def read_config(folder: Path, kind: str) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CollectionError(f"{path} is corrupt: not valid JSON ({exc}).") from exc
-    if not isinstance(data, dict) or data.get("kind") != f"nestvec.{kind}":
+    if not isinstance(data, dict) or data.get("kind") not in [f"nestvec.{k}" for k in (kind, *aliases)]:
         raise CollectionError(
             f"{path} does not describe a nestvec {kind} "
             f"(kind={data.get('kind') if isinstance(data, dict) else None!r})."

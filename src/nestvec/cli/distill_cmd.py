@@ -70,7 +70,7 @@ def _words(path: Path, teacher: str, size: int) -> list[str]:
     from tokenizers import Tokenizer
 
     from nestvec.encoders import resolve_model
-    from nestvec.encoders.st_folder import read_st_folder
+    from nestvec.encoders.transformer.folder import read_st_folder
     from nestvec.train import corpus_words
 
     folder = read_st_folder(resolve_model(teacher)[1])

@@ -6,10 +6,14 @@ import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nestvec.encoders.base import Encoder, ModelIdentity
-from nestvec.encoders.cache import CachedEncoder, EmbeddingCache
+from nestvec.encoders.kinds import kind_of, loader
 from nestvec.encoders.spec import BACKENDS, COMPUTES, DEFAULT_MODEL, EncoderSpec
+
+if TYPE_CHECKING:
+    from nestvec.encoders.cache import CachedEncoder, EmbeddingCache
 from nestvec.errors import InputError, MissingExtraError, ModelError
 from nestvec.registry import unknown_name_message
 
@@ -80,46 +84,33 @@ def load_encoder(
         encoder = _cache[key]
     if cache is None:
         return encoder
+    from nestvec.encoders.cache import CachedEncoder, EmbeddingCache
+
     return CachedEncoder(encoder, cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache))
 
 
 def _load_folder(
     folder: Path, display: str, *, device: str | None, threads: int | None, backend: str, compute: str
 ) -> Encoder:
-    from nestvec.encoders.st_folder import read_st_folder
-    from nestvec.encoders.static import StaticEncoder, is_static_folder
-    from nestvec.encoders.wordvectors import WordVectors, is_wordvector_folder
+    kind = kind_of(folder)
+    if kind != "transformer":
+        return loader(kind)(folder)
+    from nestvec.encoders.transformer.folder import read_st_folder
 
-    if is_static_folder(folder):
-        return StaticEncoder(folder)
-    if is_wordvector_folder(folder):
-        return WordVectors(folder)
-    from nestvec.encoders.hashed import HashEncoder, is_hash_folder
+    st_folder = read_st_folder(folder)
+    if _use_onnx(backend, device, compute):
+        from nestvec.encoders.transformer.onnx_backend import OnnxEncoder
 
-    if is_hash_folder(folder):
-        return HashEncoder(folder)
+        try:
+            return OnnxEncoder(st_folder, name=display, threads=threads, compute=compute)
+        except ModelError as exc:
+            if backend != "auto" or compute != "fp32":
+                raise
+            # An architecture the exporter cannot trace still runs, only slower: say so once.
+            warnings.warn(f"{exc} Running {display} with torch instead.", RuntimeWarning, stacklevel=3)
+    from nestvec.encoders.transformer.torch_backend import TransformerEncoder
 
-    if (folder / "modules.json").is_file() or (folder / "config.json").is_file():
-        st_folder = read_st_folder(folder)
-        if _use_onnx(backend, device, compute):
-            from nestvec.encoders.onnx import OnnxEncoder
-
-            try:
-                return OnnxEncoder(st_folder, name=display, threads=threads, compute=compute)
-            except ModelError as exc:
-                if backend != "auto" or compute != "fp32":
-                    raise
-                # An architecture the exporter cannot trace still runs, only slower: say so once.
-                warnings.warn(f"{exc} Running {display} with torch instead.", RuntimeWarning, stacklevel=3)
-        from nestvec.encoders.transformer import TransformerEncoder
-
-        return TransformerEncoder(st_folder, name=display, device=device, threads=threads, compute=compute)
-    raise ModelError(
-        f"{folder} is not a model folder nestvec knows: expected a sentence-transformers folder "
-        "(modules.json, config.json, model.safetensors, tokenizer.json, 1_Pooling/config.json) "
-        "or a static model from `nestvec distill` (config.json, tokenizer.json, embeddings.safetensors), "
-        "or word vectors from `nestvec vectors convert`."
-    )
+    return TransformerEncoder(st_folder, name=display, device=device, threads=threads, compute=compute)
 
 
 def _use_onnx(backend: str, device: str | None, compute: str) -> bool:
@@ -153,3 +144,12 @@ __all__ = [
     "load_encoder",
     "resolve_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The cache needs sqlite3, which nothing else here does: loaded when first asked for.
+    if name in ("CachedEncoder", "EmbeddingCache"):
+        from nestvec.encoders import cache
+
+        return getattr(cache, name)
+    raise AttributeError(f"module 'nestvec.encoders' has no attribute {name!r}")

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from nestvec.extras import require
+
 Run = Mapping[str, Mapping[str, float]]
 Qrels = Mapping[str, Mapping[str, int]]
 RETRIEVAL_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
@@ -73,7 +75,8 @@ def retrieval_scores(run: Run, qrels: Qrels, metrics: tuple[str, ...] = RETRIEVA
 
 
 def correlations(predicted: np.ndarray, gold: np.ndarray) -> dict[str, float]:
-    from scipy.stats import pearsonr, spearmanr
+    stats = require("scipy.stats", "eval", "STS correlations")
+    pearsonr, spearmanr = stats.pearsonr, stats.spearmanr
 
     return {
         "spearman": 100.0 * float(spearmanr(predicted, gold).statistic),
@@ -83,7 +86,7 @@ def correlations(predicted: np.ndarray, gold: np.ndarray) -> dict[str, float]:
 
 def pair_classification(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Average precision, and the best F1 and accuracy over all thresholds on the similarity."""
-    from sklearn.metrics import average_precision_score
+    average_precision_score = require("sklearn.metrics", "eval", "Pair classification").average_precision_score
 
     order = np.argsort(-scores, kind="stable")
     sorted_labels = labels[order]

@@ -15,6 +15,7 @@ from nestvec.errors import InputError
 from nestvec.eval import metrics
 from nestvec.eval.readers import Column, read_labelled, read_pair_labels, read_sts
 from nestvec.eval.setting import DEFAULT, Setting
+from nestvec.extras import require
 from nestvec.index import codec
 from nestvec.transforms.reduce import normalize
 
@@ -132,9 +133,11 @@ def evaluate_classification(
     folds: int = 5,
 ) -> TaskResult:
     """Logistic regression on the embeddings: train on `path`, score on `test` (or k-fold CV)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    LogisticRegression = require("sklearn.linear_model", "eval", "Classification").LogisticRegression
+    scores = require("sklearn.metrics", "eval", "Classification")
+    accuracy_score, f1_score = scores.accuracy_score, scores.f1_score
+    selection = require("sklearn.model_selection", "eval", "Classification")
+    StratifiedKFold, cross_val_predict = selection.StratifiedKFold, selection.cross_val_predict
 
     start = time.perf_counter()
     train = read_labelled(path, columns=columns, header=header)
@@ -169,8 +172,8 @@ def evaluate_clustering(
     batch_size: int = 64,
 ) -> TaskResult:
     """k-means with k = number of labels; V-measure (×100) against the labels."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import v_measure_score
+    KMeans = require("sklearn.cluster", "eval", "Clustering").KMeans
+    v_measure_score = require("sklearn.metrics", "eval", "Clustering").v_measure_score
 
     start = time.perf_counter()
     data = read_labelled(path, columns=columns, header=header)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nestvec.encoders.base import Encoder
+if TYPE_CHECKING:
+    from nestvec.encoders.base import Encoder
 from nestvec.errors import InputError
 
 MODES = ("truncate", "split")

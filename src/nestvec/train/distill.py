@@ -24,14 +24,15 @@ from tokenizers import Tokenizer
 
 from nestvec.encoders import load_encoder
 from nestvec.encoders.static import STORAGE, StaticEncoder, save_static
-from nestvec.encoders.tokenize import Batch
+from nestvec.encoders.transformer.tokenize import Batch
 from nestvec.errors import InputError
+from nestvec.extras import require
 from nestvec.files import new_folder
 from nestvec.registry import unknown_name_message
 from nestvec.train.vocabulary import add_words, word_vectors
 
 if TYPE_CHECKING:
-    from nestvec.encoders.transformer import TransformerEncoder
+    from nestvec.encoders.transformer.torch_backend import TransformerEncoder
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def distill(
     """
     start = time.perf_counter()
     target = new_folder(output)
-    from nestvec.encoders.transformer import TransformerEncoder
+    from nestvec.encoders.transformer.torch_backend import TransformerEncoder
 
     model = load_encoder(teacher, backend="torch")  # needs the network itself, not a graph
     if not isinstance(model, TransformerEncoder):
@@ -111,7 +112,7 @@ def distill(
 
 def _token_vectors(model: TransformerEncoder, tokenizer: Tokenizer, batch_size: int) -> np.ndarray:
     """The teacher's pooled vector of every token id, each fed alone between the special tokens."""
-    import torch
+    torch = require("torch", "transformer", "Training")
 
     size = tokenizer.get_vocab_size()
     wrapped = tokenizer.encode("", add_special_tokens=True).ids  # e.g. [CLS] [SEP]
@@ -139,7 +140,7 @@ def _kept(tokenizer: Tokenizer, pattern: str | None) -> np.ndarray:
 
 
 def _pca(vectors: np.ndarray, dims: int) -> Any:
-    from sklearn.decomposition import PCA
+    PCA = require("sklearn.decomposition", "eval", "Distillation (PCA)").PCA
 
     return PCA(n_components=dims, svd_solver="full").fit(vectors)
 

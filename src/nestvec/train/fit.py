@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from nestvec.extras import require
+
 
 def fit_bags(
     table: Any,
@@ -26,7 +28,7 @@ def fit_bags(
 ) -> float:
     """Train `table` on the row ids of each text (`bags`); `target_of[i]` is bag i's row of `targets`
     (the identity when None). Texts without ids are skipped. Returns the last batch's loss."""
-    import torch
+    torch = require("torch", "transformer", "Training")
 
     goal = torch.nn.functional.normalize(torch.from_numpy(np.asarray(targets, dtype=np.float32)), dim=1)
     target_of = np.arange(len(bags)) if target_of is None else target_of

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from nestvec.encoders.hashed import HashEncoder, HashSpec, save_hashed, words
-from nestvec.encoders.lexicon import Lexicon
+from nestvec.encoders.hashed.lexicon import Lexicon
 from nestvec.errors import InputError
+from nestvec.extras import require
 from nestvec.files import new_folder
 from nestvec.train.fit import fit_bags
 
@@ -59,7 +60,7 @@ def train_hashed(
     should be (hundreds of thousands of sentences): a word seen fewer than 3 times is not in the
     lexicon, so it is "mended" into a known neighbour.
     """
-    import torch
+    torch = require("torch", "transformer", "Training")
 
     spec = spec or HashSpec()
     start = time.perf_counter()

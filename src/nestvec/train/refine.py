@@ -20,6 +20,7 @@ import numpy as np
 from nestvec.encoders import load_encoder
 from nestvec.encoders.static import StaticEncoder, save_static
 from nestvec.errors import InputError
+from nestvec.extras import require
 from nestvec.files import new_folder, without_header
 from nestvec.train.fit import fit_bags
 
@@ -46,8 +47,8 @@ def refine(
     seed: int = 0,
 ) -> RefineReport:
     """Train `model`'s table towards `teacher`'s vectors of `texts` (or the given `targets`)."""
-    import torch
-    from sklearn.decomposition import PCA
+    torch = require("torch", "transformer", "Training")
+    PCA = require("sklearn.decomposition", "eval", "Distillation (PCA)").PCA
 
     start = time.perf_counter()
     target = new_folder(output)

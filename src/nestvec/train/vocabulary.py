@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tokenizers import AddedToken, Tokenizer
 
-from nestvec.encoders.tokenize import Batch
+from nestvec.encoders.transformer.tokenize import Batch
+from nestvec.extras import require
 
 if TYPE_CHECKING:
-    from nestvec.encoders.transformer import TransformerEncoder
+    from nestvec.encoders.transformer.torch_backend import TransformerEncoder
 
 _WORD = re.compile(r"[^\W\d_]{3,}")  # letters only, three or more: no numbers, no fragments
 
@@ -40,7 +41,7 @@ def corpus_words(texts: Iterable[str], tokenizer: Tokenizer, *, size: int, min_c
 
 def word_vectors(model: TransformerEncoder, tokenizer: Tokenizer, words: Sequence[str], batch_size: int) -> np.ndarray:
     """The teacher's pooled vector of each word's pieces between reversed special tokens, as for tokens."""
-    import torch
+    torch = require("torch", "transformer", "Training")
 
     wrapped = tokenizer.encode("", add_special_tokens=True).ids
     pieces = [e.ids for e in tokenizer.encode_batch(list(words), add_special_tokens=False)]

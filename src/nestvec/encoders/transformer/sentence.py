@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from nestvec.encoders.base import ModelIdentity, check_texts, show_progress
-from nestvec.encoders.st_folder import STFolder
-from nestvec.encoders.tokenize import Batch, TextTokenizer
+from nestvec.encoders.transformer.folder import STFolder
+from nestvec.encoders.transformer.tokenize import Batch, TextTokenizer
 from nestvec.errors import InputError
 
 # Padded tokens per model batch when the caller gives no budget: large enough that per-call

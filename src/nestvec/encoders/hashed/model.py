@@ -24,12 +24,13 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from nestvec.encoders.base import ModelIdentity, check_texts
-from nestvec.encoders.lexicon import Lexicon
+from nestvec.encoders.hashed.lexicon import Lexicon
 from nestvec.errors import InputError
 from nestvec.files import config_header, read_config, write_json_atomic
 from nestvec.registry import unknown_name_message
 
-KIND = "hash-model"
+KIND = "hashed"  # config.json's kind (nestvec.hashed) and the identity's
+OLD_KINDS = ("hash-model",)  # what nestvec 0.1 wrote
 TABLE = "table.safetensors"
 _WORD = re.compile(r"\w+(?:[-']\w+)*|[^\w\s]", re.UNICODE)
 
@@ -86,7 +87,7 @@ class HashEncoder:
 
     def __init__(self, folder: str | Path) -> None:
         folder = Path(folder)
-        config = read_config(folder, KIND)
+        config = read_config(folder, KIND, aliases=OLD_KINDS)
         self.spec = HashSpec(**config["spec"])  # __post_init__ turns the JSON list of features back into a tuple
         self.table = load_file(str(folder / TABLE))["table"].astype(np.float32)
         if self.table.shape != (self.spec.rows, self.spec.dim):
@@ -100,7 +101,7 @@ class HashEncoder:
     @property
     def identity(self) -> ModelIdentity:
         details = {**asdict(self.spec), "lexicon_sha256": self.lexicon.digest if self.lexicon else None}
-        return ModelIdentity("hashed", self.name, self._digest, self.dim, self.max_tokens, True, details)
+        return ModelIdentity(KIND, self.name, self._digest, self.dim, self.max_tokens, True, details)
 
     @property
     def special_tokens(self) -> int:
@@ -140,7 +141,3 @@ def save_hashed(folder: Path, *, spec: HashSpec, table: np.ndarray, config: dict
     )
     return folder
 
-
-def is_hash_folder(folder: Path) -> bool:
-    path = folder / "config.json"
-    return path.is_file() and f'"nestvec.{KIND}"' in path.read_text(encoding="utf-8", errors="replace")[:400]

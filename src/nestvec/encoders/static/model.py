@@ -1,6 +1,6 @@
 """Static encoders: one vector per token, averaged. Inference needs numpy and tokenizers only.
 
-A static model is a folder: config.json (kind nestvec.static-model), tokenizer.json and
+A static model is a folder: config.json (kind nestvec.static), tokenizer.json and
 embeddings.safetensors holding the (vocabulary, dim) table, as float32, float16 or int8 with a
 scale per row. The token weights (SIF) are folded into the table at distillation, so encoding is
 a plain mean of the rows of a text's tokens, then L2 normalization.
@@ -25,7 +25,8 @@ from nestvec.errors import InputError, ModelError
 from nestvec.files import config_header, hash_file, new_folder, read_config, without_header, write_json_atomic
 from nestvec.registry import unknown_name_message
 
-KIND = "static-model"
+KIND = "static"  # config.json's kind (nestvec.static) and the identity's
+OLD_KINDS = ("static-model",)  # what nestvec 0.1 wrote
 TABLE = "embeddings.safetensors"
 STORAGE = ("float32", "float16", "int8")
 _GROUP_TOKENS = 1024  # measured: 256-1024 best on 2 cores; 8192 loses a quarter
@@ -79,7 +80,7 @@ class StaticEncoder:
     """Mean of token vectors, L2-normalized. Satisfies the Encoder protocol."""
 
     def __init__(self, folder: Path, *, name: str | None = None) -> None:
-        config = read_config(folder, KIND) if (folder / "config.json").is_file() else None
+        config = read_config(folder, KIND, aliases=OLD_KINDS) if (folder / "config.json").is_file() else None
         if config is None:
             raise ModelError(f"{folder} is not a static model folder (config.json is missing).")
         try:
@@ -115,7 +116,7 @@ class StaticEncoder:
     @property
     def identity(self) -> ModelIdentity:
         details = {"storage": str(self.table.rows.dtype), "lowercase": self.lowercase}
-        return ModelIdentity("static", self.name, self._digest, self.dim, self.max_tokens, True, details)
+        return ModelIdentity(KIND, self.name, self._digest, self.dim, self.max_tokens, True, details)
 
     @property
     def special_tokens(self) -> int:
@@ -157,7 +158,7 @@ class StaticEncoder:
         if processes < 1:
             raise InputError(f"processes must be ≥ 1, got {processes}.")
         if processes > 1 and len(texts) >= _PROCESS_MIN_TEXTS:
-            from nestvec.encoders.processes import encode_in_processes
+            from nestvec.encoders.static.processes import encode_in_processes
 
             return encode_in_processes(self.folder, texts, self.dim, processes=processes, batch_size=batch_size)
         step = max(batch_size, 1024)
@@ -226,7 +227,3 @@ def save_static(folder: Path, *, tokenizer: Tokenizer, table: np.ndarray, storag
     write_json_atomic(folder / "config.json", {**config_header(KIND), **config, "storage": storage})
     return folder
 
-
-def is_static_folder(folder: Path) -> bool:
-    path = folder / "config.json"
-    return path.is_file() and f'"nestvec.{KIND}"' in path.read_text(encoding="utf-8", errors="replace")[:400]

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nestvec.encoders.pooling import pool
-from nestvec.encoders.sentence import SentenceEncoder
-from nestvec.encoders.st_folder import STFolder
-from nestvec.encoders.tokenize import Batch
+from nestvec.encoders.transformer.folder import STFolder
+from nestvec.encoders.transformer.pooling import pool
+from nestvec.encoders.transformer.sentence import SentenceEncoder
+from nestvec.encoders.transformer.tokenize import Batch
 from nestvec.errors import InputError, MissingExtraError, ModelError
 from nestvec.registry import unknown_name_message
 

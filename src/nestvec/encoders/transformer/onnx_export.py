@@ -13,13 +13,13 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nestvec.encoders.st_folder import STFolder
+from nestvec.encoders.transformer.folder import STFolder
 from nestvec.errors import InputError, MissingExtraError, ModelError
 from nestvec.files import hash_file
 from nestvec.registry import unknown_name_message
 
 if TYPE_CHECKING:
-    from nestvec.encoders.transformer import TransformerEncoder
+    from nestvec.encoders.transformer.torch_backend import TransformerEncoder
 
 # Bump when the exported graph changes, so old cache entries are not reused.
 EXPORT_FORMAT = 1
@@ -122,7 +122,7 @@ def _export(folder: STFolder, path: Path) -> None:
     try:
         import torch
 
-        from nestvec.encoders.transformer import TransformerEncoder
+        from nestvec.encoders.transformer.torch_backend import TransformerEncoder
     except ImportError as exc:
         raise MissingExtraError("torch", "transformer", "Exporting a model to ONNX") from exc
     # Eager attention traces to the MatMul/Softmax pattern ONNX Runtime's fusions recognise.

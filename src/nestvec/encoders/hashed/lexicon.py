@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nestvec.encoders.bigrams import FILE as BIGRAMS
-from nestvec.encoders.bigrams import Bigrams, channel
+from nestvec.encoders.hashed.bigrams import FILE as BIGRAMS
+from nestvec.encoders.hashed.bigrams import Bigrams, channel
 from nestvec.errors import InputError
 from nestvec.files import write_json_atomic
 

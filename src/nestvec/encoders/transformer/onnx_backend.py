@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nestvec.encoders.onnx_export import import_onnxruntime, onnx_file
-from nestvec.encoders.sentence import SentenceEncoder
-from nestvec.encoders.st_folder import STFolder
-from nestvec.encoders.tokenize import Batch
+from nestvec.encoders.transformer.folder import STFolder
+from nestvec.encoders.transformer.onnx_export import import_onnxruntime, onnx_file
+from nestvec.encoders.transformer.sentence import SentenceEncoder
+from nestvec.encoders.transformer.tokenize import Batch
 from nestvec.errors import InputError, ModelError
 
 

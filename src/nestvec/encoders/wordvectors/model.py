@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from nestvec.encoders.base import ModelIdentity, check_texts
-from nestvec.encoders.wordfiles import inspect, rows
+from nestvec.encoders.wordvectors.files import inspect, rows
 from nestvec.errors import InputError
 from nestvec.files import config_header, new_folder, read_config, write_json_atomic
 
-KIND = "word-vectors"
+KIND = "wordvectors"  # config.json's kind (nestvec.wordvectors) and the identity's
+OLD_KINDS = ("word-vectors",)  # what nestvec 0.1 wrote
 _WORD = re.compile(r"\w+(?:[-']\w+)*", re.UNICODE)
 NGRAMS = (3, 5)
 
@@ -124,7 +125,7 @@ class WordVectors:
 
     def __init__(self, folder: str | Path, *, sif: float | None = None) -> None:
         folder = Path(folder)
-        config = read_config(folder, KIND)
+        config = read_config(folder, KIND, aliases=OLD_KINDS)
         self.folder, self.config, self.sif = folder, config, sif
         self.name, self.source = str(config["name"]), str(folder)
         self.dim, self.count = int(config["dim"]), int(config["count"])
@@ -180,7 +181,7 @@ class WordVectors:
     def identity(self) -> ModelIdentity:
         details = {"sif": self.sif, "buckets": self.buckets}
         return ModelIdentity(
-            "wordvectors", self.name, str(self.config["vectors_sha256"]), self.dim, self.max_tokens, True, details
+            KIND, self.name, str(self.config["vectors_sha256"]), self.dim, self.max_tokens, True, details
         )
 
     @property
@@ -214,7 +215,3 @@ class WordVectors:
 def _zipf(row: int, count: int) -> float:
     return 1.0 / ((row + 1) * (np.log(count) + 0.5772))  # 1/rank over the harmonic number
 
-
-def is_wordvector_folder(folder: Path) -> bool:
-    path = folder / "config.json"
-    return path.is_file() and f'"nestvec.{KIND}"' in path.read_text(encoding="utf-8", errors="replace")[:400]

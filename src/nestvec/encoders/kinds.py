@@ -1,0 +1,89 @@
+"""The closed registry of model folder kinds: how `load_encoder` tells what a folder holds.
+
+A folder nestvec wrote says what it is in config.json's `kind` (`nestvec.static`, ...), the same
+name its encoder's identity carries; a sentence-transformers folder is recognised by its
+modules.json (or a Hugging Face config.json, whose missing parts read_st_folder names). A folder that is none of these
+gets an error listing every layout tried.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nestvec.encoders.base import Encoder
+from nestvec.errors import ModelError
+
+
+@dataclass(frozen=True)
+class FolderKind:
+    name: str
+    layout: str  # what such a folder holds, for the error message
+    old_names: tuple[str, ...] = ()  # config.json kinds earlier versions wrote
+
+
+KINDS: dict[str, FolderKind] = {
+    k.name: k
+    for k in (
+        FolderKind(
+            "transformer",
+            "a sentence-transformers folder (modules.json, config.json, model.safetensors, tokenizer.json, "
+            "1_Pooling/config.json)",
+        ),
+        FolderKind(
+            "static",
+            "a static model from `nestvec distill` (config.json of kind nestvec.static, tokenizer.json, "
+            "embeddings.safetensors)",
+            ("static-model",),
+        ),
+        FolderKind(
+            "hashed",
+            "a hash model from train_hashed (config.json of kind nestvec.hashed, table.safetensors)",
+            ("hash-model",),
+        ),
+        FolderKind(
+            "wordvectors",
+            "word vectors from `nestvec vectors convert` (config.json of kind nestvec.wordvectors, raw arrays)",
+            ("word-vectors",),
+        ),
+    )
+}
+_BY_CONFIG = {f"nestvec.{n}": k.name for k in KINDS.values() for n in (k.name, *k.old_names)}
+
+
+def kind_of(folder: Path) -> str:
+    """The registered kind of the model in `folder`, or a ModelError listing every layout tried."""
+    config: object = None
+    path = folder / "config.json"
+    if path.is_file():
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{path} is not valid JSON ({exc}); the model folder is damaged.") from exc
+    kind = config.get("kind") if isinstance(config, dict) else None
+    if isinstance(kind, str) and kind in _BY_CONFIG:
+        return _BY_CONFIG[kind]
+    if (folder / "modules.json").is_file() or (isinstance(config, dict) and not str(kind or "").startswith("nestvec.")):
+        return "transformer"  # read_st_folder names any part that is missing
+    tried = "; ".join(f"{k.name}: {k.layout}" for k in KINDS.values())
+    found = f"config.json of kind {kind!r}" if kind else "no config.json with a kind, and no modules.json"
+    raise ModelError(f"{folder} is not a model folder nestvec knows ({found}). Layouts tried: {tried}.")
+
+
+def loader(kind: str) -> Callable[[Path], Encoder]:
+    """The encoder class for a folder kind other than transformer (which takes backend options)."""
+    if kind == "static":
+        from nestvec.encoders.static import StaticEncoder
+
+        return StaticEncoder
+    if kind == "hashed":
+        from nestvec.encoders.hashed import HashEncoder
+
+        return HashEncoder
+    if kind == "wordvectors":
+        from nestvec.encoders.wordvectors import WordVectors
+
+        return WordVectors
+    raise ModelError(f"no plain loader for folder kind {kind!r}")
