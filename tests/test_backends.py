@@ -12,9 +12,9 @@ import pytest
 import nestvec
 from nestvec.encoders import load_encoder
 from nestvec.encoders.transformer import tokenize as tokenize_module
+from nestvec.encoders.transformer.folder import read_st_folder
 from nestvec.encoders.transformer.onnx_backend import OnnxEncoder
 from nestvec.encoders.transformer.onnx_export import onnx_file
-from nestvec.encoders.transformer.folder import read_st_folder
 from nestvec.encoders.transformer.torch_backend import TransformerEncoder
 from tests.conftest import paper_docs, sts_sentences
 

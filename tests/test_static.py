@@ -71,7 +71,7 @@ def test_folder_kinds_name_the_encoder_and_old_names_still_load(static_model: Pa
     )
     odd = shutil.copytree(static_model, tmp_path / "odd")  # a new path: loaded encoders are cached by path
     (odd / "config.json").write_text(json.dumps({**config, "kind": "nestvec.collection"}))
-    with pytest.raises(nestvec.ModelError, match="Layouts tried: transformer: .*static: .*hashed: .*wordvectors"):
+    with pytest.raises(nestvec.ModelError, match=r"Layouts tried: transformer: .*static: .*hashed: .*wordvectors"):
         nestvec.load_encoder(odd)
 
 
