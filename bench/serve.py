@@ -133,15 +133,17 @@ def measure(levels: list[int], seconds: float, threads: int, backend: str) -> di
     return results
 
 
-def measure_search(levels: list[int], seconds: float, threads: int, backend: str, srcs: list[Path]) -> dict:
-    """Search load on each checkout in turn; each builds its own copy of the demo collection."""
+def measure_search(
+    levels: list[int], seconds: float, threads: int, backend: str, srcs: list[Path], rounds: int
+) -> dict:
+    """Search load on each checkout in turn, `rounds` times interleaved (this shared machine's
+    throughput drifts by ±20% between minutes); each checkout builds its own demo collection."""
     sys.path.insert(0, str(ROOT))
     from tests.serving import serve_process
 
-    results: dict = {}
-    for src in srcs:
-        with tempfile.TemporaryDirectory() as tmp:
-            papers = Path(tmp) / "papers"
+    runs: dict[str, list[list[dict]]] = {str(src): [] for src in srcs}
+    with tempfile.TemporaryDirectory() as tmp:
+        for number, src in enumerate(srcs):
             build = [
                 sys.executable,
                 "-m",
@@ -150,15 +152,31 @@ def measure_search(levels: list[int], seconds: float, threads: int, backend: str
                 "build",
                 str(ROOT / "examples" / "papers.jsonl"),
             ]
-            build += [str(papers), "--text-field", "title", "--text-field", "text", "--no-progress"]
-            subprocess.run(build, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(src)})
-            flags = [str(papers), "--backend", backend]
-            with serve_process(flags, log=Path(tmp) / "server.log", threads=threads, src=src) as url:
-                results[str(src)] = []
-                for concurrency in levels:
-                    row = run_clients(url, concurrency, seconds, "search")
-                    results[str(src)].append(row)
-                    print(src, row, flush=True)
+            build += [str(Path(tmp) / f"papers-{number}"), "--text-field", "title", "--text-field", "text"]
+            subprocess.run(
+                [*build, "--no-progress"], check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(src)}
+            )
+        for _ in range(rounds):
+            for number, src in enumerate(srcs):
+                papers = Path(tmp) / f"papers-{number}"
+                served = Path(tmp) / "papers"
+                papers.rename(served)  # served as 'papers', the name the clients ask for
+                flags = [str(served), "--backend", backend]
+                try:
+                    with serve_process(flags, log=Path(tmp) / "server.log", threads=threads, src=src) as url:
+                        rows = [run_clients(url, concurrency, seconds, "search") for concurrency in levels]
+                finally:
+                    served.rename(papers)
+                runs[str(src)].append(rows)
+                print(src, [round(r["requests_per_s"], 1) for r in rows], flush=True)
+    results: dict = {}
+    for src, rounds_done in runs.items():
+        results[src] = []
+        for i, concurrency in enumerate(levels):
+            rates = sorted(r[i]["requests_per_s"] for r in rounds_done)
+            median = rates[len(rates) // 2]
+            row = next(r[i] for r in rounds_done if r[i]["requests_per_s"] == median)
+            results[src].append({**row, "requests_per_s_rounds": [r[i]["requests_per_s"] for r in rounds_done]})
     return results
 
 
@@ -178,6 +196,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--backend", default="auto", help="the server's --backend: auto (ONNX on CPU), torch or onnx")
     parser.add_argument("--mode", choices=("embed", "search"), default="embed")
+    parser.add_argument("--rounds", type=int, default=3, help="search mode: interleaved rounds per tree")
     parser.add_argument("--srcs", default=str(ROOT / "src"), help="search mode: comma-separated source trees to serve")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--client", help=argparse.SUPPRESS)
@@ -214,7 +233,7 @@ def main() -> None:
 
 def search(args: argparse.Namespace, levels: list[int]) -> None:
     srcs = [Path(s).resolve() for s in args.srcs.split(",")]
-    results = measure_search(levels, args.seconds, args.threads, args.backend, srcs)
+    results = measure_search(levels, args.seconds, args.threads, args.backend, srcs, args.rounds)
     if len(srcs) > 1:
         first, last = results[str(srcs[0])], results[str(srcs[-1])]
         results["ratio_last_to_first"] = {
@@ -226,6 +245,8 @@ def search(args: argparse.Namespace, levels: list[int]) -> None:
         "server_threads": args.threads,
         "backend": args.backend,
         "seconds_per_level": args.seconds,
+        "rounds": args.rounds,
+        "statistic": "median requests/s over the rounds (each round serves every tree once, in turn)",
         "request": "one STS-B test sentence as the query of /collections/papers/search (k=10, dense)",
         "command": "python bench/serve.py " + " ".join(sys.argv[1:]),
     }

@@ -45,6 +45,11 @@ class BatchedEncoder:
         tokens = sum(min(c, self.max_tokens) for c in self.model.token_counts(texts))
         return self.batcher.embed_blocking(texts, tokens)
 
+    async def encode_async(self, texts: list[str]) -> np.ndarray:
+        """`encode` for the event loop: it awaits the batcher without holding a thread."""
+        tokens = sum(min(c, self.max_tokens) for c in self.model.token_counts(texts))
+        return await self.batcher.embed(texts, tokens)
+
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         return self.model.token_counts(texts)
 

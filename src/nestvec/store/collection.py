@@ -320,11 +320,21 @@ class Collection:
         filter: dict[str, Any] | None = None,
         mode: str = "dense",
         fusion: Fusion | None = None,
+        encoded: np.ndarray | None = None,
     ) -> list[list[Hit]]:
-        """`search` for many queries at once; the queries are embedded in one batch."""
+        """`search` for many queries at once; the queries are embedded in one batch.
+
+        `encoded`: this collection's encoder's output for `queries`, when the caller has run it
+        already (the server does, through its micro-batcher); the vector steps still apply here.
+        """
         check_queries(queries, k, mode)
         vectors = None
-        if mode != "sparse" and self._fitted_steps(None) is not None:  # unfitted: nothing stored yet
+        steps = self._fitted_steps(None) if mode != "sparse" else None  # unfitted: nothing stored yet
+        if steps is not None and encoded is not None:
+            if encoded.shape != (len(queries), self.encoder.dim):
+                raise InputError(f"encoded must have shape ({len(queries)}, {self.encoder.dim}), got {encoded.shape}.")
+            vectors = steps.apply(encoded)
+        elif steps is not None:
             vectors = self.embed_queries(queries)  # no lock held: other searches and writes go on
         with self._lock.write():
             self._live.current()  # catch up with writes committed since (cheap when there are none)
