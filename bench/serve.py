@@ -172,7 +172,7 @@ def measure_search(
     results: dict = {}
     for src, rounds_done in runs.items():
         results[src] = []
-        for i, concurrency in enumerate(levels):
+        for i in range(len(levels)):
             rates = sorted(r[i]["requests_per_s"] for r in rounds_done)
             median = rates[len(rates) // 2]
             row = next(r[i] for r in rounds_done if r[i]["requests_per_s"] == median)

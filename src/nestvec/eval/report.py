@@ -136,12 +136,7 @@ def plot_tradeoffs(results: Sequence[TaskResult], path: str | Path) -> Path:
         axis.set_xlabel(label)
         axis.set_ylabel(f"{first.main_metric} (×100)")
         axis.grid(True, alpha=0.3)
-    fig.suptitle(f"{first.task}: {Path(first.dataset).name}")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, f"{first.task}: {Path(first.dataset).name}")
 
 
 def plot_measured(rows: Sequence[Measurement], path: str | Path, title: str) -> Path:
@@ -166,7 +161,11 @@ def plot_measured(rows: Sequence[Measurement], path: str | Path, title: str) -> 
         axis.set_ylabel(rows[0].quality_metric)
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"{title} (numbers are the table's rows)")
+    return _save(plt, fig, path, f"{title} (numbers are the table's rows)")
+
+
+def _save(plt: Any, fig: Any, path: Path, title: str) -> Path:
+    fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
