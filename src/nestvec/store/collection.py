@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
-import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,11 +15,11 @@ import numpy as np
 from nestvec.batching import batched
 from nestvec.encoders import EmbeddingCache, Encoder, load_encoder
 from nestvec.errors import CollectionError, DuplicateIdError, InputError
-from nestvec.files import config_header, fsync_dir, read_config, write_json_atomic
 from nestvec.index.spec import IndexSpec
 from nestvec.locks import ReadWriteLock
 from nestvec.recipe import Recipe
 from nestvec.store import chunking
+from nestvec.store.folder import STORE_FILE, read_recipe, write_folder
 from nestvec.store.fusion import Fusion
 from nestvec.store.live_index import CompactReport, LiveIndex
 from nestvec.store.searcher import Searcher, check_queries
@@ -31,7 +29,6 @@ from nestvec.store.types import AddReport, Document, Hit
 from nestvec.store.validate import as_document, check_unique
 from nestvec.transforms.steps import VectorSteps
 
-STORE_FILE = "store.sqlite3"
 FIT_SAMPLE = 4096  # documents in the first batch when whitening is still to be fitted on them
 
 
@@ -109,7 +106,7 @@ class Collection:
             compute = str(encoder.identity.details.get("compute", "fp32"))
             made = made.with_values(model=encoder.source, compute=compute)
         made = made.bound(encoder.identity)
-        _write_folder(target, made)
+        write_folder(target, made)
         return cls(target, made, SQLiteStore(target / STORE_FILE), encoder)
 
     @classmethod
@@ -376,16 +373,6 @@ class Collection:
         )
 
 
-def read_recipe(path: str | Path) -> Recipe:
-    """The recipe saved in a collection's config.json (nothing else is opened)."""
-    target = Path(path).expanduser().resolve()
-    config = read_config(target, "collection")
-    try:
-        return Recipe.from_dict(config["recipe"])
-    except (KeyError, TypeError, ValueError, InputError) as exc:
-        raise CollectionError(f"{target}/config.json has a malformed recipe ({exc}).") from exc
-
-
 def _recipe_encoder(recipe: Recipe, cache: str | Path | EmbeddingCache | None = None) -> Encoder:
     spec = recipe.encoder
     return load_encoder(spec.model, backend=spec.backend, compute=spec.compute, cache=cache)
@@ -394,18 +381,3 @@ def _recipe_encoder(recipe: Recipe, cache: str | Path | EmbeddingCache | None = 
 def _blank_steps(recipe: Recipe) -> VectorSteps:
     width = recipe.identity.dim if recipe.identity else recipe.dim
     return VectorSteps.for_spec(dims=recipe.vectors.dims, whiten=recipe.vectors.whiten, model_dim=width)
-
-
-def _write_folder(target: Path, recipe: Recipe) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.creating-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir()
-        SQLiteStore(tmp / STORE_FILE, create=True, sparse=recipe.sparse).close()
-        write_json_atomic(tmp / "config.json", {**config_header("collection"), "recipe": recipe.to_dict()})
-        os.rename(tmp, target)
-        fsync_dir(target.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
