@@ -16,7 +16,7 @@ import typer
 
 from nestvec.recipe.fields import FIELDS, Field
 
-RECIPE_HELP = "A whole recipe, e.g. minilm:dims=128:index=hnsw:codes=int8; the options below override it."
+RECIPE_HELP = "A whole recipe, e.g. minilm:dims=128:index=hnsw:codes=int8; the other recipe options override it."
 
 
 def _option(f: Field) -> Any:
@@ -24,7 +24,7 @@ def _option(f: Field) -> Any:
     if f.choices:
         help += f" One of: {', '.join(f.choices)}."
     shown = "none" if f.default is None else ("yes" if f.default is True else f.default)
-    help += f" [default: {shown}]"
+    help += f" Default: {shown}."  # not "[default: ...]": rich would read it as markup and drop it
     if f.kind is bool:
         return Annotated[bool | None, typer.Option(f"{f.option}/--no-{f.option[2:]}", help=help, show_default=False)]
     kind = str if f.optional and f.kind is int else f.kind  # "none" must get through to the table
