@@ -185,3 +185,39 @@ def test_store_is_wal_and_fully_synchronous(small: Collection, tmp_path: Path) -
     db = sqlite3.connect(tmp_path / "c" / "store.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_searches_and_writes_from_many_threads_share_one_collection(tmp_path: Path, encoder: nestvec.Encoder) -> None:
+    """Searches run side by side while another thread adds, upserts and deletes; nothing is lost or mixed up."""
+    import threading
+
+    docs = paper_docs(120)
+    coll = Collection.create(tmp_path / "shared", model=encoder)
+    coll.add(docs[:40])
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def searcher() -> None:
+        try:
+            while not done.is_set():
+                for hit in coll.search(docs[3].text[:200], k=5, mode="hybrid"):
+                    assert hit.text == next(d.text for d in docs if d.id == hit.id) or hit.text == "replaced"
+        except BaseException as exc:  # reported below, so a failure in a thread fails the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=searcher) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for start in range(40, 120, 20):
+        coll.add(docs[start : start + 20], batch_size=10)
+    coll.upsert([nestvec.Document(docs[5].id, "replaced", {})])
+    coll.delete([d.id for d in docs[100:]])
+    done.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert coll.count() == 100 and coll.get([docs[5].id])[0].text == "replaced"
+    assert coll.search(docs[3].text[:200], k=1)[0].id == docs[3].id
+    coll.close()
+    with Collection.open(tmp_path / "shared") as again:
+        assert again.count() == 100 and not again.get([docs[110].id])
