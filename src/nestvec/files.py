@@ -46,6 +46,14 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     write_bytes_atomic(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
+def load_json(path: Path, error: type[Exception], *, then: str = "") -> Any:
+    """The JSON in `path`, or `error` naming the file (and `then`, what it means) when it is not valid."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path} is not valid JSON ({exc}){then}") from exc
+
+
 def read_config(folder: Path, kind: str, *, aliases: tuple[str, ...] = ()) -> dict[str, Any]:
     """Read a saved folder's config.json and check it is of `kind` (or an older name of it, in
     `aliases`) and a format we can read."""
@@ -56,10 +64,7 @@ def read_config(folder: Path, kind: str, *, aliases: tuple[str, ...] = ()) -> di
     path = folder / "config.json"
     if not path.is_file():
         raise CollectionError(f"{folder} is not a nestvec {kind}: config.json is missing.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CollectionError(f"{path} is corrupt: not valid JSON ({exc}).") from exc
+    data = load_json(path, CollectionError, then="; the folder is corrupt.")
     if not isinstance(data, dict) or data.get("kind") not in [f"nestvec.{k}" for k in (kind, *aliases)]:
         raise CollectionError(
             f"{path} does not describe a nestvec {kind} "

@@ -76,11 +76,8 @@ class RecipeArgs:
     def search(self) -> tuple[str, Any]:
         """(mode, Fusion) from the search options."""
         from nestvec.recipe import fields as table
-        from nestvec.store.fusion import Fusion
 
-        values = {k: v for k, v in self._checked().items() if table.field(k).query_time}
-        mode = values.pop("mode", "dense")
-        return mode, Fusion(**{table.field(k).attribute: v for k, v in values.items()})
+        return table.search_options({k: v for k, v in self._checked().items() if table.field(k).query_time})
 
     def _checked(self) -> dict[str, Any]:
         from nestvec.recipe import fields as table

@@ -8,13 +8,13 @@ gets an error listing every layout tried.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from nestvec.encoders.base import Encoder
 from nestvec.errors import ModelError
+from nestvec.files import load_json
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,7 @@ def kind_of(folder: Path) -> str:
     config: object = None
     path = folder / "config.json"
     if path.is_file():
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelError(f"{path} is not valid JSON ({exc}); the model folder is damaged.") from exc
+        config = load_json(path, ModelError, then="; the model folder is corrupt.")
     kind = config.get("kind") if isinstance(config, dict) else None
     if isinstance(kind, str) and kind in _BY_CONFIG:
         return _BY_CONFIG[kind]

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from nestvec.encoders import Encoder, load_encoder
-from nestvec.errors import InputError
 from nestvec.index import codec
 from nestvec.recipe import Recipe, parse
 from nestvec.recipe import fields as table
@@ -39,20 +38,16 @@ class Setting:
     @classmethod
     def make(cls, **values: Any) -> Setting:
         """A setting from field values by name: recipe fields and search options alike."""
-        query = {k: v for k, v in values.items() if table.field(k).query_time}
-        recipe = Recipe.make(**{k: v for k, v in values.items() if k not in query})
-        return cls._with_query(recipe, {k: table.field(k).check(v) for k, v in query.items()})
+        return cls().with_values(**values)
 
     @classmethod
     def _with_query(cls, recipe: Recipe, query: dict[str, Any]) -> Setting:
-        mode = query.pop("mode", "dense")
-        fusion = Fusion(**{table.field(k).attribute: v for k, v in query.items()})
-        return cls(recipe, mode, fusion)
+        return cls(recipe, *table.search_options(query))
 
     def with_values(self, **values: Any) -> Setting:
         query = {f.name: getattr(self.fusion, f.attribute) for f in table.in_part("search") if f.name != "mode"}
         query["mode"] = self.mode
-        changed_query = {k: table.field(k).check(v) for k, v in values.items() if table.field(k).query_time}
+        changed_query = {k: v for k, v in values.items() if table.field(k).query_time}
         recipe = self.recipe.with_values(**{k: v for k, v in values.items() if k not in changed_query})
         return self._with_query(recipe, {**query, **changed_query})
 
@@ -83,12 +78,12 @@ class Setting:
     def apply(self, vectors: np.ndarray) -> np.ndarray:
         """Vector steps fitted on `vectors` and applied, then coded and decoded as a collection would."""
         codec.check_decodable(self.recipe.index.codes)
-        if self.recipe.vectors.whiten and len(vectors) < 2:
-            raise InputError(f"whitening needs at least 2 vectors to fit, got {len(vectors)}.")
         spec = self.recipe.vectors
         steps = VectorSteps.for_spec(dims=spec.dims, whiten=spec.whiten, model_dim=vectors.shape[1])
         if steps.step is not None and not steps.fitted:
-            steps = VectorSteps(steps.step.fit(vectors))  # fitted on the vectors being evaluated
+            # Fitted on the vectors being evaluated (Whiten.fit refuses fewer than 2); a collection's
+            # larger minimum guards a fit that must serve every later document.
+            steps = VectorSteps(steps.step.fit(vectors))
         return codec.roundtrip(self.recipe.index.codes, steps.apply(vectors))
 
 

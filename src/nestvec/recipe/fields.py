@@ -208,5 +208,12 @@ def check_part(part: str, value: object) -> None:
             f.check(getattr(value, f.attribute))
 
 
+def search_options(values: dict[str, Any]) -> tuple[str, Fusion]:
+    """(mode, Fusion) from search fields by name, checked; those not given keep their defaults."""
+    checked = {name: field(name).check(value) for name, value in values.items()}
+    mode = checked.pop("mode", "dense")
+    return mode, Fusion(**{field(name).attribute: value for name, value in checked.items()})
+
+
 def valid_keys(*, query_time: bool) -> str:
     return ", ".join(f.shape() for f in FIELDS if f.name != "model" and (query_time or not f.query_time))

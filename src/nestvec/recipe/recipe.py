@@ -118,10 +118,6 @@ class Recipe:
                 parts.append(f"{name}={_text(value)}")
         return ":".join(parts)
 
-    def describe_index(self) -> str:
-        """The index half of the recipe: what `nestvec plan` rows and `info` show."""
-        return f"{self.index.describe()} dims={self.dim}"
-
     # -- saving ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -27,8 +27,7 @@ from nestvec.serve.schemas import (
     SearchRequest,
     SearchResponse,
 )
-from nestvec.store import Collection, Document, Hit
-from nestvec.store.fusion import Fusion
+from nestvec.store import Collection, Document
 
 router = APIRouter(prefix="/collections", tags=["collections"])
 
@@ -113,9 +112,7 @@ async def search(name: str, body: SearchRequest, server: State) -> JSONResponse:
         raise InputError(f"k must be at most {limits.max_k}, got {body.k}.")
     if len(body.query) > limits.max_chars:
         raise InputError(f"The query has {len(body.query):,} characters; the limit is {limits.max_chars:,}.")
-    options = {name: value for name, value in body.model_dump().items() if name in SEARCH_FIELDS}
-    mode = options.pop("mode")
-    fusion = Fusion(**{table.field(name).attribute: value for name, value in options.items()})
+    mode, fusion = table.search_options({k: v for k, v in body.model_dump().items() if k in SEARCH_FIELDS})
 
     encoder = collection.encoder
 
@@ -136,16 +133,8 @@ async def search(name: str, body: SearchRequest, server: State) -> JSONResponse:
     except asyncio.TimeoutError:
         raise TimeoutError(f"The search did not finish within {limits.timeout_s:g} s.") from None
     # Built by hand, in SearchResponse's shape (what /docs shows): validating every hit again through
-    # pydantic and copying it through dataclasses.asdict cost more than the search itself here.
-    return JSONResponse({"collection": name, "mode": mode, "hits": [_hit(h) for h in hits]})
-
-
-def _hit(hit: Hit) -> dict[str, Any]:
-    chunk = hit.chunk
-    part = (
-        None if chunk is None else {"number": chunk.number, "start": chunk.start, "end": chunk.end, "text": chunk.text}
-    )
-    return {"id": hit.id, "score": hit.score, "text": hit.text, "metadata": hit.metadata, "chunk": part}
+    # pydantic cost more than the search itself here.
+    return JSONResponse({"collection": name, "mode": mode, "hits": [h.to_dict() for h in hits]})
 
 
 def _summary(name: str, collection: Collection) -> CollectionSummary:

@@ -42,13 +42,15 @@ class BatchedEncoder:
         texts = list(texts)
         if not texts:
             return self.model.encode(texts)
-        tokens = sum(min(c, self.max_tokens) for c in self.model.token_counts(texts))
-        return self.batcher.embed_blocking(texts, tokens)
+        return self.batcher.embed_blocking(texts, self._tokens(texts))
 
     async def encode_async(self, texts: list[str]) -> np.ndarray:
         """`encode` for the event loop: it awaits the batcher without holding a thread."""
-        tokens = sum(min(c, self.max_tokens) for c in self.model.token_counts(texts))
-        return await self.batcher.embed(texts, tokens)
+        return await self.batcher.embed(texts, self._tokens(texts))
+
+    def _tokens(self, texts: list[str]) -> int:
+        """What the batch will cost the model: tokens after truncation (the batcher's budget unit)."""
+        return sum(min(c, self.max_tokens) for c in self.model.token_counts(texts))
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         return self.model.token_counts(texts)

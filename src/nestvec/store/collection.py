@@ -211,18 +211,16 @@ class Collection:
             raise InputError("add/upsert take an iterable of documents; wrap a single one in a list.")
         report = AddReport()
         batches: Iterable[list[Document]]
+        stream: Iterator[Document]
         if isinstance(documents, Sequence):
             whole = [as_document(d) for d in documents]
             check_unique(whole)
-            first = batch_size if self._steps.fitted else max(batch_size, FIT_SAMPLE)
-            starts = [0, *range(first, len(whole), batch_size)] if whole else []
-            batches = (whole[i : i + (first if i == 0 else batch_size)] for i in starts)
+            stream = iter(whole)
         else:
             stream = (as_document(d) for d in documents)
-            batches = batched(stream, batch_size)
-            if not self._steps.fitted:  # fit the vector steps on a larger first batch
-                head = list(itertools.islice(stream, max(batch_size, FIT_SAMPLE)))
-                batches = itertools.chain([head] if head else [], batches)
+        # Vector steps still to be fitted are fitted on a larger first batch.
+        head = list(itertools.islice(stream, batch_size if self._steps.fitted else max(batch_size, FIT_SAMPLE)))
+        batches = itertools.chain([head] if head else [], batched(stream, batch_size))
         for batch in batches:
             report.merge(self._write_batch(batch, replace=replace, progress=progress))
         return report

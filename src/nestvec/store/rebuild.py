@@ -36,7 +36,8 @@ def changed_recipe(
         parsed, query = parse(changes, base=recipe)
         if query:
             raise InputError(f"{', '.join(query)} are search options; a rebuild changes the recipe only.")
-        named = {k: v for k, v in parsed.values().items() if v != recipe.values()[k]}
+        before = recipe.values()
+        named = {k: v for k, v in parsed.values().items() if v != before[k]}
         values = {**named, **values}
     refused = sorted(set(values) - _REBUILDABLE)
     if refused:

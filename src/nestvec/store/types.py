@@ -35,7 +35,15 @@ class Hit:
     chunk: Chunk | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Field by field rather than dataclasses.asdict, whose deep copy of the metadata cost more
+        # than a search over a small collection (servers call this for every hit they answer).
+        chunk = self.chunk
+        part = (
+            None
+            if chunk is None
+            else {"number": chunk.number, "start": chunk.start, "end": chunk.end, "text": chunk.text}
+        )
+        return {"id": self.id, "score": self.score, "text": self.text, "metadata": self.metadata, "chunk": part}
 
 
 @dataclass

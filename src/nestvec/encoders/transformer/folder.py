@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from nestvec.errors import ModelError
-from nestvec.files import hash_file
+from nestvec.files import hash_file, load_json
 from nestvec.registry import unknown_name_message
 
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken")
@@ -71,10 +70,7 @@ class STFolder:
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ModelError(f"Model folder {path.parent} is missing {path.name}.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path} is not valid JSON ({exc}); the model folder is corrupt.") from exc
+    data = load_json(path, ModelError, then="; the model folder is corrupt.")
     if not isinstance(data, (dict, list)):
         raise ModelError(f"{path} should hold a JSON object, found {type(data).__name__}.")
     return data  # type: ignore[return-value]
