@@ -127,6 +127,10 @@ def test_a_whitened_collection_fits_saves_and_applies_its_transform(tmp_path: Pa
             collection.add(docs[:40])
         collection.add(docs)
         assert collection.count() == 300
+    with Collection.create(tmp_path / "full", "minilm:whiten=yes", model=encoder) as full:
+        with pytest.raises(InputError, match="needs at least 768"):  # all 384 dims kept: 2 × 384 samples
+            full.add(docs)
+        assert full.count() == 0
     saved = json.loads((path / "transforms" / "config.json").read_text())
     assert saved["name"] == "whiten" and (path / "transforms" / "tensors.safetensors").exists()
     from nestvec.transforms import load

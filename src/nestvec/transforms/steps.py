@@ -29,7 +29,7 @@ class VectorSteps:
     @classmethod
     def for_spec(cls, *, dims: int | None, whiten: bool, model_dim: int) -> VectorSteps:
         if whiten:
-            return cls(Whiten(dims))
+            return cls(Whiten(dims or model_dim))  # the width it keeps, which bounds the sample it needs
         return cls(Truncate(dims) if dims is not None and dims < model_dim else None)
 
     @property
