@@ -50,6 +50,7 @@ _WHERE = {
     "nestvec.index.spec": ("IndexSpec",),
     "nestvec.recipe": ("Recipe",),
     "nestvec.store": ("AddReport", "Chunk", "Collection", "CollectionInfo", "Document", "Hit", "LongDocuments"),
+    "nestvec.store.check": ("CheckReport", "RepairReport", "check_collection", "repair_collection"),
     "nestvec.store.fusion": ("Fusion",),
     "nestvec.store.sparse": ("SparseSpec",),
 }
@@ -58,6 +59,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "AddReport",
     "CachedEncoder",
+    "CheckReport",
     "Chunk",
     "Collection",
     "CollectionError",
@@ -78,9 +80,12 @@ __all__ = [
     "NestvecError",
     "Recipe",
     "RecipeMismatchError",
+    "RepairReport",
     "SparseSpec",
     "__version__",
+    "check_collection",
     "load_encoder",
+    "repair_collection",
 ]
 
 

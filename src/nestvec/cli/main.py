@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from nestvec.cli.check_cmd import check, repair
 from nestvec.cli.common import JsonOpt, emit, run_job
 from nestvec.cli.distill_cmd import distill
 from nestvec.cli.eval_cmd import eval_app
@@ -25,6 +26,8 @@ app.add_typer(eval_app, name="eval")
 app.command("inspect")(inspect_command)
 app.command("plan")(plan)
 app.command("compact")(compact)
+app.command("check")(check)
+app.command("repair")(repair)
 app.command("serve")(serve)
 app.command("distill")(distill)
 app.add_typer(vectors_app, name="vectors")

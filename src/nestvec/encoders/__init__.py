@@ -31,7 +31,7 @@ NAMED_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
     "minilm": ("sentence-transformers/all-MiniLM-L6-v2", _minilm_path),
 }
 
-_cache: dict[tuple[str, str | None, int | None, str, str], Encoder] = {}
+_cache: dict[tuple[Any, ...], Encoder] = {}
 _lock = threading.Lock()
 
 
@@ -73,12 +73,10 @@ def load_encoder(
         raise InputError(unknown_name_message("compute", compute, list(COMPUTES)))
     display, folder = resolve_model(name_or_path)
     source = str(name_or_path) if str(name_or_path) in NAMED_MODELS else str(folder)
-    key = (source, device, threads, backend, compute)
+    key = (source, device, threads, backend, compute, _signature(folder))
     with _lock:
         if key not in _cache:
-            encoder = _load_folder(
-                folder, display, device=device, threads=threads, backend=backend, compute=compute
-            )
+            encoder = _load_folder(folder, display, device=device, threads=threads, backend=backend, compute=compute)
             encoder.source = source  # recipes record the registered name, which survives reinstalls
             _cache[key] = encoder
         encoder = _cache[key]
@@ -87,6 +85,13 @@ def load_encoder(
     from nestvec.encoders.cache import CachedEncoder, EmbeddingCache
 
     return CachedEncoder(encoder, cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache))
+
+
+def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """Size and mtime of every file in the model folder: a folder changed in place since it was
+    loaded is loaded again (and its identity recomputed), never served from the cache."""
+    files = (p for p in folder.rglob("*") if p.is_file())
+    return tuple(sorted((p.relative_to(folder).as_posix(), (st := p.stat()).st_size, st.st_mtime_ns) for p in files))
 
 
 def _load_folder(

@@ -54,10 +54,32 @@ class ModelIdentity:
         )
 
     def differences(self, other: ModelIdentity) -> list[str]:
-        """Fields that differ in a way that changes the vectors (the display name does not)."""
-        keys = ["kind", "weights_sha256", "dim", "max_tokens", "normalized", "details"]
+        """Fields that differ in a way that changes the vectors (the display name does not).
+
+        `other` is the recorded identity; each changed model file is named. Identities recorded
+        before nestvec 0.3 hold no file hashes, so only their other fields can be compared.
+        """
+        keys = ["kind", "weights_sha256", "dim", "max_tokens", "normalized"]
         mine, theirs = self.to_dict(), other.to_dict()
-        return [f"{k}: {mine[k]!r} != {theirs[k]!r}" for k in keys if mine[k] != theirs[k]]
+        found = [f"{k}: {mine[k]!r} != {theirs[k]!r}" for k in keys if mine[k] != theirs[k]]
+        here, there = dict(mine["details"]), dict(theirs["details"])
+        files_here, files_there = here.pop("files", None), there.pop("files", None)
+        if here != there:
+            found.append(f"details: {here!r} != {there!r}")
+        if isinstance(files_here, dict) and isinstance(files_there, dict):
+            for name in sorted(set(files_here) | set(files_there)):
+                now, then = files_here.get(name), files_there.get(name)
+                if now != then:
+                    found.append(f"file {name} {_file_change(now, then)}")
+        return found
+
+
+def _file_change(now: str | None, then: str | None) -> str:
+    if now is None:
+        return "is missing (the collection was built with it)"
+    if then is None:
+        return "is new (the collection was built without it)"
+    return f"has changed (sha256 {now[:12]}…, built with {then[:12]}…)"
 
 
 @runtime_checkable

@@ -75,9 +75,9 @@ def save(index: VectorIndex, folder: Path, *, generation: str, replace: bool = F
         files[TABLE] = _write_bytes(folder / TABLE, save_bytes(rows))
         exact: dict[str, Any] | None = None
         if index.exact is not None:
-            index.exact.persist(folder / f"vectors-{generation}.f32")
+            written = index.exact.persist(folder, f"vectors-{generation}")
             exact = {
-                "file": f"vectors-{generation}.f32",
+                "file": written.name,
                 "rows": index.exact.rows,
                 "block_crc32": index.exact.checksums(),
             }

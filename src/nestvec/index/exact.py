@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import uuid
 import zlib
 from pathlib import Path
 
@@ -65,19 +66,19 @@ class ExactVectors:
     def nbytes_ram(self) -> int:
         return (self.rows - self.disk_rows) * self.row_bytes
 
-    def persist(self, path: Path) -> None:
-        """Make every row durable in `path`: append to our own file, or write a new one whole.
+    def persist(self, folder: Path, stem: str) -> Path:
+        """Make every row durable under `folder`; returns the file that now holds them.
 
-        A file already longer than our disk rows was extended by another process replaying the
-        same history into the same layout, so those rows equal our tail's first rows.
+        Our own file is extended in place only when the rows other processes appended to it since
+        our last checkpoint are the very rows we hold there (they replayed the same history into the
+        same layout). Otherwise, e.g. when one process kept a row that another's replay skipped, a
+        new file is written whole: a process's row table is never paired with another's vectors.
         """
-        fresh = path != self.path or not path.exists()
-        start = 0 if fresh else min(path.stat().st_size // self.row_bytes, self.rows)
-        if not fresh and start < self.disk_rows:
-            raise IndexCorruptError(f"{path} is shorter than the rows it held before.")
-        with path.open("wb" if fresh else "r+b") as fh:
-            fh.seek(start * self.row_bytes)
-            for lo in range(start, self.rows, BLOCK_ROWS):
+        start = self._extendable(folder)
+        path = self.path if start is not None and self.path is not None else _new_file(folder, stem)
+        with path.open("r+b" if start is not None else "wb") as fh:
+            fh.seek((start or 0) * self.row_bytes)
+            for lo in range(start or 0, self.rows, BLOCK_ROWS):
                 hi = min(self.rows, lo + BLOCK_ROWS)
                 fh.write(self.get(np.arange(lo, hi)).tobytes())
             fh.flush()
@@ -85,6 +86,26 @@ class ExactVectors:
         self.path, self.disk_rows = path, self.rows
         self._tail, self._parts = np.empty((0, self.dim), dtype=np.float32), []
         self._map = _map_rows(path, self.rows, self.dim) if self.rows else None
+        return path
+
+    def _extendable(self, folder: Path) -> int | None:
+        """The row to append from when our file can be extended in place, else None."""
+        if self.path is None or self.path.parent != folder or not self.path.exists():
+            return None
+        on_disk = self.path.stat().st_size // self.row_bytes
+        if on_disk < self.disk_rows:
+            return None  # cut short under us: trust nothing in it beyond what we mapped
+        shared = min(on_disk, self.rows)
+        if shared > self.disk_rows:
+            theirs = np.fromfile(
+                self.path,
+                dtype=np.float32,
+                count=(shared - self.disk_rows) * self.dim,
+                offset=self.disk_rows * self.row_bytes,
+            )
+            if not np.array_equal(theirs, self.tail[: shared - self.disk_rows].ravel()):
+                return None
+        return shared
 
     def checksums(self) -> list[int]:
         """crc32 per block of the rows on disk."""
@@ -95,6 +116,12 @@ class ExactVectors:
             for lo in range(0, self.disk_rows, BLOCK_ROWS):
                 out.append(zlib.crc32(fh.read((min(self.disk_rows, lo + BLOCK_ROWS) - lo) * self.row_bytes)))
         return out
+
+
+def _new_file(folder: Path, stem: str) -> Path:
+    """`stem.f32`, or a name no other process uses when that one holds another layout's rows."""
+    plain = folder / f"{stem}.f32"
+    return plain if not plain.exists() else folder / f"{stem}-{uuid.uuid4().hex[:8]}.f32"
 
 
 def _map_rows(path: Path, rows: int, dim: int) -> np.ndarray:

@@ -222,9 +222,10 @@ class VectorIndex:
         rows = self.table.positions(np.asarray(labels, dtype=np.int64))
         if self.faiss is None or self.spec.codes == "float32":
             return self._exact_rows(rows)
+        if self.spec.binary:  # faiss's binary indexes reconstruct one row at a time
+            bits = np.stack([self.faiss.reconstruct(int(r)) for r in rows]) if len(rows) else np.empty((0, 0), np.uint8)
+            return codec.decode_bits(bits, self.dim)
         stored = np.asarray(self.faiss.reconstruct_batch(rows))
-        if self.spec.binary:
-            return codec.decode_bits(stored, self.dim)
         if self.spec.strategy == "ivf" or self.spec.codes == "rabitq":
             raise InputError(f"decoded vectors exist for flat and hnsw codes, not {self.spec.describe()}.")
         return np.asarray(stored, dtype=np.float32)

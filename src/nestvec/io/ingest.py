@@ -21,6 +21,7 @@ from nestvec.files import fsync_dir
 from nestvec.io.readers import RecordReader
 from nestvec.store.collection import Collection
 from nestvec.store.types import AddReport, Document
+from nestvec.store.validate import as_document
 
 OUTPUT_FORMATS = (".npy", ".parquet")
 
@@ -41,6 +42,10 @@ def scan(reader: RecordReader) -> dict[str, int]:
     """Validate every record (and id uniqueness) before any work; returns each id's line, in file order."""
     first_line: dict[str, int] = {}
     for record in reader:
+        try:
+            as_document(record.document())  # what the collection checks per batch, for the whole file first
+        except InputError as exc:
+            raise InputFileError(reader.path, record.line, str(exc)) from None
         if record.id in first_line:
             raise InputFileError(
                 reader.path,

@@ -146,6 +146,11 @@ class Collection:
             self._store.vacuum()
             return report
 
+    def rebuild_keywords(self) -> None:
+        """Rebuild the BM25 keyword index from the stored documents (`nestvec repair` does)."""
+        with self._lock.write():
+            self._store.rebuild_keywords()
+
     def __enter__(self) -> Collection:
         return self
 

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from nestvec.errors import InputError
+from nestvec.limits import check_filter_shape
 from nestvec.registry import unknown_name_message
 
 _COMPARISONS = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -20,15 +21,20 @@ _SCALARS = (str, int, float, bool, type(None))
 
 def compile_filter(spec: dict[str, Any]) -> tuple[str, list[Any]]:
     """Return an SQL boolean expression over `d.metadata` and its parameters."""
+    check_filter_shape(spec)
+    return _compile(spec)
+
+
+def _compile(spec: dict[str, Any]) -> tuple[str, list[Any]]:
     if not isinstance(spec, dict) or not spec:
-        raise InputError(f'A filter must be a non-empty JSON object such as {{"year": 2021}}, got {spec!r}.')
+        raise InputError(f'A filter must be a non-empty JSON object such as {{"year": 2021}}, got {spec!r:.200}.')
     clauses: list[str] = []
     params: list[Any] = []
     for key, value in spec.items():
         if key in ("$and", "$or"):
             if not isinstance(value, list) or not value:
                 raise InputError(f"'{key}' takes a non-empty list of filters, got {value!r}.")
-            parts = [compile_filter(item) for item in value]
+            parts = [_compile(item) for item in value]
             clauses.append("(" + f" {key[1:].upper()} ".join(p[0] for p in parts) + ")")
             params += [x for p in parts for x in p[1]]
         elif key.startswith("$"):

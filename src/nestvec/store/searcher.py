@@ -107,7 +107,9 @@ class Searcher:
         docs = self._store.get([doc_id for doc_id, _ in ranked])
         hits = []
         for doc_id, score in ranked:
-            doc, row = docs[doc_id], rows.get(doc_id)
+            doc, row = docs.get(doc_id), rows.get(doc_id)
+            if doc is None:
+                continue  # deleted by another process between finding it and fetching it
             chunk = None
             if row is not None and self._recipe.long_documents.mode == "split":
                 chunk = Chunk(row.number, row.start, row.end, doc.text[row.start : row.end])

@@ -90,7 +90,7 @@ class SQLiteStore:
         if not create and not path.is_file():
             raise CollectionError(f"{path} is missing: the collection is incomplete or not a collection.")
         self.path = path
-        self._lock = threading.RLock()
+        self._lock = _Guard(path)
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -222,6 +222,30 @@ class SQLiteStore:
         with self._lock:
             self._db.execute("INSERT INTO documents_fts(documents_fts) VALUES ('optimize')")
 
+    def integrity_problems(self) -> list[str]:
+        """SQLite's quick_check and foreign-key check; empty when the file is sound."""
+        with self._lock:
+            try:
+                found = [str(r[0]) for r in self._db.execute("PRAGMA quick_check")]
+                orphans = self._db.execute("PRAGMA foreign_key_check").fetchall()
+            except sqlite3.DatabaseError as exc:
+                return [str(exc)]
+        problems = [] if found == ["ok"] else found[:10]
+        return problems + ([f"{len(orphans)} chunk(s) belong to no document"] if orphans else [])
+
+    def keyword_problem(self) -> str | None:
+        """FTS5's own check of the keyword index against the documents it indexes."""
+        with self._lock:
+            try:
+                self._db.execute("INSERT INTO documents_fts(documents_fts, rank) VALUES ('integrity-check', 1)")
+            except sqlite3.DatabaseError as exc:
+                return str(exc)
+        return None
+
+    def rebuild_keywords(self) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO documents_fts(documents_fts) VALUES ('rebuild')")
+
     def copy_to(self, target: Path) -> None:
         """A consistent copy of the whole store (a snapshot, even while others write)."""
         with self._lock:
@@ -289,6 +313,36 @@ class SQLiteStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+class _Guard:
+    """The store's lock, which also turns SQLite's failures into one clear CollectionError.
+
+    A failed write has rolled back by the time this sees it, so the message can say nothing was
+    written; what to do depends on the cause (a full disk, a read-only folder, a damaged file).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path, self._lock = path, threading.RLock()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self._lock.release()
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise CollectionError(f"{self._path}: {_advice(exc)}") from exc
+
+
+def _advice(exc: sqlite3.DatabaseError) -> str:
+    text = str(exc)
+    if "full" in text:
+        return f"the disk is full ({text}); nothing was half-written. Free space and retry."
+    if "readonly" in text or "read-only" in text:
+        return f"the collection is read-only here ({text}); it can be searched, not written."
+    if "malformed" in text or "corrupt" in text or "not a database" in text:
+        return f"the store is damaged ({text}). Run `nestvec check` on the collection."
+    return f"SQLite failed ({text}); nothing was half-written."
 
 
 class _Transaction:

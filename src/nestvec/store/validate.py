@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nestvec.errors import DuplicateIdError, InputError
+from nestvec.limits import check_id, check_metadata, check_metadata_size
 from nestvec.store.types import Document
 
 
@@ -31,6 +32,7 @@ def _checked(doc: Document) -> Document:
         doc_id = str(doc_id)
     if not isinstance(doc_id, str) or not doc_id.strip():
         raise InputError(f"Document ids must be non-empty strings, got {doc.id!r}.")
+    check_id(doc_id)
     if not isinstance(doc.text, str):
         raise InputError(f"Document '{doc_id}': text must be a string, got {type(doc.text).__name__}.")
     if not doc.text.strip():
@@ -40,11 +42,13 @@ def _checked(doc: Document) -> Document:
         )
     if not isinstance(doc.metadata, dict):
         raise InputError(f"Document '{doc_id}': metadata must be a JSON object, got {type(doc.metadata).__name__}.")
+    check_metadata(doc_id, doc.metadata)
     try:
-        json.dumps(doc.metadata, allow_nan=False)
+        encoded = json.dumps(doc.metadata, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise InputError(f"Document '{doc_id}': metadata is not JSON-serializable ({exc}).") from exc
-    for what, value in (("id", doc_id), ("text", doc.text), ("metadata", json.dumps(doc.metadata, ensure_ascii=False))):
+    check_metadata_size(doc_id, encoded)
+    for what, value in (("id", doc_id), ("text", doc.text), ("metadata", encoded)):
         try:  # JSON and Python strings may hold lone surrogates, which SQLite and tokenizers refuse
             value.encode("utf-8")
         except UnicodeEncodeError as exc:

@@ -140,4 +140,3 @@ def save_hashed(folder: Path, *, spec: HashSpec, table: np.ndarray, config: dict
         folder / "config.json", {**config_header(KIND), **config, "spec": asdict(spec), "table_sha256": digest}
     )
     return folder
-

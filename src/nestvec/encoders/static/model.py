@@ -100,6 +100,7 @@ class StaticEncoder:
         self._truncating = Tokenizer.from_str(self.tokenizer.to_str())
         self._truncating.enable_truncation(self.max_tokens)  # in Rust, rather than slicing every list here
         self._digest = hash_file(folder / TABLE).hexdigest()
+        self._files = {"tokenizer.json": hash_file(folder / "tokenizer.json").hexdigest()}  # token ids index the table
         if self.table.rows.shape[0] < self.tokenizer.get_vocab_size():
             raise ModelError(
                 f"{folder}: the table has {self.table.rows.shape[0]} rows but the tokenizer "
@@ -115,7 +116,7 @@ class StaticEncoder:
 
     @property
     def identity(self) -> ModelIdentity:
-        details = {"storage": str(self.table.rows.dtype), "lowercase": self.lowercase}
+        details = {"storage": str(self.table.rows.dtype), "lowercase": self.lowercase, "files": self._files}
         return ModelIdentity(KIND, self.name, self._digest, self.dim, self.max_tokens, True, details)
 
     @property
@@ -226,4 +227,3 @@ def save_static(folder: Path, *, tokenizer: Tokenizer, table: np.ndarray, storag
     tokenizer.save(str(folder / "tokenizer.json"))
     write_json_atomic(folder / "config.json", {**config_header(KIND), **config, "storage": storage})
     return folder
-

@@ -25,6 +25,25 @@ _POOLING_KEYS = {
 _ST = "sentence_transformers.models."
 _KNOWN_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")
 _DENSE_ACTIVATIONS = ("torch.nn.modules.linear.Identity", "torch.nn.modules.activation.Tanh")
+# Files besides the weights whose content changes the vectors: the pipeline, the network's config
+# and the tokenizer. Their hashes are part of the identity, so a collection notices a changed one.
+VECTOR_FILES = frozenset(
+    {
+        "modules.json",
+        "sentence_bert_config.json",
+        "config_sentence_transformers.json",
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+        "vocab.txt",
+        "vocab.json",
+        "merges.txt",
+        "spiece.model",
+        "sentencepiece.bpe.model",
+    }
+)
 _PICKLE_WEIGHTS = ("pytorch_model.bin", "model.pt", "model.pth", "tf_model.h5", "flax_model.msgpack")
 
 
@@ -65,6 +84,16 @@ class STFolder:
             digest.update(path.relative_to(self.root).as_posix().encode())
             hash_file(path, digest)
         return digest.hexdigest()
+
+    @cached_property
+    def files_sha256(self) -> dict[str, str]:
+        """sha256 of each non-weight file that changes the vectors, by path inside the folder."""
+        found = sorted(
+            p
+            for p in self.root.rglob("*")
+            if p.name in VECTOR_FILES and p.is_file() and not any(part.startswith(".") for part in p.parts)
+        )
+        return {p.relative_to(self.root).as_posix(): hash_file(p).hexdigest() for p in found}
 
 
 def _read_json(path: Path) -> dict[str, Any]:

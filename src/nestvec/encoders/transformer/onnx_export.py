@@ -40,7 +40,9 @@ def onnx_file(folder: STFolder, compute: str, *, cache_dir: Path | None = None) 
     if compute not in ONNX_COMPUTES:
         raise InputError(unknown_name_message("onnx compute", compute, list(ONNX_COMPUTES)))
     ort = import_onnxruntime()
-    key = json.dumps([EXPORT_FORMAT, folder.weights_sha256(), compute, ort.__version__, _pipeline(folder)])
+    key = json.dumps(
+        [EXPORT_FORMAT, folder.weights_sha256(), folder.files_sha256, compute, ort.__version__, _pipeline(folder)]
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     name = f"{folder.root.name}-{compute}-{digest}"
     root = cache_dir or cache_root()

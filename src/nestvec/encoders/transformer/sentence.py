@@ -54,6 +54,7 @@ class SentenceEncoder:
             "pooling": list(self.folder.pooling_modes),
             "dense": [s.out_features for s in self.folder.dense],
             "lowercase": self.folder.do_lower_case,
+            "files": self.folder.files_sha256,
         }
         # fp32 backends agree to ~1e-6, so they share one identity and collections may switch
         # between them; lower precision changes the vectors and must not mix with fp32 ones.

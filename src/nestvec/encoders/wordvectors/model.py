@@ -214,4 +214,3 @@ class WordVectors:
 
 def _zipf(row: int, count: int) -> float:
     return 1.0 / ((row + 1) * (np.log(count) + 0.5772))  # 1/rank over the harmonic number
-
