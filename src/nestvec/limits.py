@@ -8,6 +8,7 @@ deep passes `json.dumps` on the way in but not inside a response around it; an i
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 
 from nestvec.errors import InputError
@@ -32,40 +33,40 @@ def check_id(doc_id: str) -> None:
 
 
 def check_metadata(doc_id: str, metadata: dict[str, Any]) -> None:
-    """Depth and integer range, walked without recursion (so no input can exhaust the stack)."""
-    stack: list[tuple[Any, int]] = [(metadata, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, (dict, list)):
-            if depth > MAX_METADATA_DEPTH:
-                raise InputError(f"Document '{doc_id}': metadata nests deeper than {MAX_METADATA_DEPTH} levels.")
-            items = value.values() if isinstance(value, dict) else value
-            stack.extend((item, depth + 1) for item in items)
-        elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+    for value, depth in _nodes(metadata):
+        if isinstance(value, (dict, list)) and depth > MAX_METADATA_DEPTH:
+            raise InputError(f"Document '{doc_id}': metadata nests deeper than {MAX_METADATA_DEPTH} levels.")
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
             raise InputError(
                 f"Document '{doc_id}': metadata holds {value}, beyond 64-bit integers; store it as a string or a float."
             )
 
 
 def check_metadata_size(doc_id: str, encoded: str) -> None:
-    if len(encoded.encode("utf-8")) > MAX_METADATA_BYTES:
+    size = len(encoded.encode("utf-8"))
+    if size > MAX_METADATA_BYTES:
         raise InputError(
-            f"Document '{doc_id}': metadata is {len(encoded.encode('utf-8')):,} bytes as JSON; the limit is "
+            f"Document '{doc_id}': metadata is {size:,} bytes as JSON; the limit is "
             f"{MAX_METADATA_BYTES:,}. Keep large payloads elsewhere and store a reference."
         )
 
 
 def check_filter_shape(spec: Any) -> None:
     """Depth and size of a filter, before it is compiled (compiling recurses)."""
-    stack: list[tuple[Any, int]] = [(spec, 1)]
-    terms = 0
-    while stack:
-        value, depth = stack.pop()
-        terms += 1
+    for terms, (value, depth) in enumerate(_nodes(spec), start=1):
         if terms > MAX_FILTER_TERMS:
             raise InputError(f"The filter holds more than {MAX_FILTER_TERMS} conditions and values; split the query.")
-        if isinstance(value, (dict, list)):
-            if depth > MAX_FILTER_DEPTH:
-                raise InputError(f"The filter nests deeper than {MAX_FILTER_DEPTH} levels.")
-            items = value.values() if isinstance(value, dict) else value
+        if isinstance(value, (dict, list)) and depth > MAX_FILTER_DEPTH:
+            raise InputError(f"The filter nests deeper than {MAX_FILTER_DEPTH} levels.")
+
+
+def _nodes(value: Any) -> Iterator[tuple[Any, int]]:
+    """Every value inside `value` with its depth (its own items are one deeper), walked without
+    recursion, so no input can exhaust the stack; a container is yielded before its items."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        yield node, depth
+        if isinstance(node, (dict, list)):
+            items = node.values() if isinstance(node, dict) else node
             stack.extend((item, depth + 1) for item in items)

@@ -96,10 +96,21 @@ def save(index: VectorIndex, folder: Path, *, generation: str, replace: bool = F
                 "spill": None if index.spill is None else index.spill.to_dict(),
             },
         )
-        for old in folder.glob("vectors-*.f32"):
-            if exact is None or old.name != exact["file"]:
-                old.unlink()  # processes that still map it keep reading it until they reload
+        for old in stale_vectors(folder, None if exact is None else str(exact["file"])):
+            old.unlink()  # processes that still map it keep reading it until they reload
     return True
+
+
+def stale_vectors(folder: Path, named: str | None) -> list[Path]:
+    """Float-vector files in `folder` other than `named`, the one its checkpoint uses."""
+    return [p for p in folder.glob("vectors-*.f32") if p.name != named]
+
+
+def saved_vectors(folder: Path) -> str | None:
+    """The float-vector file the saved checkpoint names (None: it keeps none). CollectionError
+    when the checkpoint's config.json cannot be read."""
+    exact = read_config(folder, "index").get("exact")
+    return str(exact["file"]) if isinstance(exact, dict) and "file" in exact else None
 
 
 def load(folder: Path, spec: IndexSpec, dim: int) -> tuple[VectorIndex, str]:

@@ -75,10 +75,13 @@ class ExactVectors:
         new file is written whole: a process's row table is never paired with another's vectors.
         """
         start = self._extendable(folder)
-        path = self.path if start is not None and self.path is not None else _new_file(folder, stem)
-        with path.open("r+b" if start is not None else "wb") as fh:
-            fh.seek((start or 0) * self.row_bytes)
-            for lo in range(start or 0, self.rows, BLOCK_ROWS):
+        if start is not None and self.path is not None:
+            path, mode = self.path, "r+b"
+        else:
+            path, mode, start = _new_file(folder, stem), "wb", 0
+        with path.open(mode) as fh:
+            fh.seek(start * self.row_bytes)
+            for lo in range(start, self.rows, BLOCK_ROWS):
                 hi = min(self.rows, lo + BLOCK_ROWS)
                 fh.write(self.get(np.arange(lo, hi)).tobytes())
             fh.flush()

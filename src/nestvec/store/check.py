@@ -9,7 +9,6 @@ compares every row with the vector stored for its label.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,7 @@ from nestvec.index import checkpoint
 from nestvec.index.vector_index import VectorIndex
 from nestvec.recipe import Recipe
 from nestvec.store.folder import STORE_FILE, read_recipe
-from nestvec.store.live_index import INDEX_DIR
+from nestvec.store.live_index import INDEX_DIR, replay
 from nestvec.store.sqlite import SQLiteStore
 
 _TEMPORARY = re.compile(r"^\..+\.(tmp|saving)-(\d+)$")  # files.write_bytes_atomic and VectorSteps.save_in
@@ -97,12 +96,9 @@ def _check_index(folder: Path, recipe: Recipe, store: SQLiteStore) -> Finding:
             return Finding("index", False, f"{exc} (`nestvec repair` rebuilds it from the store)")
         if not store.log_floor() <= index.version <= version:
             return Finding("index", False, f"the checkpoint (store version {index.version}) cannot be replayed")
-        now, removed, batches = store.changes_since(index.version, recipe.dim)
-        for labels, vectors in batches:
-            index.add(labels, vectors)
-        index.remove(removed)
+        replay(index, store)
         labels, vectors, _ = store.all_chunks(recipe.dim)
-        if store.version() == version == now:
+        if store.version() == version == index.version:
             return _compare(index, labels, vectors)
     return Finding("index", True, "not compared: other processes kept writing")
 
@@ -143,15 +139,13 @@ def _wrong_codes(index: VectorIndex, labels: np.ndarray, stored: np.ndarray) -> 
 
 
 def _check_transforms(folder: Path, recipe: Recipe) -> Finding:
+    from nestvec.store.collection import blank_steps
     from nestvec.transforms.steps import VectorSteps
 
     if not recipe.vectors.whiten:
         return Finding("transforms", True, "none to fit")
-    width = recipe.identity.dim if recipe.identity else recipe.dim
     try:
-        steps = VectorSteps.load_from(
-            folder, VectorSteps.for_spec(dims=recipe.vectors.dims, whiten=True, model_dim=width)
-        )
+        steps = VectorSteps.load_from(folder, blank_steps(recipe))
     except NestvecError as exc:
         return Finding("transforms", False, f"the fitted whitening does not load: {exc}")
     return Finding("transforms", True, "whitening fitted and readable" if steps.fitted else "whitening not fitted yet")
@@ -174,10 +168,10 @@ def leftovers(folder: Path) -> list[Path]:
     found = [p for p in folder.rglob(".*") if (m := _TEMPORARY.match(p.name)) and not _running(int(m.group(2)))]
     index_dir = folder / INDEX_DIR
     try:
-        named = (json.loads((index_dir / "config.json").read_text()).get("exact") or {}).get("file")
-    except (OSError, ValueError, AttributeError):
+        named = checkpoint.saved_vectors(index_dir)
+    except CollectionError:  # no checkpoint, or an unreadable one: which files it uses is unknown
         return found
-    return found + [p for p in index_dir.glob("vectors-*.f32") if p.name != named]
+    return found + checkpoint.stale_vectors(index_dir, named)
 
 
 def _running(pid: int) -> bool:
@@ -186,7 +180,7 @@ def _running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # another user's process
+        pass  # another user's process
     return True
 
 

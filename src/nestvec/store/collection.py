@@ -59,7 +59,7 @@ class Collection:
         self.recipe = recipe
         self._store = store
         self._encoder = encoder
-        self._steps = VectorSteps.load_from(path, _blank_steps(recipe))
+        self._steps = VectorSteps.load_from(path, blank_steps(recipe))
         self._live = LiveIndex(path, recipe.index, recipe.dim, store)
         self._searcher = Searcher(store, self._live, recipe)
         self._lock = ReadWriteLock()
@@ -381,6 +381,6 @@ def _recipe_encoder(recipe: Recipe, cache: str | Path | EmbeddingCache | None = 
     return load_encoder(spec.model, backend=spec.backend, compute=spec.compute, cache=cache)
 
 
-def _blank_steps(recipe: Recipe) -> VectorSteps:
+def blank_steps(recipe: Recipe) -> VectorSteps:
     width = recipe.identity.dim if recipe.identity else recipe.dim
     return VectorSteps.for_spec(dims=recipe.vectors.dims, whiten=recipe.vectors.whiten, model_dim=width)

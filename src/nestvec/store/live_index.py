@@ -83,13 +83,7 @@ class LiveIndex:
         return index
 
     def _replay(self, index: VectorIndex) -> None:
-        now, removed, batches = self._store.changes_since(index.version, self.dim)
-        for labels, vectors in batches:
-            index.add(labels, vectors)
-            self._unsaved += len(labels)
-        index.remove(removed)
-        self._unsaved += len(removed)
-        index.version = now
+        self._unsaved += replay(index, self._store)
 
     def apply(self, change: Change, vectors: np.ndarray) -> None:
         """Our own write, applied directly when nothing else committed since we last looked."""
@@ -127,3 +121,15 @@ class LiveIndex:
         self.status = "compacted"
         self._store.prune_log(self._index.version)
         return CompactReport(before, self._index.table.size, time.perf_counter() - start)
+
+
+def replay(index: VectorIndex, store: SQLiteStore) -> int:
+    """Apply the writes committed after `index.version` (read in one transaction); returns rows changed."""
+    now, removed, batches = store.changes_since(index.version, index.dim)
+    changed = len(removed)
+    for labels, vectors in batches:
+        index.add(labels, vectors)
+        changed += len(labels)
+    index.remove(removed)
+    index.version = now
+    return changed
