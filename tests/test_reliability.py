@@ -80,6 +80,14 @@ def test_a_changed_tokenizer_is_refused_naming_the_file(tmp_path: Path, minilm_d
         Collection.open(tmp_path / "c").search("apple", k=1)
 
 
+def test_model_files_are_hashed_under_a_hidden_folder(tmp_path: Path, minilm_dir: Path) -> None:
+    """Hub caches live under ~/.cache: the hidden parent must not hide every file from the identity."""
+    model = tmp_path / ".cache" / "model"
+    shutil.copytree(minilm_dir, model)
+    files = nestvec.load_encoder(str(model)).identity.details["files"]
+    assert {"tokenizer.json", "vocab.txt", "modules.json", "1_Pooling/config.json"} <= set(files)
+
+
 def test_add_validates_the_whole_file_before_writing(tmp_path: Path, encoder: nestvec.Encoder) -> None:
     """Found in review: a bad record late in the file came after the first batches were committed."""
     from typer.testing import CliRunner

@@ -223,7 +223,8 @@ class VectorIndex:
         if self.faiss is None or self.spec.codes == "float32":
             return self._exact_rows(rows)
         if self.spec.binary:  # faiss's binary indexes reconstruct one row at a time
-            bits = np.stack([self.faiss.reconstruct(int(r)) for r in rows]) if len(rows) else np.empty((0, 0), np.uint8)
+            rebuilt = [self.faiss.reconstruct(int(r)) for r in rows]
+            bits = np.stack(rebuilt) if rebuilt else np.empty((0, (self.dim + 7) // 8), np.uint8)
             return codec.decode_bits(bits, self.dim)
         stored = np.asarray(self.faiss.reconstruct_batch(rows))
         if self.spec.strategy == "ivf" or self.spec.codes == "rabitq":

@@ -88,12 +88,10 @@ class STFolder:
     @cached_property
     def files_sha256(self) -> dict[str, str]:
         """sha256 of each non-weight file that changes the vectors, by path inside the folder."""
-        found = sorted(
-            p
-            for p in self.root.rglob("*")
-            if p.name in VECTOR_FILES and p.is_file() and not any(part.startswith(".") for part in p.parts)
-        )
-        return {p.relative_to(self.root).as_posix(): hash_file(p).hexdigest() for p in found}
+        # Hidden parts are judged inside the folder: models often live under ~/.cache.
+        inside = sorted(p.relative_to(self.root) for p in self.root.rglob("*") if p.name in VECTOR_FILES)
+        found = [p for p in inside if not any(part.startswith(".") for part in p.parts) and (self.root / p).is_file()]
+        return {p.as_posix(): hash_file(self.root / p).hexdigest() for p in found}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
