@@ -25,7 +25,7 @@ test: $(VENV)/.test-installed
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.test-installed
-	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff check src tests bench examples reliability
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.test-installed

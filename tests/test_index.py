@@ -223,8 +223,8 @@ def test_corrupted_checkpoint_files_are_detected(tmp_path: Path) -> None:
     index = VectorIndex(spec, 48)
     index.add(np.arange(2_000), clustered(2_000))
     checkpoint.save(index, tmp_path, generation="g")
-    for name in ["codes.faiss", "rows.safetensors", "vectors-g.f32"]:
-        target = tmp_path / name
+    for pattern in ["codes-*.faiss", "rows-*.safetensors", "vectors-g.f32"]:
+        [target] = tmp_path.glob(pattern)
         original = target.read_bytes()
         damaged = bytearray(original)
         damaged[len(damaged) // 2] ^= 0xFF

@@ -170,13 +170,14 @@ def test_check_finds_damage_and_repair_rebuilds_from_the_store(tmp_path: Path, e
     with Collection.create(path, model=encoder, codes="int8") as collection:
         collection.add([Document(i, t) for i, t in TEXTS.items()])
     assert nestvec.check_collection(path).ok
-    rows = path / "index" / "rows.safetensors"
+    [rows] = (path / "index").glob("rows-*.safetensors")
     data = bytearray(rows.read_bytes())
     data[-5] ^= 0xFF
     rows.write_bytes(bytes(data))
-    (path / "index" / ".rows.safetensors.tmp-999999999").write_bytes(b"half")
+    (path / "index" / f".{rows.name}.tmp-999999999").write_bytes(b"half")
     report = nestvec.check_collection(path, model=False)
-    assert {f.part for f in report.findings if not f.ok} == {"index", "files"}
+    assert {f.part for f in report.findings if not f.ok} == {"index"}
+    assert "1 leftover file(s)" in next(f.detail for f in report.findings if f.part == "files")
     repaired = nestvec.repair_collection(path)
     assert repaired.after.ok and any("rebuilt the vector index" in a for a in repaired.actions)
     with Collection.open(path, model=encoder) as collection:

@@ -4,6 +4,8 @@ The durable store stays the source of truth: a checkpoint only spares a rebuild.
 verifies each file's crc32 and raises IndexCorruptError on any mismatch, and the caller
 rebuilds from the store. Saves and loads hold an exclusive lock on the folder, so processes
 sharing a collection never read a half-saved checkpoint or write the vectors file together.
+Each save writes its codes and row table under new names and switches to them by replacing
+config.json, so a save killed half-way leaves the previous checkpoint whole.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import uuid
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +30,8 @@ from nestvec.index.spec import IndexSpec
 from nestvec.index.spill import Spill
 from nestvec.index.vector_index import VectorIndex
 
-CODES, TABLE = "codes.faiss", "rows.safetensors"
+CODES, TABLE = "codes", "rows"  # file name stems: codes-<save>.faiss, rows-<save>.safetensors
+_OURS = ("vectors-*.f32", "rows*.safetensors", "codes*.faiss")  # rows.safetensors: before 0.3
 
 
 @contextlib.contextmanager
@@ -65,14 +69,17 @@ def save(index: VectorIndex, folder: Path, *, generation: str, replace: bool = F
         if not replace and saved_version(folder) >= index.version:
             return False
         files: dict[str, int] = {}
+        save_id = f"{index.version}-{uuid.uuid4().hex[:8]}"
         if index.faiss is not None:
-            files[CODES] = _write_bytes(folder / CODES, backend.serialize(index.spec, index.faiss))
+            name = f"{CODES}-{save_id}.faiss"
+            files[name] = _write_bytes(folder / name, backend.serialize(index.spec, index.faiss))
         rows = {
             "labels": np.ascontiguousarray(index.table.labels),
             "alive": index.table.alive.astype(np.uint8),
             "pending": np.ascontiguousarray(index.pending),
         }
-        files[TABLE] = _write_bytes(folder / TABLE, save_bytes(rows))
+        name = f"{TABLE}-{save_id}.safetensors"
+        files[name] = _write_bytes(folder / name, save_bytes(rows))
         exact: dict[str, Any] | None = None
         if index.exact is not None:
             written = index.exact.persist(folder, f"vectors-{generation}")
@@ -82,7 +89,7 @@ def save(index: VectorIndex, folder: Path, *, generation: str, replace: bool = F
                 "block_crc32": index.exact.checksums(),
             }
         fsync_dir(folder)
-        # config.json goes last: until it lands, the previous checkpoint's checksums reject the new files.
+        # config.json goes last: until it lands, the previous checkpoint names only its own files.
         write_json_atomic(
             folder / "config.json",
             {
@@ -96,21 +103,22 @@ def save(index: VectorIndex, folder: Path, *, generation: str, replace: bool = F
                 "spill": None if index.spill is None else index.spill.to_dict(),
             },
         )
-        for old in stale_vectors(folder, None if exact is None else str(exact["file"])):
-            old.unlink()  # processes that still map it keep reading it until they reload
+        for old in stale_files(folder, {*files, *([] if exact is None else [str(exact["file"])])}):
+            old.unlink()  # processes that still map a vectors file keep reading it until they reload
     return True
 
 
-def stale_vectors(folder: Path, named: str | None) -> list[Path]:
-    """Float-vector files in `folder` other than `named`, the one its checkpoint uses."""
-    return [p for p in folder.glob("vectors-*.f32") if p.name != named]
+def stale_files(folder: Path, named: set[str]) -> list[Path]:
+    """Checkpoint files in `folder` other than those `named`, the ones its config.json uses."""
+    return [p for pattern in _OURS for p in folder.glob(pattern) if p.name not in named]
 
 
-def saved_vectors(folder: Path) -> str | None:
-    """The float-vector file the saved checkpoint names (None: it keeps none). CollectionError
-    when the checkpoint's config.json cannot be read."""
-    exact = read_config(folder, "index").get("exact")
-    return str(exact["file"]) if isinstance(exact, dict) and "file" in exact else None
+def saved_files(folder: Path) -> set[str]:
+    """The files the saved checkpoint names. CollectionError when its config.json cannot be read."""
+    config = read_config(folder, "index")
+    exact = config.get("exact")
+    named = {str(n) for n in config.get("files_crc32", {})}
+    return named | ({str(exact["file"])} if isinstance(exact, dict) and "file" in exact else set())
 
 
 def load(folder: Path, spec: IndexSpec, dim: int) -> tuple[VectorIndex, str]:
@@ -128,9 +136,9 @@ def _load(folder: Path, spec: IndexSpec, dim: int) -> tuple[VectorIndex, str]:
         raise IndexCorruptError(str(exc)) from exc
     if IndexSpec.from_dict(config.get("spec", {})) != spec or config.get("dim") != dim:
         raise IndexCorruptError(f"{folder} was saved for another index setting than the collection's recipe.")
-    blobs = {name: _read_checked(folder / name, crc) for name, crc in config.get("files_crc32", {}).items()}
+    blobs = {_role(name): _read_checked(folder / name, crc) for name, crc in _files(config)}
     if TABLE not in blobs:
-        raise IndexCorruptError(f"{folder}/config.json lists no {TABLE}.")
+        raise IndexCorruptError(f"{folder}/config.json lists no row table.")
     tensors = load_tensors(blobs[TABLE])
     index = VectorIndex(spec, dim)
     index.table = LabelTable(tensors["labels"], tensors["alive"].astype(bool))
@@ -142,6 +150,18 @@ def _load(folder: Path, spec: IndexSpec, dim: int) -> tuple[VectorIndex, str]:
         index.exact = _load_exact(folder, config.get("exact"), dim)
     _check_sizes(index, folder)
     return index, str(config.get("generation", ""))
+
+
+def _files(config: dict[str, Any]) -> list[tuple[str, int]]:
+    listed = config.get("files_crc32", {})
+    if not isinstance(listed, dict) or not all(str(n).startswith((CODES, TABLE)) for n in listed):
+        raise IndexCorruptError(f"config.json lists files that are not a checkpoint's: {listed!r}")
+    return [(str(n), int(c)) for n, c in listed.items()]
+
+
+def _role(name: str) -> str:
+    """codes or rows, from codes-<save>.faiss or rows.safetensors alike."""
+    return name.split(".")[0].split("-")[0]
 
 
 def _load_exact(folder: Path, meta: Any, dim: int) -> ExactVectors:

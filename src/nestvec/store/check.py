@@ -33,6 +33,7 @@ class Finding:
     part: str  # store, keywords, index, transforms, model, files
     ok: bool
     detail: str
+    wrong: int = 0  # index rows with another vector than the stored one, missing or extra
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def _compare(index: VectorIndex, labels: np.ndarray, vectors: np.ndarray) -> Fin
     ok = not (len(missing) or len(extra) or wrong)
     detail = f"{len(alive)} rows checked against the store: {wrong} with another vector than the stored one"
     detail += f", {len(missing)} stored chunks missing, {len(extra)} rows for chunks the store lacks"
-    return Finding("index", ok, detail + ("" if ok else " (`nestvec repair` rebuilds the index)"))
+    advice = "" if ok else " (`nestvec repair` rebuilds the index)"
+    return Finding("index", ok, detail + advice, wrong=wrong + len(missing) + len(extra))
 
 
 def _wrong_codes(index: VectorIndex, labels: np.ndarray, stored: np.ndarray) -> int:
@@ -164,14 +166,14 @@ def _check_model(recipe: Recipe, folder: Path) -> Finding:
 
 
 def leftovers(folder: Path) -> list[Path]:
-    """Temporary files of writers that are gone, and vector files no checkpoint names."""
+    """Temporary files of writers that are gone, and checkpoint files the checkpoint does not name."""
     found = [p for p in folder.rglob(".*") if (m := _TEMPORARY.match(p.name)) and not _running(int(m.group(2)))]
     index_dir = folder / INDEX_DIR
     try:
-        named = checkpoint.saved_vectors(index_dir)
+        named = checkpoint.saved_files(index_dir)
     except CollectionError:  # no checkpoint, or an unreadable one: which files it uses is unknown
         return found
-    return found + checkpoint.stale_vectors(index_dir, named)
+    return found + checkpoint.stale_files(index_dir, named)
 
 
 def _running(pid: int) -> bool:
@@ -185,9 +187,12 @@ def _running(pid: int) -> bool:
 
 
 def _check_leftovers(folder: Path) -> Finding:
+    """Files a killed writer left are expected after a crash and harmless (nothing reads them), so
+    they do not fail the check; repair, and the next checkpoint for stale vector files, removes them."""
     found = leftovers(folder)
     names = ", ".join(str(p.relative_to(folder)) for p in found[:5])
-    return Finding("files", not found, f"leftover files: {names}" if found else "no leftover files")
+    detail = f"{len(found)} leftover file(s) of stopped writers, harmless (`nestvec repair` removes them): {names}"
+    return Finding("files", True, detail if found else "no leftover files")
 
 
 def repair_collection(path: str | Path) -> RepairReport:
