@@ -35,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Enough documents before the first kill that every setting has trained codes (int8 and RaBitQ
+# train at 1,000 vectors, IVF at 10,000), so kills hit trained indexes, not float rows alone.
+SEEDED = {"int8": 1_200, "rabitq": 1_200, "ivf": 10_200}
 SETTINGS = {
     "flat": "minilm",
     "int8": "minilm:codes=int8",
@@ -218,7 +221,21 @@ class Round:
         )
 
 
-def verify(path: Path, ledgers: list[Ledger]) -> dict[str, Any]:
+def seed_documents(path: Path, setting: str, ledger: Ledger) -> None:
+    """The seeded documents, in tagged batches like the writers'; the ledger that expects them."""
+    from nestvec import Collection
+
+    rng = random.Random(setting)
+    with Collection.open(path) as collection:
+        for start in range(0, SEEDED.get(setting, 0), 256):
+            ids = [f"seed-{i}" for i in range(start, min(start + 256, SEEDED[setting]))]
+            docs = [{"id": i, "text": _text(rng, i), "metadata": {"tag": f"seed-t{start}", "n": len(ids)}} for i in ids]
+            ledger.pending = {"op": "add", "docs": docs}
+            collection.add(docs)
+            ledger.state, ledger.pending = after(ledger.state, ledger.pending), None
+
+
+def verify(path: Path, ledgers: dict[str, Ledger]) -> dict[str, Any]:
     """The checks run after every kill, with no process left on the collection."""
     from nestvec import Collection, check_collection
 
@@ -228,8 +245,8 @@ def verify(path: Path, ledgers: list[Ledger]) -> dict[str, Any]:
     lost = partial = 0
     with Collection.open(path) as collection:
         actual: State = {d.id: (d.text, d.metadata["tag"], d.metadata["n"]) for d in collection}
-        for w, ledger in enumerate(ledgers):
-            mine = {k: v for k, v in actual.items() if k.startswith(f"w{w}-")}
+        for prefix, ledger in ledgers.items():
+            mine = {k: v for k, v in actual.items() if k.startswith(prefix)}
             done = after(ledger.state, ledger.pending) if ledger.pending else ledger.state
             if mine not in (ledger.state, done):
                 keys = set(mine) | set(ledger.state) | set(done)
@@ -254,7 +271,7 @@ def verify(path: Path, ledgers: list[Ledger]) -> dict[str, Any]:
     }
 
 
-def one_round(path: Path, setting: str, writers: int, ledgers: list[Ledger], rng: random.Random, r: int) -> Round:
+def one_round(path: Path, setting: str, writers: int, ledgers: dict[str, Ledger], rng: random.Random, r: int) -> Round:
     seed = rng.randrange(1 << 30)
     reader = Proc.start("--reader", str(path), str(seed))
     procs = [Proc.start("--writer", str(path), str(w), str(seed + w + 1), str(r)) for w in range(writers)]
@@ -273,7 +290,7 @@ def one_round(path: Path, setting: str, writers: int, ledgers: list[Ledger], rng
     if reader_died:
         problems.append(f"reader exited by itself: {reader.stderr()}")
     reads = max((int(line.split()[1]) for line in reader.lines if line.startswith("READS")), default=0)
-    in_flight = [ledgers[w].replay(procs[w].lines) or "between operations" for w in range(writers)]
+    in_flight = [ledgers[f"w{w}-"].replay(procs[w].lines) or "between operations" for w in range(writers)]
     found = verify(path, ledgers)
     return Round(
         setting, writers, kills, in_flight, reads=reads, reader_problems=problems, writer_errors=errors, **found
@@ -306,7 +323,8 @@ def run_faults(*, settings: list[str], kills: int, seed: int, workdir: Path) -> 
     for setting in settings:
         path = workdir / setting
         Collection.create(path, SETTINGS[setting]).close()
-        ledgers = [Ledger(), Ledger()]
+        ledgers = {"w0-": Ledger(), "w1-": Ledger(), "seed-": Ledger()}
+        seed_documents(path, setting, ledgers["seed-"])
         done = 0
         while done < share:
             writers = 2 if len(rounds) % 2 and share - done > 1 else 1

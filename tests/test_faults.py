@@ -14,6 +14,7 @@ import pytest
 from nestvec.index import checkpoint
 from nestvec.index.spec import IndexSpec
 from nestvec.index.vector_index import VectorIndex
+from reliability.corrupt import run_corruption
 from reliability.faults import run_faults, summary
 
 
@@ -49,3 +50,14 @@ def test_a_checkpoint_cut_short_leaves_the_previous_one_whole(tmp_path: Path, mo
     assert checkpoint.save(index, tmp_path, generation="g")
     assert checkpoint.stale_files(tmp_path, checkpoint.saved_files(tmp_path)) == []
     assert len(checkpoint.load(tmp_path, spec, 16)[0]) == 400
+
+
+def test_damage_to_any_file_of_a_collection_is_detected_or_harmless(tmp_path: Path) -> None:
+    """The corruption harness in small (the full run is `python reliability/corrupt.py`)."""
+    cases = run_corruption(
+        flips=1, seed=5, workdir=tmp_path, recipes={"hnsw-f16": "minilm:index=hnsw:codes=float16"}, papers=150
+    )
+    files = {c.file.split("-")[0] for c in cases}
+    assert {"config.json", "store.sqlite3", "index/config.json", "index/codes", "index/rows", "index/vectors"} <= files
+    assert [c for c in cases if c.outcome == "undetected"] == []
+    assert sum(c.outcome == "detected" for c in cases) >= 30

@@ -76,9 +76,10 @@ def check_collection(path: str | Path, *, model: bool = True) -> CheckReport:
                 trouble = store.keyword_problem()
                 findings.append(Finding("keywords", trouble is None, trouble or "in step with the documents"))
             findings.append(_check_index(target, recipe, store))
+        stored = store.chunk_count() if not problems else 0
     finally:
         store.close()
-    findings.append(_check_transforms(target, recipe))
+    findings.append(_check_transforms(target, recipe, stored))
     if model:
         findings.append(_check_model(recipe, target))
     findings.append(_check_leftovers(target))
@@ -88,6 +89,9 @@ def check_collection(path: str | Path, *, model: bool = True) -> CheckReport:
 def _check_index(folder: Path, recipe: Recipe, store: SQLiteStore) -> Finding:
     index_dir = folder / INDEX_DIR
     if not (index_dir / "config.json").exists():
+        if orphans := checkpoint.stale_files(index_dir, set()):
+            detail = f"{INDEX_DIR}/config.json is missing beside {len(orphans)} checkpoint file(s)"
+            return Finding("index", False, detail + " (`nestvec repair` rebuilds the index)")
         return Finding("index", True, "no checkpoint yet: the next open builds it from the store")
     for _ in range(5):  # another process may write while we read: compare one consistent moment
         version = store.version()
@@ -140,8 +144,8 @@ def _wrong_codes(index: VectorIndex, labels: np.ndarray, stored: np.ndarray) -> 
     return int((cosine < 0.98).sum())  # int8/float16 keep cosine > 0.99; another text's vector is far below
 
 
-def _check_transforms(folder: Path, recipe: Recipe) -> Finding:
-    from nestvec.store.collection import blank_steps
+def _check_transforms(folder: Path, recipe: Recipe, stored: int) -> Finding:
+    from nestvec.store.collection import blank_steps, missing_fit
     from nestvec.transforms.steps import VectorSteps
 
     if not recipe.vectors.whiten:
@@ -150,6 +154,8 @@ def _check_transforms(folder: Path, recipe: Recipe) -> Finding:
         steps = VectorSteps.load_from(folder, blank_steps(recipe))
     except NestvecError as exc:
         return Finding("transforms", False, f"the fitted whitening does not load: {exc}")
+    if not steps.fitted and stored:
+        return Finding("transforms", False, missing_fit(folder, stored))
     return Finding("transforms", True, "whitening fitted and readable" if steps.fitted else "whitening not fitted yet")
 
 

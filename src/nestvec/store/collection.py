@@ -179,6 +179,8 @@ class Collection:
             return self._steps
         with self._lock.write():
             steps = VectorSteps.load_from(self.path, self._steps)  # another process may have fitted them
+            if not steps.fitted and self._store.chunk_count():
+                raise CollectionError(missing_fit(self.path, self._store.chunk_count()))
             if not steps.fitted and sample is not None:
                 steps = steps.fit(sample).save_in(self.path)
             self._steps = steps
@@ -379,6 +381,15 @@ class Collection:
 def _recipe_encoder(recipe: Recipe, cache: str | Path | EmbeddingCache | None = None) -> Encoder:
     spec = recipe.encoder
     return load_encoder(spec.model, backend=spec.backend, compute=spec.compute, cache=cache)
+
+
+def missing_fit(path: Path, vectors: int) -> str:
+    # Fitting saves transforms/ before the first vectors are stored, so stored vectors without it
+    # mean it was deleted or lost: refitting would whiten new texts differently from the old.
+    return (
+        f"{path} holds {vectors} whitened vectors but its fitted whitening (transforms/) is missing. "
+        "Restore the collection's transforms/ folder from a backup; nothing else can reproduce it."
+    )
 
 
 def blank_steps(recipe: Recipe) -> VectorSteps:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from nestvec.errors import CollectionError
+from nestvec.store import rowsum
 from nestvec.store.sparse import SparseSpec
 
 SCHEMA = """
@@ -25,7 +26,8 @@ CREATE TABLE documents (
     text TEXT NOT NULL,
     metadata TEXT NOT NULL,
     tokens INTEGER NOT NULL,
-    truncated INTEGER NOT NULL
+    truncated INTEGER NOT NULL,
+    crc INTEGER  -- of the row's contents (rowsum.py); NULL in rows from before 0.3
 );
 CREATE TABLE chunks (
     label INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a stale label can't alias a new chunk
@@ -34,7 +36,8 @@ CREATE TABLE chunks (
     start INTEGER NOT NULL,
     "end" INTEGER NOT NULL,
     vector BLOB NOT NULL,
-    version INTEGER NOT NULL  -- the write that added it, so indexes can replay what they missed
+    version INTEGER NOT NULL,  -- the write that added it, so indexes can replay what they missed
+    crc INTEGER
 );
 CREATE INDEX chunks_by_doc ON chunks(doc_id);
 CREATE INDEX chunks_by_version ON chunks(version);
@@ -44,6 +47,10 @@ CREATE INDEX removed_by_version ON removed(version);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO meta VALUES ('version', 0), ('log_floor', 0);
 """
+_PUT_DOCUMENT = (
+    "INSERT OR REPLACE INTO documents (id, text, metadata, tokens, truncated, crc) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_PUT_CHUNK = 'INSERT INTO chunks (doc_id, chunk_no, start, "end", vector, version, crc) VALUES (?, ?, ?, ?, ?, ?, ?)'
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ class SQLiteStore:
                 self._db.executescript(f"BEGIN; {SCHEMA} {sparse.ddl() if sparse else ''} COMMIT;")
             else:
                 self._check_schema()
+                self._add_crc_columns()
         except sqlite3.DatabaseError as exc:
             raise CollectionError(f"{path} is not a readable nestvec store ({exc}).") from exc
 
@@ -111,6 +119,13 @@ class SQLiteStore:
                 f"{self.path} lacks the documents/chunks/removed/meta tables; it is not a nestvec store "
                 "of this format. Rebuild the collection with `nestvec index build`."
             )
+
+    def _add_crc_columns(self) -> None:
+        try:
+            rowsum.add_columns(self._db)
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):  # a read-only store is searched, never written: no column needed
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -153,17 +168,15 @@ class SQLiteStore:
         with self._lock, self._transaction():
             version = self._bump()
             removed = self._log_removed(self._labels_of([d.id for d in docs]), version)
-            self._db.executemany(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)",
-                [(d.id, d.text, json.dumps(d.metadata, ensure_ascii=False), d.tokens, int(d.truncated)) for d in docs],
-            )
+            rows = [
+                (d.id, d.text, json.dumps(d.metadata, ensure_ascii=False), d.tokens, int(d.truncated)) for d in docs
+            ]
+            self._db.executemany(_PUT_DOCUMENT, [(*row, rowsum.document(*row)) for row in rows])
             added = []
             for c in chunks:
                 blob = np.ascontiguousarray(c.vector, dtype=np.float32).tobytes()
-                cur = self._db.execute(
-                    'INSERT INTO chunks (doc_id, chunk_no, start, "end", vector, version) VALUES (?, ?, ?, ?, ?, ?)',
-                    (c.doc_id, c.number, c.start, c.end, blob, version),
-                )
+                crc = rowsum.chunk(c.doc_id, c.number, c.start, c.end, blob)
+                cur = self._db.execute(_PUT_CHUNK, (c.doc_id, c.number, c.start, c.end, blob, version, crc))
                 added.append(int(cur.lastrowid or 0))
         return Change(version, removed, added)
 
@@ -223,14 +236,18 @@ class SQLiteStore:
             self._db.execute("INSERT INTO documents_fts(documents_fts) VALUES ('optimize')")
 
     def integrity_problems(self) -> list[str]:
-        """SQLite's quick_check and foreign-key check; empty when the file is sound."""
+        """SQLite's integrity and foreign-key checks, and every row against its crc32; empty when sound."""
         with self._lock:
             try:
-                found = [str(r[0]) for r in self._db.execute("PRAGMA quick_check")]
+                found = [str(r[0]) for r in self._db.execute("PRAGMA integrity_check")]
                 orphans = self._db.execute("PRAGMA foreign_key_check").fetchall()
-            except sqlite3.DatabaseError as exc:
+                damaged = list(rowsum.damaged(self._db)) if found == ["ok"] else []
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
                 return [str(exc)]
         problems = [] if found == ["ok"] else found[:10]
+        if damaged:
+            shown = ", ".join(damaged[:5])
+            problems.append(f"{len(damaged)} row(s) whose contents fail their checksum ({shown})")
         return problems + ([f"{len(orphans)} chunk(s) belong to no document"] if orphans else [])
 
     def keyword_problem(self) -> str | None:
@@ -258,10 +275,9 @@ class SQLiteStore:
             return
         new = np.ascontiguousarray(transform(vectors), dtype=np.float32)
         with self._lock, self._transaction():
-            self._db.executemany(
-                "UPDATE chunks SET vector = ? WHERE label = ?",
-                [(row.tobytes(), int(label)) for label, row in zip(labels, new, strict=True)],
-            )
+            sql = 'UPDATE chunks SET vector = ?1, crc = crc_of(doc_id, chunk_no, start, "end", ?1) WHERE label = ?2'
+            self._db.create_function("crc_of", 5, rowsum.chunk, deterministic=True)
+            self._db.executemany(sql, [(row.tobytes(), int(label)) for label, row in zip(labels, new, strict=True)])
 
     def vacuum(self) -> None:
         with self._lock:

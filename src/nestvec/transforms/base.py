@@ -1,7 +1,7 @@
 """Transforms: vectors -> vectors or codes. Pure: `fit` returns a new fitted object.
 
-Every transform saves as a folder: config.json (kind, format_version, parameters) plus its
-fitted tensors in tensors.safetensors. Nothing is pickled.
+Every transform saves as a folder: config.json (kind, format_version, parameters, the sha256
+of the tensors file) plus its fitted tensors in tensors.safetensors. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from nestvec.errors import InputError
-from nestvec.files import config_header, read_config, write_json_atomic
+from nestvec.files import config_header, hash_file, read_config, write_json_atomic
 
 TENSORS = "tensors.safetensors"
 
@@ -60,11 +60,11 @@ def save(transform: Transform, folder: str | Path) -> Path:
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
     tensors = transform.tensors()
+    config = {**config_header("transform"), "name": transform.name, "params": transform.params()}
     if tensors:
         save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(target / TENSORS))
-    write_json_atomic(
-        target / "config.json", {**config_header("transform"), "name": transform.name, "params": transform.params()}
-    )
+        config["tensors_sha256"] = hash_file(target / TENSORS).hexdigest()
+    write_json_atomic(target / "config.json", config)
     return target
 
 
@@ -76,5 +76,22 @@ def load(folder: str | Path) -> Transform:
     source = Path(folder)
     config = read_config(source, "transform")
     cls: Any = TRANSFORMS[str(config.get("name"))]
-    tensors = load_file(str(source / TENSORS)) if (source / TENSORS).exists() else {}
-    return cls.restore(dict(config.get("params", {})), tensors)
+    recorded = config.get("tensors_sha256")
+    tensors = load_file(str(_checked(source, recorded))) if recorded or (source / TENSORS).exists() else {}
+    try:
+        return cls.restore(dict(config.get("params", {})), tensors)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{source} does not hold a saved {config.get('name')} transform ({exc!r}).") from exc
+
+
+def _checked(folder: Path, sha256: object) -> Path:
+    """The tensors file, once it matches the digest its config recorded (configs before 0.3 have none)."""
+    path = folder / TENSORS
+    if sha256 is not None and not path.is_file():
+        raise InputError(f"{path} is missing; its config.json records one. Restore it, or fit the transform again.")
+    if sha256 is not None and hash_file(path).hexdigest() != sha256:
+        raise InputError(
+            f"{path} does not match the sha256 its config.json recorded: the file was changed or damaged. "
+            "Restore it, or fit the transform again."
+        )
+    return path
