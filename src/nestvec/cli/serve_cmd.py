@@ -37,6 +37,12 @@ def serve(
     max_texts: Annotated[int, typer.Option("--max-texts", min=1, help="Texts or documents per request.")] = 2048,
     max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Characters per text.")] = 100_000,
     timeout: Annotated[float, typer.Option("--timeout", min=0.01, help="Seconds per embedding or search.")] = 30.0,
+    header_timeout: Annotated[
+        float, typer.Option("--header-timeout", min=0.01, help="Seconds for a request's headers to arrive.")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option("--body-timeout", min=0.01, help="Seconds for a request's body to arrive.")
+    ] = 30.0,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads per model worker.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Model workers taking batches in turn.")] = 1,
     backend: Annotated[str, typer.Option("--backend", help="Transformer runtime: auto, torch or onnx.")] = "auto",
@@ -52,7 +58,14 @@ def serve(
             collections=tuple(collections or ()),
             data_dir=data_dir.resolve() if data_dir else None,
             keys=keys,
-            limits=Limits(int(max_body_mb * 1024 * 1024), max_texts, max_chars, timeout_s=timeout),
+            limits=Limits(
+                int(max_body_mb * 1024 * 1024),
+                max_texts,
+                max_chars,
+                timeout_s=timeout,
+                header_timeout_s=header_timeout,
+                body_timeout_s=body_timeout,
+            ),
             batching=BatchPolicy(
                 enabled=not no_batching, max_tokens=max_batch_tokens, max_wait_ms=max_wait_ms, workers=workers
             ),
@@ -68,9 +81,18 @@ def serve(
     app = run_job(False, job)
     import uvicorn
 
+    from nestvec.serve.protocol import timed_protocol
+
     auth = f"keys from {keys}" if keys else "authentication off"
     typer.echo(f"nestvec serve: http://{host}:{port}/ ({auth}); API docs at /docs", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        http=timed_protocol(header_timeout),
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
 
 
 def check_auth(host: str, keys: Path | None, no_auth: bool) -> None:

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nestvec._version import __version__
 from nestvec.errors import DuplicateIdError, NestvecError
 from nestvec.serve import collections, embeddings
-from nestvec.serve.auth import KeyStore
+from nestvec.serve.auth import Authenticate, KeyStore
 from nestvec.serve.catalog import Catalog, ConflictError, NotFoundError
 from nestvec.serve.deps import Read, State
 from nestvec.serve.encoders import ServedEncoders
@@ -59,7 +59,9 @@ def create_app(config: ServeConfig) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["*"], allow_headers=["*"]
         )
-    app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes, timeout_s=config.limits.body_timeout_s)
+    if server.keys is not None:
+        app.add_middleware(Authenticate, keys=server.keys)  # outermost: before any body is read
     return app
 
 

@@ -16,9 +16,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from nestvec.errors import InputError
 from nestvec.files import FORMAT_VERSION, write_json_atomic
 from nestvec.registry import unknown_name_message
+from nestvec.serve.limits import send_error
 
 SCOPES = ("read", "write")
 PREFIX = "nv-"
@@ -91,3 +94,30 @@ class KeyStore:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+
+
+class Authenticate:
+    """Refuses a request without a known key before anything reads its body (plain ASGI, outside
+    the body limit): unauthenticated clients cost the server no buffer. Routes then check the
+    key's scope. CORS preflights (OPTIONS) carry no credentials by design and pass."""
+
+    def __init__(self, app: ASGIApp, keys: KeyStore) -> None:
+        self.app, self.keys = app, keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
+        kind, _, secret = header.partition(" ")
+        if kind.lower() != "bearer" or not secret:
+            problem = "Missing API key: send the header 'Authorization: Bearer <key>'."
+        elif self.keys.find(secret.strip()) is None:
+            problem = "Unknown or revoked API key."
+        else:
+            await self.app(scope, receive, send)
+            return
+        await send_error(send, 401, problem, "authentication_error", close=True)  # its body is never read

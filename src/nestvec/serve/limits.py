@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,8 @@ class Limits:
     max_chars: int = 100_000  # per text
     max_k: int = 1000
     timeout_s: float = 30.0  # embeddings and searches; writes always finish once started
+    header_timeout_s: float = 10.0  # from connecting (or the previous response) to the end of the headers
+    body_timeout_s: float = 30.0  # from the end of the headers to the end of the body
 
 
 def error_body(status: int, message: str, kind: str, param: str | None = None) -> dict[str, Any]:
@@ -24,10 +28,11 @@ def error_body(status: int, message: str, kind: str, param: str | None = None) -
 
 
 class BodyLimit:
-    """Reads the body up to the limit, then hands it on; larger bodies get 413 and are never parsed."""
+    """Reads the body up to the limit and the deadline, then hands it on; larger bodies get 413 and
+    are never parsed, bodies that do not arrive in time 408."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
+        self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,8 +44,13 @@ class BodyLimit:
             return
         chunks: list[bytes] = []
         size = 0
+        deadline = time.monotonic() + self.timeout_s
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                await self._too_slow(send)
+                return
             if message["type"] == "http.disconnect":
                 return
             chunks.append(message.get("body", b""))
@@ -67,7 +77,18 @@ class BodyLimit:
             f"The request body is larger than this server's limit of {self.max_bytes:,} bytes. "
             "Send fewer or shorter texts per request (or start the server with a larger --max-body-mb)."
         )
-        payload = json.dumps(error_body(413, message, "request_too_large")).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await send_error(send, 413, message, "request_too_large", close=True)
+
+    async def _too_slow(self, send: Send) -> None:
+        message = f"The request body did not arrive within {self.timeout_s:g} s (the server's --body-timeout)."
+        await send_error(send, 408, message, "request_timeout", close=True)
+
+
+async def send_error(send: Send, status: int, message: str, kind: str, *, close: bool = False) -> None:
+    """An error response from plain ASGI middleware, in the same shape as the app's."""
+    payload = json.dumps(error_body(status, message, kind)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
