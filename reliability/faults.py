@@ -170,9 +170,14 @@ class Ledger:
 
     def replay(self, lines: list[str]) -> str | None:
         """Apply the acknowledged operations; returns the op in flight at the kill, if any."""
-        for line in lines:
+        for number, line in enumerate(lines):
             if line.startswith("BEGIN "):
-                self.pending = json.loads(line[6:])
+                try:
+                    self.pending = json.loads(line[6:])
+                except json.JSONDecodeError:
+                    if number != len(lines) - 1:
+                        raise
+                    break  # cut short by the kill: printed before its operation began, so none began
             elif line == "ACK" and self.pending is not None:
                 self.state = after(self.state, self.pending)
                 self.pending = None
@@ -289,7 +294,8 @@ def one_round(path: Path, setting: str, writers: int, ledgers: dict[str, Ledger]
     problems = [line for line in reader.lines if line.startswith("PARTIAL")]
     if reader_died:
         problems.append(f"reader exited by itself: {reader.stderr()}")
-    reads = max((int(line.split()[1]) for line in reader.lines if line.startswith("READS")), default=0)
+    counts = [line.split()[1] for line in reader.lines if line.startswith("READS ")]
+    reads = max((int(n) for n in counts if n.isdigit()), default=0)  # the kill may cut the last line short
     in_flight = [ledgers[f"w{w}-"].replay(procs[w].lines) or "between operations" for w in range(writers)]
     found = verify(path, ledgers)
     return Round(

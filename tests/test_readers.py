@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -93,3 +95,35 @@ def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
         RecordReader(_write(tmp_path / "d.jsn", "{}"))
     with pytest.raises(InputFileError, match="no such file"):
         RecordReader(tmp_path / "missing.jsonl")
+
+
+def test_a_runaway_line_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    """One 300 MB line: refused with file:line after reading at most the 32 MiB bound of it."""
+    path = tmp_path / "huge.jsonl"
+    with path.open("wb") as fh:
+        fh.write(b'{"id": "a", "text": "fine"}\n{"id": "b", "text": "')
+        for _ in range(300):
+            fh.write(b"x" * (1 << 20))
+        fh.write(b'"}\n')
+    script = (
+        "import resource, sys\n"
+        "from nestvec.io.readers import RecordReader\n"
+        "from nestvec.errors import InputFileError\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    list(RecordReader(sys.argv[1]))\n"
+        "except InputFileError as exc:\n"
+        "    print(exc)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
+    message, grown_mb = out.stdout.strip().rsplit("\n", 1)
+    assert "huge.jsonl:2" in message and "longer than 33,554,432 bytes" in message
+    assert int(grown_mb) < 150, out.stdout  # reading the line whole costs ~900 MB (bytes, str, JSON)
+
+
+def test_long_csv_fields_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text("id,text\na," + "word " * 100_000 + "\n")
+    [record] = list(RecordReader(path))
+    assert len(record.text) == 500_000

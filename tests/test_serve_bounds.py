@@ -6,7 +6,6 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -85,7 +84,10 @@ def test_no_body_is_read_before_the_key_is_checked(guarded: tuple[str, str]) -> 
         assert reply.startswith(b"HTTP/1.1 401") and time.monotonic() - start < 0.9  # before the body deadline
     assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["error"]["type"] == "authentication_error"
     ok = httpx.post(
-        f"{url}/v1/embeddings", json={"input": "hi", "model": "minilm"}, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+        f"{url}/v1/embeddings",
+        json={"input": "hi", "model": "minilm"},
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=30,
     )
     assert ok.status_code == 200
     assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200  # public

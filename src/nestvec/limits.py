@@ -18,6 +18,9 @@ MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 32
 MAX_FILTER_DEPTH = 16
 MAX_FILTER_TERMS = 1024  # values and conditions in one filter (SQLite binds each as a parameter)
+# One record (a line of .jsonl/.txt, a CSV field) in an input file: readers stop at this many bytes
+# instead of reading a runaway line whole, so one record costs at most a few times this in memory.
+MAX_RECORD_BYTES = 32 * 1024 * 1024
 
 
 def check_id(doc_id: str) -> None:

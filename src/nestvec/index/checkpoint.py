@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -36,6 +37,9 @@ _OURS = ("vectors-*.f32", "rows*.safetensors", "codes*.faiss")  # rows.safetenso
 
 @contextlib.contextmanager
 def locked(folder: Path) -> Iterator[None]:
+    if not os.access(folder.parent, os.W_OK):
+        yield  # a read-only collection: nobody can change the checkpoint, there is nothing to lock
+        return
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / ".lock").open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -61,51 +65,63 @@ def save(index: VectorIndex, folder: Path, *, generation: str, replace: bool = F
     """Checkpoint `index` unless one as new is there (`replace` overrides, after a rebuild).
 
     `generation` names the row layout: rows keep their numbers until a rebuild, which must pass
-    a new generation. Returns whether anything was written.
+    a new generation. Returns whether anything was written. A failure to write (a full disk, a
+    read-only folder) removes what this save wrote and raises CollectionError.
     """
-    from safetensors.numpy import save as save_bytes
-
     with locked(folder):
         if not replace and saved_version(folder) >= index.version:
             return False
-        files: dict[str, int] = {}
         save_id = f"{index.version}-{uuid.uuid4().hex[:8]}"
-        if index.faiss is not None:
-            name = f"{CODES}-{save_id}.faiss"
-            files[name] = _write_bytes(folder / name, backend.serialize(index.spec, index.faiss))
-        rows = {
-            "labels": np.ascontiguousarray(index.table.labels),
-            "alive": index.table.alive.astype(np.uint8),
-            "pending": np.ascontiguousarray(index.pending),
-        }
-        name = f"{TABLE}-{save_id}.safetensors"
-        files[name] = _write_bytes(folder / name, save_bytes(rows))
-        exact: dict[str, Any] | None = None
-        if index.exact is not None:
-            written = index.exact.persist(folder, f"vectors-{generation}")
-            exact = {
-                "file": written.name,
-                "rows": index.exact.rows,
-                "block_crc32": index.exact.checksums(),
-            }
-        fsync_dir(folder)
-        # config.json goes last: until it lands, the previous checkpoint names only its own files.
-        write_json_atomic(
-            folder / "config.json",
-            {
-                **config_header("index"),
-                "spec": index.spec.to_dict(),
-                "dim": index.dim,
-                "store_version": index.version,
-                "generation": generation,
-                "files_crc32": files,
-                "exact": exact,
-                "spill": None if index.spill is None else index.spill.to_dict(),
-            },
-        )
-        for old in stale_files(folder, {*files, *([] if exact is None else [str(exact["file"])])}):
-            old.unlink()  # processes that still map a vectors file keep reading it until they reload
+        before = set(os.listdir(folder)) if folder.is_dir() else set()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _save(index, folder, generation, save_id)
+        except OSError as exc:
+            for new in set(os.listdir(folder)) - before if folder.is_dir() else ():
+                (folder / new).unlink(missing_ok=True)  # this save's files; the previous checkpoint stays
+            raise CollectionError(
+                f"The index checkpoint in {folder} could not be saved ({exc.strerror or exc}); the previous one "
+                "is unchanged and the store holds every write, so the next open replays them. Free disk space "
+                "or make the folder writable, then run `nestvec check`."
+            ) from exc
     return True
+
+
+def _save(index: VectorIndex, folder: Path, generation: str, save_id: str) -> None:
+    from safetensors.numpy import save as save_bytes
+
+    files: dict[str, int] = {}
+    if index.faiss is not None:
+        name = f"{CODES}-{save_id}.faiss"
+        files[name] = _write_bytes(folder / name, backend.serialize(index.spec, index.faiss))
+    rows = {
+        "labels": np.ascontiguousarray(index.table.labels),
+        "alive": index.table.alive.astype(np.uint8),
+        "pending": np.ascontiguousarray(index.pending),
+    }
+    name = f"{TABLE}-{save_id}.safetensors"
+    files[name] = _write_bytes(folder / name, save_bytes(rows))
+    exact: dict[str, Any] | None = None
+    if index.exact is not None:
+        written = index.exact.persist(folder, f"vectors-{generation}")
+        exact = {"file": written.name, "rows": index.exact.rows, "block_crc32": index.exact.checksums()}
+    fsync_dir(folder)
+    # config.json goes last: until it lands, the previous checkpoint names only its own files.
+    write_json_atomic(
+        folder / "config.json",
+        {
+            **config_header("index"),
+            "spec": index.spec.to_dict(),
+            "dim": index.dim,
+            "store_version": index.version,
+            "generation": generation,
+            "files_crc32": files,
+            "exact": exact,
+            "spill": None if index.spill is None else index.spill.to_dict(),
+        },
+    )
+    for old in stale_files(folder, {*files, *([] if exact is None else [str(exact["file"])])}):
+        old.unlink()  # processes that still map a vectors file keep reading it until they reload
 
 
 def stale_files(folder: Path, named: set[str]) -> list[Path]:

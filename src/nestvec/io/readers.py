@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nestvec.errors import InputFileError, MissingExtraError
+from nestvec.limits import MAX_RECORD_BYTES
 from nestvec.registry import unknown_name_message
 from nestvec.store.types import Document
 
@@ -100,7 +101,16 @@ class RecordReader:
 
     def _lines(self) -> Iterator[tuple[int, str]]:
         with self.path.open("rb") as fh:
-            for number, raw in enumerate(fh, start=1):
+            number = 0
+            while raw := fh.readline(MAX_RECORD_BYTES + 1):
+                number += 1
+                if len(raw) > MAX_RECORD_BYTES:
+                    raise InputFileError(
+                        self.path,
+                        number,
+                        f"the line is longer than {MAX_RECORD_BYTES:,} bytes, nestvec's bound on one record "
+                        "(so that one runaway line cannot exhaust memory). Split the document into several records.",
+                    )
                 try:
                     yield number, raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
@@ -124,6 +134,7 @@ class RecordReader:
 
     def _csv(self) -> Iterator[tuple[int, dict[str, Any]]]:
         lines = (text for _, text in self._lines())
+        csv.field_size_limit(MAX_RECORD_BYTES)  # the default 128 KiB refuses long documents
         reader = csv.DictReader(lines, delimiter="\t" if self.format == "tsv" else ",")
         try:
             for row in reader:

@@ -127,7 +127,8 @@ class Collection:
     def close(self) -> None:
         """Checkpoint the index if it changed, then close the store."""
         with self._lock.write():
-            self._live.checkpoint()
+            if not self._store.read_only:
+                self._live.checkpoint_if_possible()
             self._searcher.close()
             self._store.close()
 

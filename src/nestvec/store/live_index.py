@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nestvec.errors import IndexCorruptError
+from nestvec.errors import CollectionError, IndexCorruptError
 from nestvec.index import checkpoint
 from nestvec.index.spec import IndexSpec
 from nestvec.index.vector_index import VectorIndex
@@ -78,8 +78,12 @@ class LiveIndex:
         index = VectorIndex(self.spec, self.dim)
         self._replay(index)
         self._generation = uuid.uuid4().hex[:12]
-        checkpoint.save(index, self.folder, generation=self._generation, replace=True)
         self._unsaved = 0
+        try:
+            checkpoint.save(index, self.folder, generation=self._generation, replace=True)
+        except CollectionError as exc:  # a read-only or full disk: searches still work from memory
+            log.warning("%s", exc)
+            self._unsaved = len(index)
         return index
 
     def _replay(self, index: VectorIndex) -> None:
@@ -95,7 +99,7 @@ class LiveIndex:
         index.version = change.version
         self._unsaved += len(change.added) + len(change.removed)
         if self._unsaved >= max(100_000, index.table.size // 2):
-            self.checkpoint()  # geometric spacing: a big build writes its checkpoint O(1) times over
+            self.checkpoint_if_possible()  # geometric spacing: a big build writes its checkpoint O(1) times over
 
     def checkpoint(self, *, force: bool = False) -> bool:
         """Save the index if enough changed since the last save (or at all, with `force`)."""
@@ -110,6 +114,14 @@ class LiveIndex:
         if saved:
             self._store.prune_log(index.version)
         return saved
+
+    def checkpoint_if_possible(self) -> None:
+        """A checkpoint that only spares work: after a committed write, or when closing, a full disk
+        must not turn into an error about a write that did land. The store has it all."""
+        try:
+            self.checkpoint()
+        except CollectionError as exc:
+            log.warning("%s", exc)
 
     def compact(self) -> CompactReport:
         """Rebuild from the store: drops deleted rows, retrains codes on today's corpus."""

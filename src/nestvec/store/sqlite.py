@@ -7,6 +7,7 @@ kill -9 or a power cut; a crash mid-write leaves the previous state, never half 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -98,18 +99,20 @@ class SQLiteStore:
             raise CollectionError(f"{path} is missing: the collection is incomplete or not a collection.")
         self.path = path
         self._lock = _Guard(path)
+        self.read_only = not create and not os.access(path.parent, os.W_OK)
         try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = self._connect()
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA recursive_triggers=ON")  # so INSERT OR REPLACE fires the delete trigger
             if create:
                 self._db.executescript(f"BEGIN; {SCHEMA} {sparse.ddl() if sparse else ''} COMMIT;")
             else:
                 self._check_schema()
-                self._add_crc_columns()
+                if not self.read_only:
+                    rowsum.add_columns(self._db)
         except sqlite3.DatabaseError as exc:
+            if _disk_full(path):
+                raise CollectionError(f"{path}: {_advice(exc, path)}") from exc
             raise CollectionError(f"{path} is not a readable nestvec store ({exc}).") from exc
 
     def _check_schema(self) -> None:
@@ -120,12 +123,20 @@ class SQLiteStore:
                 "of this format. Rebuild the collection with `nestvec index build`."
             )
 
-    def _add_crc_columns(self) -> None:
-        try:
-            rowsum.add_columns(self._db)
-        except sqlite3.OperationalError as exc:
-            if "readonly" not in str(exc):  # a read-only store is searched, never written: no column needed
-                raise
+    def _connect(self) -> sqlite3.Connection:
+        if not self.read_only:
+            db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            return db
+        # A read-only folder (a read-only mount, a backup): SQLite opens a WAL database read-only
+        # through its existing -shm file; without one (a clean close folds the WAL in), nothing
+        # can change the file, so it is opened as immutable.
+        wal = self.path.with_name(self.path.name + "-wal")
+        shm = self.path.with_name(self.path.name + "-shm")
+        mode = "mode=ro" if wal.exists() and shm.exists() else "mode=ro&immutable=1"
+        uri = f"{self.path.resolve().as_uri()}?{mode}"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
 
     def close(self) -> None:
         with self._lock:
@@ -253,10 +264,17 @@ class SQLiteStore:
     def keyword_problem(self) -> str | None:
         """FTS5's own check of the keyword index against the documents it indexes."""
         with self._lock:
+            db = self._db
+            if self.read_only:  # FTS5's check is an INSERT: run it on a copy in memory
+                db = sqlite3.connect(":memory:")
+                self._db.backup(db)
             try:
-                self._db.execute("INSERT INTO documents_fts(documents_fts, rank) VALUES ('integrity-check', 1)")
+                db.execute("INSERT INTO documents_fts(documents_fts, rank) VALUES ('integrity-check', 1)")
             except sqlite3.DatabaseError as exc:
                 return str(exc)
+            finally:
+                if db is not self._db:
+                    db.close()
         return None
 
     def rebuild_keywords(self) -> None:
@@ -347,12 +365,19 @@ class _Guard:
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         self._lock.release()
         if isinstance(exc, sqlite3.DatabaseError):
-            raise CollectionError(f"{self._path}: {_advice(exc)}") from exc
+            raise CollectionError(f"{self._path}: {_advice(exc, self._path)}") from exc
 
 
-def _advice(exc: sqlite3.DatabaseError) -> str:
+def _disk_full(path: Path) -> bool:
+    try:
+        return os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        return False
+
+
+def _advice(exc: sqlite3.DatabaseError, path: Path) -> str:
     text = str(exc)
-    if "full" in text:
+    if "full" in text or _disk_full(path):  # SQLite reports a full disk as an I/O error when mapping -shm
         return f"the disk is full ({text}); nothing was half-written. Free space and retry."
     if "readonly" in text or "read-only" in text:
         return f"the collection is read-only here ({text}); it can be searched, not written."
