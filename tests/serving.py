@@ -29,6 +29,15 @@ def serve_process(
 
     `src`: run the nestvec found there instead (bench/serve.py compares two checkouts in one run).
     """
+    with served(args, log=log, threads=threads, src=src) as (url, _):
+        yield url
+
+
+@contextmanager
+def served(
+    args: Sequence[str], *, log: Path, threads: int | None = None, src: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`serve_process`, also yielding the server's process (reliability/soak.py samples its memory)."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if src is not None:
@@ -41,7 +50,7 @@ def serve_process(
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(proc, url, log)
-        yield url
+        yield url, proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -200,3 +200,27 @@ def test_a_damaged_store_is_reported_not_repaired(tmp_path: Path, encoder: nestv
         nestvec.repair_collection(path)
     with pytest.raises(CollectionError, match="the store is damaged"):  # a clear error, not sqlite3's
         Collection.open(path, model=encoder).search("words", k=3)
+
+
+def test_deleting_nothing_does_not_skip_another_process_write(tmp_path: Path, encoder: nestvec.Encoder) -> None:
+    """Found by the racing-client test: a delete of unknown ids returned the store's current
+    version as if it were our own write, so when exactly one write of another process had landed
+    since, the index marked it seen without its rows: searches and the next checkpoint lacked it."""
+    path = tmp_path / "c"
+    with Collection.create(path, model=encoder) as first:
+        first.add([Document(i, t) for i, t in TEXTS.items() if i != "x"])
+    server = Collection.open(path, model=encoder)
+    catch_up = server._live.current
+
+    def another_process_writes_right_after() -> object:
+        index = catch_up()  # the delete catches up with the store, then the other write lands
+        with Collection.open(path, model=encoder) as cli:
+            cli.add([Document("x", TEXTS["x"])])
+        return index
+
+    server._live.current = another_process_writes_right_after  # type: ignore[method-assign]
+    assert server.delete(["no-such-id"]) == []
+    server._live.current = catch_up  # type: ignore[method-assign]
+    assert server.search("quantum chromodynamics", k=1)[0].id == "x"
+    server.close()
+    assert nestvec.check_collection(path, model=False).ok

@@ -274,7 +274,8 @@ class Collection:
         with self._lock.write():
             self._live.current()
             found, change = self._store.delete(list(ids))
-            self._live.apply(change, np.empty((0, self.recipe.dim), dtype=np.float32))
+            if change is not None:
+                self._live.apply(change, np.empty((0, self.recipe.dim), dtype=np.float32))
         return found
 
     # -- reads -------------------------------------------------------------------------------
