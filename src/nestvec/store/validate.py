@@ -20,7 +20,10 @@ def as_document(item: Any) -> Document:
         missing = [key for key in ("id", "text") if key not in item]
         if missing:
             raise InputError(f"A document lacks {', '.join(missing)}: {dict(item)!r:.200}. Each needs 'id' and 'text'.")
-        doc = Document(id=item["id"], text=item["text"], metadata=dict(item.get("metadata") or {}))
+        metadata = item.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            raise InputError(f"Document {item['id']!r}: metadata must be a JSON object, got {type(metadata).__name__}.")
+        doc = Document(id=item["id"], text=item["text"], metadata=dict(metadata))
     else:
         raise InputError(f"Expected a Document or a dict with 'id' and 'text', got {type(item).__name__}.")
     return _checked(doc)
@@ -47,12 +50,12 @@ def _checked(doc: Document) -> Document:
         encoded = json.dumps(doc.metadata, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise InputError(f"Document '{doc_id}': metadata is not JSON-serializable ({exc}).") from exc
-    check_metadata_size(doc_id, encoded)
     for what, value in (("id", doc_id), ("text", doc.text), ("metadata", encoded)):
         try:  # JSON and Python strings may hold lone surrogates, which SQLite and tokenizers refuse
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise InputError(f"Document {doc_id!r}: {what} is not valid Unicode (unpaired surrogate).") from exc
+    check_metadata_size(doc_id, encoded)
     return doc if doc_id == doc.id else Document(doc_id, doc.text, doc.metadata)
 
 
