@@ -6,7 +6,10 @@ Each case is an input a careless or hostile user could send. The outcome must be
 - HTTP: a 4xx with the JSON error body; a 5xx is a failure.
 After the cases, the collection they were aimed at must still pass `check` with its documents.
 
-Usage: python reliability/badinputs.py [--out FILE]
+Then schemathesis generates requests from the OpenAPI schema (coverage, fuzzing, and stateful
+sequences through the links it infers) with one check: no 5xx.
+
+Usage: python reliability/badinputs.py [--examples 200] [--out FILE]
 """
 
 from __future__ import annotations
@@ -299,7 +302,28 @@ def http_cases(url: str) -> list[Outcome]:
     return outcomes
 
 
-def run_bad_inputs(workdir: Path) -> tuple[list[Outcome], bool]:
+def schemathesis(url: str, workdir: Path, *, examples: int) -> dict[str, Any]:
+    """Schemathesis's generated requests (coverage, fuzzing, and stateful sequences through the
+    links it infers between operations) with one check: no 5xx."""
+    import re
+
+    st = Path(sys.executable).with_name("st")
+    command = [str(st), "run", f"{url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", str(examples)]
+    command += ["--seed", "7", "--request-timeout", "60", "--no-color"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=1800)
+    cases = re.search(r"(\d+) generated, (\d+) passed", done.stdout)
+    scenarios = re.search(r"Scenarios:\s+(\d+)", done.stdout)
+    return {
+        "command": " ".join(["st", *command[1:]]),
+        "exit": done.returncode,
+        "generated": int(cases.group(1)) if cases else None,
+        "passed": int(cases.group(2)) if cases else None,
+        "stateful_scenarios": int(scenarios.group(1)) if scenarios else None,
+        "tail": done.stdout[-1500:] if done.returncode else "",
+    }
+
+
+def run_bad_inputs(workdir: Path, *, examples: int = 0) -> tuple[list[Outcome], bool, dict[str, Any]]:
     import nestvec
     from tests.conftest import paper_docs
     from tests.serving import serve_process
@@ -309,11 +333,15 @@ def run_bad_inputs(workdir: Path) -> tuple[list[Outcome], bool]:
         collection.add([nestvec.Document(d.id, d.text, {**d.metadata, "n": i}) for i, d in enumerate(paper_docs(60))])
     outcomes = library_cases(path)
     outcomes += cli_cases(path, workdir)
-    with serve_process([str(path)], log=workdir / "server.log") as url:
+    (workdir / "data").mkdir()
+    generated: dict[str, Any] = {}
+    with serve_process([str(path), "--data-dir", str(workdir / "data")], log=workdir / "server.log") as url:
         outcomes += http_cases(url)
+        if examples:
+            generated = schemathesis(url, workdir, examples=examples)
     with nestvec.Collection.open(path) as collection:
         intact = nestvec.check_collection(path, model=False).ok and collection.count() >= 60
-    return outcomes, intact
+    return outcomes, intact, generated
 
 
 def summary(outcomes: list[Outcome], intact: bool) -> dict[str, Any]:
@@ -332,19 +360,22 @@ def summary(outcomes: list[Outcome], intact: bool) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", type=int, default=200, help="schemathesis examples per operation (0: skip)")
     parser.add_argument("--out", type=Path, default=ROOT / "reliability" / "results" / "badinputs.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nestvec-bad-") as tmp:
-        outcomes, intact = run_bad_inputs(Path(tmp))
+        outcomes, intact, generated = run_bad_inputs(Path(tmp), examples=args.examples)
     result = {
         "command": "python " + " ".join([str(Path(__file__).relative_to(ROOT)), *sys.argv[1:]]),
         "summary": summary(outcomes, intact),
+        "schemathesis": generated,
         "cases": [asdict(o) for o in outcomes],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result["summary"], indent=1))
-    sys.exit(0 if intact and not any(o.failed for o in outcomes) else 1)
+    print(json.dumps(generated, indent=1))
+    sys.exit(0 if intact and not any(o.failed for o in outcomes) and generated.get("exit", 0) == 0 else 1)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ overwritten with random bytes, or garbage appended. Then:
   the undamaged copy's (the flip hit bytes nothing reads, e.g. a page's free space);
 - undetected: check passes but something differs. This must be 0.
 
-Usage: python reliability/corrupt.py [--flips 20] [--seed 0] [--out FILE]
+The model the collection names is damaged too: a copy of MiniLM in a folder, each of its files
+in turn (check loads it and compares every file's sha256 with the recipe's identity).
+
+Usage: python reliability/corrupt.py [--flips 20] [--model-flips 4] [--seed 0] [--out FILE]
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ def damage(path: Path, how: str, rng: random.Random) -> str:
     return how
 
 
-def judge(path: Path, pristine: dict[str, Any]) -> tuple[str, str]:
+def judge(path: Path, pristine: dict[str, Any], *, repair: bool = True) -> tuple[str, str]:
     from nestvec import check_collection, repair_collection
     from nestvec.errors import NestvecError
 
@@ -120,6 +123,8 @@ def judge(path: Path, pristine: dict[str, Any]) -> tuple[str, str]:
         except NestvecError as exc:
             return "undetected", f"check passed, the collection failed: {str(exc)[:160]}"
         return ("harmless", "like the undamaged copy") if alike else ("undetected", "check passed, answers differ")
+    if not repair:
+        return "detected", "; ".join(f.detail[:160] for f in found.findings if not f.ok)
     try:
         repaired = repair_collection(path)
     except NestvecError as exc:
@@ -133,8 +138,35 @@ def judge(path: Path, pristine: dict[str, Any]) -> tuple[str, str]:
     return "detected", f"repair left it failing: {failing}" if failing else "repaired, but answers differ"
 
 
+def model_cases(workdir: Path, *, flips: int, rng: random.Random) -> list[Case]:
+    """The model a collection was built with: a copy of MiniLM in a folder, each file damaged in
+    turn and restored after; `check` loads the model and compares every file's sha256."""
+    from nestvec.encoders import resolve_model
+
+    model = workdir / "model"
+    shutil.copytree(resolve_model("minilm")[1], model)
+    [source] = build(workdir / "own-model", {"own-model": str(model)}, papers=100).values()
+    pristine = fingerprint(source)
+    cases: list[Case] = []
+    for relative in sorted(str(p.relative_to(model)) for p in model.rglob("*") if p.is_file()):
+        original = (model / relative).read_bytes()
+        for how in ["flip"] * flips + list(STRUCTURAL):
+            label = damage(model / relative, how, rng)
+            outcome, after = judge(source, pristine, repair=False)
+            cases.append(Case("own-model", f"model/{relative}", label, outcome, after))
+            (model / relative).write_bytes(original)
+        print(f"own-model model/{relative}: {flips + len(STRUCTURAL)} cases", file=sys.stderr, flush=True)
+    return cases
+
+
 def run_corruption(
-    *, flips: int, seed: int, workdir: Path, recipes: dict[str, str] = RECIPES, papers: int | None = None
+    *,
+    flips: int,
+    seed: int,
+    workdir: Path,
+    recipes: dict[str, str] = RECIPES,
+    papers: int | None = None,
+    model_flips: int = 0,
 ) -> list[Case]:
     rng = random.Random(seed)
     cases: list[Case] = []
@@ -154,6 +186,8 @@ def run_corruption(
                 if outcome == "undetected":
                     print(f"UNDETECTED {name} {relative} {label}: {after}", file=sys.stderr, flush=True)
             print(f"{name} {relative}: {len(kinds)} cases", file=sys.stderr, flush=True)
+    if model_flips:
+        cases += model_cases(workdir, flips=model_flips, rng=rng)
     return cases
 
 
@@ -161,6 +195,7 @@ def summary(cases: list[Case]) -> dict[str, Any]:
     per_file: dict[str, Counter[str]] = {}
     for case in cases:
         key = case.file.split("-")[0] if case.file.startswith("index/") else case.file
+        key = "model/*" if key.startswith("model/") else key
         per_file.setdefault(key, Counter())[case.outcome] += 1
     return {
         "cases": len(cases),
@@ -174,12 +209,13 @@ def summary(cases: list[Case]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flips", type=int, default=20, help="byte flips per file (three times that for the store)")
+    parser.add_argument("--model-flips", type=int, default=4, help="byte flips per file of the model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "reliability" / "results" / "corrupt.json")
     args = parser.parse_args()
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="nestvec-corrupt-") as tmp:
-        cases = run_corruption(flips=args.flips, seed=args.seed, workdir=Path(tmp))
+        cases = run_corruption(flips=args.flips, seed=args.seed, workdir=Path(tmp), model_flips=args.model_flips)
     result = {
         "command": "python " + " ".join([str(Path(__file__).relative_to(ROOT)), *sys.argv[1:]]),
         "seconds": round(time.time() - started, 1),

@@ -1,8 +1,9 @@
 """Fault injection: writer processes SIGKILLed at random points, the collection checked after each kill.
 
 Each round starts one or two writer processes and one reader process on the same collection.
-A writer runs a random mix of add / upsert / delete / checkpoint / compact / repair (rebuilds
-the keyword index and, when check finds it needed, the vector index) back to back, printing
+A writer runs a random mix of add / upsert / delete (also of ids never stored) / checkpoint /
+compact / repair (rebuilds the keyword index and, when check finds it needed, the vector index)
+back to back, printing
 `BEGIN <op>` before each and `ACK` once the call returned; it is SIGKILLed after a random delay.
 The reader searches and lists the collection the whole time and reports any batch it sees in
 part. After every round, with nothing running:
@@ -46,8 +47,8 @@ SETTINGS = {
     "hnsw": "minilm:index=hnsw",
     "ivf": "minilm:index=ivf",
 }
-OPS = ("add", "upsert", "delete", "checkpoint", "compact", "repair")
-WEIGHTS = (40, 25, 15, 12, 5, 3)
+OPS = ("add", "upsert", "delete", "delete-missing", "checkpoint", "compact", "repair")
+WEIGHTS = (40, 25, 15, 4, 12, 5, 3)
 PAPERS = ROOT / "examples" / "papers.jsonl"
 WORDS = sorted(
     {w for line in PAPERS.open(encoding="utf-8") for w in json.loads(line)["title"].lower().split() if w.isalpha()}
@@ -89,6 +90,9 @@ def run_writer(path: str, writer: int, seed: int, round_: int) -> None:
             ids = batches.pop(rng.choice(sorted(batches)))
             _say("BEGIN", json.dumps({"op": op, "ids": ids}))
             collection.delete(ids)
+        elif op == "delete-missing":  # writes nothing; once made the index skip another writer's write
+            _say("BEGIN", json.dumps({"op": op, "ids": [f"{prefix}never-{n}"]}))
+            collection.delete([f"{prefix}never-{n}"])
         else:
             _say("BEGIN", json.dumps({"op": op}))
             if op == "checkpoint":

@@ -14,7 +14,7 @@ from nestvec.encoders.spec import BACKENDS, COMPUTES, DEFAULT_MODEL, EncoderSpec
 
 if TYPE_CHECKING:
     from nestvec.encoders.cache import CachedEncoder, EmbeddingCache
-from nestvec.errors import InputError, MissingExtraError, ModelError
+from nestvec.errors import InputError, MissingExtraError, ModelError, NestvecError
 from nestvec.registry import unknown_name_message
 
 
@@ -76,7 +76,18 @@ def load_encoder(
     key = (source, device, threads, backend, compute, _signature(folder))
     with _lock:
         if key not in _cache:
-            encoder = _load_folder(folder, display, device=device, threads=threads, backend=backend, compute=compute)
+            try:
+                encoder = _load_folder(
+                    folder, display, device=device, threads=threads, backend=backend, compute=compute
+                )
+            except NestvecError:
+                raise
+            except Exception as exc:  # safetensors, tokenizers, transformers: a damaged or partial file
+                raise ModelError(
+                    f"The model in {folder} could not be loaded ({type(exc).__name__}: {str(exc)[:300]}). A file "
+                    "may be damaged or incomplete: reinstall or restore the model (`nestvec check` on a collection "
+                    "built with it names the files that differ from its record)."
+                ) from exc
             encoder.source = source  # recipes record the registered name, which survives reinstalls
             _cache[key] = encoder
         encoder = _cache[key]

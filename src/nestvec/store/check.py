@@ -160,15 +160,35 @@ def _check_transforms(folder: Path, recipe: Recipe, stored: int) -> Finding:
 
 
 def _check_model(recipe: Recipe, folder: Path) -> Finding:
-    from nestvec.encoders import load_encoder
+    from nestvec.encoders import load_encoder, resolve_model
 
     spec = recipe.encoder
     try:
+        changed = _changed_files(resolve_model(spec.model)[1], recipe)
+        if changed:  # named before loading: a damaged file may not even load
+            return Finding("model", False, f"{spec.model}: {'; '.join(changed)}. Restore the model it was built with.")
         encoder = load_encoder(spec.model, backend=spec.backend, compute=spec.compute)
         recipe.check_encoder(encoder.identity, str(folder))
     except NestvecError as exc:
         return Finding("model", False, str(exc))
     return Finding("model", True, f"{spec.model}: every file matches the recipe's identity")
+
+
+def _changed_files(model: Path, recipe: Recipe) -> list[str]:
+    """The model files whose sha256 differs from the recipe's record (none recorded before 0.3)."""
+    from nestvec.files import hash_file
+
+    recorded = recipe.identity.details.get("files") if recipe.identity is not None else None
+    if not isinstance(recorded, dict):
+        return []
+    found = []
+    for name, sha in sorted(recorded.items()):
+        path = model / name
+        if not path.is_file():
+            found.append(f"file {name} is missing")
+        elif hash_file(path).hexdigest() != sha:
+            found.append(f"file {name} has changed since the collection was built")
+    return found
 
 
 def leftovers(folder: Path) -> list[Path]:
