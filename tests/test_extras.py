@@ -46,6 +46,20 @@ CASES = [
     ("onnxruntime", "onnx", "import nestvec; nestvec.load_encoder('minilm', backend='onnx')"),
     ("torch", "transformer", "import nestvec; nestvec.load_encoder('minilm', backend='torch')"),
     ("torch", "transformer", "from nestvec.train import distill; distill('minilm', 'out', dims=16)"),
+    (
+        "datasets",
+        "train",
+        "from pathlib import Path; from nestvec.train.data import TrainingData\n"
+        "    TrainingData('text', Path('x'), {'anchor': ['a'], 'positive': ['a']}).dataset()",
+    ),
+    (
+        "sentence_transformers",
+        "train",
+        "from pathlib import Path; from nestvec.train.data import TrainingData\n"
+        "    from nestvec.train.finetune import FinetuneConfig, finetune\n"
+        "    data = TrainingData('text', Path('x'), {'anchor': ['a'], 'positive': ['a']})\n"
+        "    finetune('minilm', 'out', data, config=FinetuneConfig(loss='simcse'))",
+    ),
 ]
 
 

@@ -17,6 +17,7 @@ from nestvec.cli.eval_cmd import inspect as inspect_command
 from nestvec.cli.plan_cmd import compact, plan
 from nestvec.cli.recipe_options import RecipeArgs, recipe_options
 from nestvec.cli.serve_cmd import keys_app, serve
+from nestvec.cli.train_cmd import train
 from nestvec.cli.vectors_cmd import vectors_app
 
 app = typer.Typer(help="nestvec: embed, store and search text.", no_args_is_help=True, add_completion=False)
@@ -30,6 +31,7 @@ app.command("check")(check)
 app.command("repair")(repair)
 app.command("serve")(serve)
 app.command("distill")(distill)
+app.command("train")(train)
 app.add_typer(vectors_app, name="vectors")
 app.add_typer(keys_app, name="keys")
 

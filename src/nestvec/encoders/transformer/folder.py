@@ -22,8 +22,8 @@ _POOLING_KEYS = {
     "weightedmean": "pooling_mode_weightedmean_tokens",
     "lasttoken": "pooling_mode_lasttoken",
 }
-_ST = "sentence_transformers.models."
 _KNOWN_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")
+_NEW_POOLING_NAMES = {"mean_sqrt_len_tokens": "mean_sqrt_len"}
 _DENSE_ACTIVATIONS = ("torch.nn.modules.linear.Identity", "torch.nn.modules.activation.Tanh")
 # Files besides the weights whose content changes the vectors: the pipeline, the network's config
 # and the tokenizer. Their hashes are part of the identity, so a collection notices a changed one.
@@ -119,6 +119,15 @@ def _safetensors_in(folder: Path, what: str) -> tuple[Path, ...]:
 
 def _pooling_modes(folder: Path) -> tuple[str, ...]:
     cfg = _read_json(folder / "config.json")
+    if "pooling_mode" in cfg:  # sentence-transformers 6: "mean", or a list concatenated in its order
+        named = cfg["pooling_mode"] if isinstance(cfg["pooling_mode"], list) else [cfg["pooling_mode"]]
+        modes = tuple(_NEW_POOLING_NAMES.get(str(m), str(m)) for m in named)
+        unknown = [m for m in modes if m not in POOLING_MODES]
+        if unknown:
+            raise ModelError(
+                f"{folder}/config.json: " + unknown_name_message("pooling mode", unknown[0], list(POOLING_MODES))
+            )
+        return modes
     modes = tuple(mode for mode in POOLING_MODES if cfg.get(_POOLING_KEYS[mode]))
     if not modes:
         raise ModelError(f"{folder}/config.json enables no pooling mode; expected one of {POOLING_MODES}.")
@@ -137,6 +146,25 @@ def _dense(folder: Path) -> DenseSpec:
     return DenseSpec(folder, int(cfg["in_features"]), int(cfg["out_features"]), bool(cfg.get("bias", True)), activation)
 
 
+def _tokenizer_limit(folder: Path) -> int | None:
+    """sentence-transformers 6 keeps the length limit in the tokenizer's config, not its own."""
+    path = folder / "tokenizer_config.json"
+    limit = _read_json(path).get("model_max_length") if path.is_file() else None
+    return int(limit) if isinstance(limit, (int, float)) and 0 < limit < 1_000_000 else None
+
+
+def _positions(folder: Path) -> int:
+    return int(_read_json(folder / "config.json").get("max_position_embeddings", 512))
+
+
+def _module_kind(type_name: str) -> str:
+    """Transformer, Pooling… from sentence-transformers' class path: `sentence_transformers.models.X`
+    before 6.0, `sentence_transformers.<package>.modules.<file>.X` since."""
+    if type_name.startswith("sentence_transformers."):
+        return type_name.rsplit(".", 1)[-1]
+    return type_name
+
+
 def read_st_folder(path: str | Path) -> STFolder:
     """Validate a sentence-transformers folder; errors name the path and what is missing."""
     root = Path(path).expanduser().resolve()
@@ -150,7 +178,7 @@ def read_st_folder(path: str | Path) -> STFolder:
     dense: list[DenseSpec] = []
     normalize = False
     for module in sorted(modules, key=lambda m: int(m.get("idx", 0))):
-        kind = str(module.get("type", "")).removeprefix(_ST)
+        kind = _module_kind(str(module.get("type", "")))
         folder = root / str(module.get("path", ""))
         if kind == "Transformer":
             transformer_dir = folder
@@ -170,9 +198,7 @@ def read_st_folder(path: str | Path) -> STFolder:
     weights = _safetensors_in(transformer_dir, "Model folder")
     st_cfg_path = transformer_dir / "sentence_bert_config.json"
     st_cfg = _read_json(st_cfg_path) if st_cfg_path.exists() else {}
-    max_len = int(
-        st_cfg.get("max_seq_length") or _read_json(transformer_dir / "config.json").get("max_position_embeddings", 512)
-    )
+    max_len = int(st_cfg.get("max_seq_length") or _tokenizer_limit(transformer_dir) or _positions(transformer_dir))
     dense_weights = tuple(f for spec in dense for f in sorted(spec.path.glob("*.safetensors")))
     return STFolder(
         root=root,

@@ -1,0 +1,62 @@
+"""`nestvec train`: thin over nestvec.train.finetune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nestvec.cli.common import JsonOpt, emit, run_job
+
+
+def train(
+    output: Annotated[Path, typer.Argument(help="Folder for the fine-tuned model (must not exist; reused to resume).")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="Training file (.jsonl/.csv/.tsv/.parquet/.txt).")],
+    kind: Annotated[
+        str, typer.Option("--kind", help="pairs (anchor, positive, negatives), scored (STS) or text.")
+    ] = "pairs",
+    base: Annotated[str, typer.Option("--base", "-m", help="Model to start from: name or folder.")] = "minilm",
+    loss: Annotated[str, typer.Option("--loss", help="mnrl, cached-mnrl, cosent or simcse.")] = "mnrl",
+    dims: Annotated[str | None, typer.Option("--dims", help="Matryoshka ladder, e.g. 384,256,128,64,32.")] = None,
+    two_d: Annotated[bool, typer.Option("--2d", help="2D Matryoshka: train shallow layers too.")] = False,
+    epochs: Annotated[float, typer.Option("--epochs", min=0.01, help="Passes over the data.")] = 1.0,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many steps.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Texts per batch.")] = 32,
+    mini_batch: Annotated[int, typer.Option("--mini-batch", min=1, help="cached-mnrl's chunk size.")] = 16,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate.")] = 2e-5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the data order, dropout and init.")] = 0,
+    dev: Annotated[Path | None, typer.Option("--dev", help="STS file scored during training (keeps the best).")] = None,
+    save_steps: Annotated[int, typer.Option("--save-steps", min=1, help="Steps between checkpoints.")] = 100,
+    eval_steps: Annotated[int, typer.Option("--eval-steps", min=1, help="Steps between dev evaluations.")] = 100,
+    device: Annotated[str | None, typer.Option("--device", help="cpu or cuda (default: cpu).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fine-tune an encoder (contrastive, CoSENT, SimCSE; Matryoshka and 2D nesting) on your data."""
+    from dataclasses import asdict
+
+    from nestvec.errors import InputError
+    from nestvec.train.data import read_training
+    from nestvec.train.finetune import FinetuneConfig, finetune
+
+    def job() -> Any:
+        try:
+            ladder = tuple(int(d) for d in dims.split(",")) if dims else ()
+        except ValueError as exc:
+            raise InputError(f"--dims takes comma-separated integers, e.g. 384,128,64; got {dims!r}.") from exc
+        config = FinetuneConfig(
+            loss=loss, dims=ladder, two_d=two_d, epochs=epochs, max_steps=steps, batch_size=batch_size,
+            mini_batch=mini_batch, learning_rate=lr, seed=seed, dev=dev, eval_steps=eval_steps,
+            save_steps=save_steps, device=device, progress=not as_json,
+        )  # fmt: skip
+        return asdict(finetune(base, output, read_training(data, kind), config=config))
+
+    report = run_job(as_json, job)
+    dev_line = ", ".join(f"{k} {v:.2f}" for k, v in report["dev"].items())
+    resumed = f" (resumed from {report['resumed_from']})" if report["resumed_from"] else ""
+    emit(
+        as_json,
+        report,
+        f"trained {report['output']}: {report['steps']} steps in {report['seconds']:.0f} s{resumed}, "
+        f"loss {report['train_loss']:.4f}" + (f"; dev {dev_line}" if dev_line else ""),
+    )

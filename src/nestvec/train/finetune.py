@@ -1,0 +1,177 @@
+"""`nestvec train`: fine-tune a sentence-transformers encoder with sentence-transformers' trainer.
+
+The run is a job: checkpoints go to `<output>.checkpoints/` every `save_steps`, a run started
+again with the same output resumes from the last one (after a crash or a kill), the best
+checkpoint by the dev metric is kept, and the finished model lands in `output` whole (written
+beside it, then renamed) with a training record in its config_sentence_transformers.json: the
+data files and their sha256, the loss, the dims ladder, steps, seed and dev results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nestvec._version import __version__
+from nestvec.errors import InputError, MissingExtraError
+from nestvec.train.data import TrainingData
+from nestvec.train.losses import DATA_FOR, build_loss
+
+RECORD_KEY = "nestvec_training"
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    loss: str = "mnrl"
+    dims: tuple[int, ...] = ()  # a Matryoshka ladder, e.g. (384, 256, 128, 64, 32)
+    two_d: bool = False  # Matryoshka2dLoss: shallow layers too
+    epochs: float = 1.0
+    max_steps: int | None = None
+    batch_size: int = 32
+    mini_batch: int = 16  # cached-mnrl's GradCache chunk
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    seed: int = 0
+    dev: Path | None = None  # an STS file scored during training; the best checkpoint is kept
+    eval_steps: int = 100
+    save_steps: int = 100
+    device: str | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class FinetuneReport:
+    output: str
+    steps: int
+    seconds: float
+    train_loss: float
+    resumed_from: str | None
+    dev: dict[str, float] = field(default_factory=dict)
+    losses: list[float] = field(default_factory=list)  # the training loss as logged, step by step
+
+
+def finetune(base: str | Path, output: str | Path, data: TrainingData, *, config: FinetuneConfig) -> FinetuneReport:
+    """Fine-tune `base` (a registered name or folder) on `data`; the model is written to `output`."""
+    from nestvec.encoders import resolve_model
+    from nestvec.encoders.transformer.folder import read_st_folder
+
+    if DATA_FOR.get(config.loss, data.kind) != data.kind:
+        raise InputError(
+            f"The {config.loss} loss trains on {DATA_FOR[config.loss]} data; {data.path} was read as {data.kind}."
+        )
+    if config.dev is not None and config.save_steps % config.eval_steps:
+        raise InputError(
+            f"With a dev set, save_steps ({config.save_steps}) must be a multiple of eval_steps "
+            f"({config.eval_steps}), so that every checkpoint is scored and the best one can be kept."
+        )
+    target = Path(output).expanduser().resolve()
+    if target.exists():
+        raise InputError(
+            f"{target} already exists; choose a new output folder (a run to resume writes to the same one)."
+        )
+    folder = read_st_folder(resolve_model(base)[1]).root
+    checkpoints = target.with_name(target.name + ".checkpoints")
+    try:
+        trainer, evaluator = _trainer(folder, data, config, checkpoints)
+    except ValueError as exc:  # transformers' and sentence-transformers' checks of the arguments
+        raise InputError(f"Training settings refused: {exc}") from exc
+    resume = _last_checkpoint(checkpoints)
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    seconds = time.perf_counter() - start
+    dev = {k: float(v) for k, v in evaluator(trainer.model).items()} if evaluator is not None else {}
+    steps, loss = int(result.global_step), float(result.training_loss)
+    record: dict[str, Any] = {
+        "nestvec_version": __version__,
+        "base": str(base),
+        "data": [data.record()],
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+        "steps": steps,
+        "train_loss": loss,
+        "dev": dev,
+        "seconds": round(seconds, 1),
+        "resumed_from": resume.name if resume else None,
+    }
+    _save(trainer.model, target, record)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    losses = [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
+    return FinetuneReport(
+        str(target), record["steps"], seconds, record["train_loss"], record["resumed_from"], dev, losses
+    )
+
+
+def _trainer(folder: Path, data: TrainingData, config: FinetuneConfig, checkpoints: Path) -> tuple[Any, Any]:
+    try:
+        from sentence_transformers import (
+            SentenceTransformer,
+            SentenceTransformerTrainer,
+            SentenceTransformerTrainingArguments,
+        )
+        from sentence_transformers.base.sampler import BatchSamplers
+    except ImportError as exc:
+        raise MissingExtraError("sentence_transformers", "train", "nestvec train") from exc
+    from nestvec.train.evaluators import STSDevEvaluator
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = SentenceTransformer(str(folder), device=config.device or "cpu")
+    loss = build_loss(model, config.loss, dims=config.dims, two_d=config.two_d, mini_batch=config.mini_batch)
+    evaluator = STSDevEvaluator(config.dev, dims=config.dims) if config.dev else None
+    cuda = (config.device or "cpu").startswith("cuda")
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a fraction of the steps
+        seed=config.seed,
+        data_seed=config.seed,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        eval_strategy="steps" if evaluator else "no",
+        eval_steps=config.eval_steps,
+        load_best_model_at_end=evaluator is not None,
+        metric_for_best_model="eval_sts-dev_spearman" if evaluator else None,
+        logging_steps=max(1, config.save_steps // 4),
+        report_to="none",
+        disable_tqdm=not config.progress,
+        use_cpu=not cuda,
+        bf16=cuda and _bf16(),
+        batch_sampler=BatchSamplers.NO_DUPLICATES if config.loss != "cosent" else BatchSamplers.BATCH_SAMPLER,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=data.dataset(), loss=loss, evaluator=evaluator
+    )
+    return trainer, evaluator
+
+
+def _bf16() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def _last_checkpoint(checkpoints: Path) -> Path | None:
+    found = sorted(
+        checkpoints.glob("checkpoint-*"),
+        key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1,
+    )
+    return found[-1] if found else None
+
+
+def _save(model: Any, target: Path, record: dict[str, Any]) -> None:
+    """Beside the target, then renamed: `output` is a whole model or absent."""
+    tmp = target.with_name(f".{target.name}.saving-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(str(tmp))
+    config_path = tmp / "config_sentence_transformers.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    config[RECORD_KEY] = record
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    os.rename(tmp, target)

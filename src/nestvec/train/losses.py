@@ -1,0 +1,53 @@
+"""The training losses, by name: sentence-transformers' implementations, wrapped for nesting.
+
+Base losses (each takes one data shape):
+- `mnrl`: in-batch negatives (MultipleNegativesRankingLoss) over pairs/triplets;
+- `cached-mnrl`: the same with GradCache (CachedMultipleNegativesRankingLoss): large batches in
+  the memory of a mini-batch;
+- `cosent`: CoSENT over scored pairs;
+- `simcse`: unsupervised SimCSE, in-batch negatives over (text, text) where dropout makes the
+  two views differ (Gao et al., 2021).
+Nesting: `dims` wraps the loss in MatryoshkaLoss over that ladder (Kusupati et al., 2022);
+`two_d` in Matryoshka2dLoss, which also trains shallow layers (Li et al., 2024, 2D Matryoshka).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nestvec.errors import InputError
+from nestvec.registry import unknown_name_message
+
+DATA_FOR = {"mnrl": "pairs", "cached-mnrl": "pairs", "cosent": "scored", "simcse": "text"}
+LOSSES = tuple(DATA_FOR)
+
+
+def build_loss(model: Any, name: str, *, dims: tuple[int, ...] = (), two_d: bool = False, mini_batch: int = 16) -> Any:
+    """The loss `name` for `model`, nested over `dims` (and layers, with `two_d`)."""
+    from sentence_transformers.sentence_transformer import losses
+
+    if name not in DATA_FOR:
+        raise InputError(unknown_name_message("loss", name, list(LOSSES)))
+    base: Any
+    if name == "cosent":
+        base = losses.CoSENTLoss(model)
+    elif name == "cached-mnrl":
+        base = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch)
+    else:  # mnrl and simcse: the same objective; simcse's pairs are a text and itself
+        base = losses.MultipleNegativesRankingLoss(model)
+    if two_d and not dims:
+        raise InputError("2D Matryoshka needs a dims ladder, e.g. dims 384,256,128,64.")
+    if not dims:
+        return base
+    ladder = check_ladder(dims, model.get_embedding_dimension())
+    if two_d:
+        return losses.Matryoshka2dLoss(model, base, list(ladder))
+    return losses.MatryoshkaLoss(model, base, list(ladder))
+
+
+def check_ladder(dims: tuple[int, ...], width: int) -> tuple[int, ...]:
+    """Dims largest first, each within the model's width."""
+    ladder = tuple(sorted(set(dims), reverse=True))
+    if not ladder or ladder[-1] < 1 or ladder[0] > width:
+        raise InputError(f"Matryoshka dims must lie within 1–{width} (the model's width), got {list(dims)}.")
+    return ladder

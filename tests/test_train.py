@@ -1,0 +1,127 @@
+"""`nestvec train` on a tiny model (two layers cut from MiniLM): real sentence-transformers training."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nestvec
+from nestvec.errors import InputError, InputFileError
+from nestvec.train.data import read_training
+from nestvec.train.finetune import RECORD_KEY, FinetuneConfig, finetune
+from tests.conftest import ROOT, papers
+
+pytest.importorskip("datasets", reason="nestvec train needs the 'train' extra")
+st = pytest.importorskip("sentence_transformers", reason="nestvec train needs the 'train' extra")
+
+TRAIN = ROOT / "tests" / "data" / "sts" / "stsb-en-train-400.csv"  # first rows of STS-B train (CC BY-SA 4.0)
+DEV = ROOT / "tests" / "data" / "sts" / "stsb-en-dev-200.csv"
+TEXTS = ["A man is playing a guitar.", "Binary embeddings keep recall with rescoring.", "Der Hund schläft."]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    model = st.SentenceTransformer(str(minilm_dir), device="cpu")
+    model[0].auto_model.encoder.layer = model[0].auto_model.encoder.layer[:2]
+    model[0].auto_model.config.num_hidden_layers = 2
+    path = tmp_path_factory.mktemp("tiny") / "minilm-2"
+    model.save(str(path))
+    return path
+
+
+def test_cosent_training_lowers_the_loss_and_the_model_loads_everywhere(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tuned"
+    config = FinetuneConfig(
+        loss="cosent", max_steps=16, batch_size=16, save_steps=8, eval_steps=8, dev=DEV, progress=False
+    )
+    report = finetune(tiny, out, read_training(TRAIN, "scored"), config=config)
+    assert report.steps == 16 and len(report.losses) >= 3 and report.losses[-1] < report.losses[0]
+    assert report.dev["sts-dev_spearman"] > 0 and not out.with_name("tuned.checkpoints").exists()
+    ours = nestvec.load_encoder(str(out)).encode(TEXTS)
+    theirs = st.SentenceTransformer(str(out), device="cpu").encode(TEXTS)
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    record = json.loads((out / "config_sentence_transformers.json").read_text())[RECORD_KEY]
+    assert record["steps"] == 16 and record["data"][0]["rows"] == 400 and len(record["data"][0]["sha256"]) == 64
+    assert record["config"]["loss"] == "cosent"
+    with nestvec.Collection.create(tmp_path / "c", model=str(out)) as collection:
+        collection.add([{"id": str(i), "text": t} for i, t in enumerate(TEXTS)])
+        assert collection.search("someone plays guitar", k=1)[0].id == "0"
+
+
+def test_matryoshka_pairs_and_simcse_train(tiny: Path, tmp_path: Path) -> None:
+    rows = papers(80)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"anchor": p["title"], "positive": p["text"]}) + "\n" for p in rows))
+    config = FinetuneConfig(loss="mnrl", dims=(384, 128, 32), max_steps=4, batch_size=16, progress=False)
+    report = finetune(tiny, tmp_path / "m", read_training(pairs, "pairs"), config=config)
+    assert report.steps == 4
+    texts = tmp_path / "glosses.txt"
+    texts.write_text("".join(p["title"] + "\n" for p in rows))
+    simcse = FinetuneConfig(loss="simcse", max_steps=3, batch_size=16, progress=False)
+    assert finetune(tiny, tmp_path / "s", read_training(texts, "text"), config=simcse).steps == 3
+    with pytest.raises(InputError, match="trains on scored data"):
+        finetune(tiny, tmp_path / "x", read_training(texts, "text"), config=FinetuneConfig(loss="cosent"))
+
+
+def test_bad_training_files_name_file_and_line_and_write_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"anchor": "a", "positive": "b"}\n{"anchor": "c"}\n')
+    with pytest.raises(InputFileError, match=r"bad.jsonl:2.*positive"):
+        read_training(bad, "pairs")
+    scored = tmp_path / "bad.csv"
+    scored.write_text("a,b,4.0\nc,d,seven\n")
+    with pytest.raises(InputFileError, match=r"bad.csv:2.*not a number"):
+        read_training(scored, "scored")
+    done = subprocess.run(
+        [sys.executable, "-m", "nestvec.cli.main", "train", str(tmp_path / "out"), "--data", str(bad)],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 1 and "bad.jsonl:2" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+RUN = """
+import sys
+from pathlib import Path
+from nestvec.train.data import read_training
+from nestvec.train.finetune import FinetuneConfig, finetune
+config = FinetuneConfig(
+    loss="cosent", max_steps=12, batch_size=16, save_steps=4, eval_steps=4, dev=Path(sys.argv[3]), progress=False
+)
+report = finetune(sys.argv[1], sys.argv[2], read_training(sys.argv[4], "scored"), config=config)
+print("DEV", report.dev["sts-dev_spearman"], "RESUMED", report.resumed_from, flush=True)
+"""
+
+
+def test_a_killed_run_resumes_to_the_same_result(tiny: Path, tmp_path: Path) -> None:
+    def run(out: Path) -> subprocess.Popen[str]:
+        command = [sys.executable, "-c", RUN, str(tiny), str(out), str(DEV), str(TRAIN)]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+    first = run(tmp_path / "whole")
+    whole, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err[-3000:]
+    killed = run(tmp_path / "cut")
+    checkpoint = tmp_path / "cut.checkpoints" / "checkpoint-8"
+    deadline = time.monotonic() + 600
+    while not (checkpoint / "trainer_state.json").exists() and time.monotonic() < deadline:
+        assert killed.poll() is None, killed.communicate()[1][-3000:]
+        time.sleep(0.1)
+    time.sleep(0.5)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "cut").exists()
+    resumed = run(tmp_path / "cut").communicate(timeout=600)[0]
+    assert "RESUMED checkpoint-8" in resumed, resumed
+
+    def dev(out: str) -> float:
+        return float(next(line for line in out.splitlines() if line.startswith("DEV ")).split()[1])
+
+    assert abs(dev(whole) - dev(resumed)) < 0.1, (whole[-500:], resumed[-500:])
