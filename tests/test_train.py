@@ -125,3 +125,23 @@ def test_a_killed_run_resumes_to_the_same_result(tiny: Path, tmp_path: Path) -> 
         return float(next(line for line in out.splitlines() if line.startswith("DEV ")).split()[1])
 
     assert abs(dev(whole) - dev(resumed)) < 0.1, (whole[-500:], resumed[-500:])
+
+
+def test_hard_negatives_skip_the_nearest_and_are_seeded(tmp_path: Path, encoder: nestvec.Encoder) -> None:
+    from nestvec.train.negatives import mine_negatives
+
+    rows = papers(60)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"anchor": p["title"], "positive": p["text"]}) + "\n" for p in rows))
+    data = read_training(pairs, "pairs")
+    mined = mine_negatives(data, encoder, count=2, skip_top=3, seed=1)
+    assert mined.columns == mine_negatives(data, encoder, count=2, skip_top=3, seed=1).columns
+    abstracts = [p["text"] for p in rows]
+    vectors = encoder.encode(abstracts)
+    for row in range(len(rows)):
+        negatives = {mined.columns["negative_1"][row], mined.columns["negative_2"][row]}
+        assert abstracts[row] not in negatives and len(negatives) == 2
+        scores = vectors @ encoder.encode([rows[row]["title"]])[0]
+        scores[row] = -1
+        nearest = {abstracts[i] for i in np.argsort(-scores)[:3]}
+        assert not negatives & nearest  # the likely false negatives are skipped

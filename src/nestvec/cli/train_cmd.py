@@ -27,6 +27,13 @@ def train(
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate.")] = 2e-5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data order, dropout and init.")] = 0,
     dev: Annotated[Path | None, typer.Option("--dev", help="STS file scored during training (keeps the best).")] = None,
+    negatives: Annotated[
+        int, typer.Option("--negatives", min=0, help="Hard negatives to mine per pair with the base model.")
+    ] = 0,
+    skip_top: Annotated[int, typer.Option("--skip-top", min=0, help="Nearest texts skipped when mining.")] = 3,
+    margin: Annotated[
+        float, typer.Option("--margin", min=0.0, max=1.0, help="Negatives score below (1-m)·positive.")
+    ] = 0.05,
     save_steps: Annotated[int, typer.Option("--save-steps", min=1, help="Steps between checkpoints.")] = 100,
     eval_steps: Annotated[int, typer.Option("--eval-steps", min=1, help="Steps between dev evaluations.")] = 100,
     device: Annotated[str | None, typer.Option("--device", help="cpu or cuda (default: cpu).")] = None,
@@ -49,7 +56,15 @@ def train(
             mini_batch=mini_batch, learning_rate=lr, seed=seed, dev=dev, eval_steps=eval_steps,
             save_steps=save_steps, device=device, progress=not as_json,
         )  # fmt: skip
-        return asdict(finetune(base, output, read_training(data, kind), config=config))
+        training = read_training(data, kind)
+        if negatives:
+            from nestvec.encoders import load_encoder
+            from nestvec.train.negatives import mine_negatives
+
+            training = mine_negatives(
+                training, load_encoder(base), count=negatives, skip_top=skip_top, margin=margin, seed=seed
+            )
+        return asdict(finetune(base, output, training, config=config))
 
     report = run_job(as_json, job)
     dev_line = ", ".join(f"{k} {v:.2f}" for k, v in report["dev"].items())

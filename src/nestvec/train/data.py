@@ -29,6 +29,7 @@ class TrainingData:
     kind: str
     path: Path
     columns: dict[str, list[Any]]
+    mined: dict[str, Any] | None = None  # how hard negatives were mined, when they were
 
     @property
     def rows(self) -> int:
