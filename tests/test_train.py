@@ -62,6 +62,11 @@ def test_matryoshka_pairs_and_simcse_train(tiny: Path, tmp_path: Path) -> None:
     config = FinetuneConfig(loss="mnrl", dims=(384, 128, 32), max_steps=4, batch_size=16, progress=False)
     report = finetune(tiny, tmp_path / "m", read_training(pairs, "pairs"), config=config)
     assert report.steps == 4
+    for nesting in ("two_d", "starbucks"):  # shallow layers as well as short prefixes
+        options = {nesting: True}
+        config = FinetuneConfig(loss="mnrl", dims=(384, 64), max_steps=2, batch_size=16, progress=False, **options)
+        report = finetune(tiny, tmp_path / nesting, read_training(pairs, "pairs"), config=config)
+        assert report.steps == 2 and np.isfinite(report.train_loss) and report.train_loss > 0
     texts = tmp_path / "glosses.txt"
     texts.write_text("".join(p["title"] + "\n" for p in rows))
     simcse = FinetuneConfig(loss="simcse", max_steps=3, batch_size=16, progress=False)

@@ -20,6 +20,7 @@ def train(
     loss: Annotated[str, typer.Option("--loss", help="mnrl, cached-mnrl, cosent or simcse.")] = "mnrl",
     dims: Annotated[str | None, typer.Option("--dims", help="Matryoshka ladder, e.g. 384,256,128,64,32.")] = None,
     two_d: Annotated[bool, typer.Option("--2d", help="2D Matryoshka: train shallow layers too.")] = False,
+    starbucks: Annotated[bool, typer.Option("--starbucks", help="The Starbucks (layers, dims) ladder.")] = False,
     epochs: Annotated[float, typer.Option("--epochs", min=0.01, help="Passes over the data.")] = 1.0,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many steps.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Texts per batch.")] = 32,
@@ -52,8 +53,8 @@ def train(
         except ValueError as exc:
             raise InputError(f"--dims takes comma-separated integers, e.g. 384,128,64; got {dims!r}.") from exc
         config = FinetuneConfig(
-            loss=loss, dims=ladder, two_d=two_d, epochs=epochs, max_steps=steps, batch_size=batch_size,
-            mini_batch=mini_batch, learning_rate=lr, seed=seed, dev=dev, eval_steps=eval_steps,
+            loss=loss, dims=ladder, two_d=two_d, starbucks=starbucks, epochs=epochs, max_steps=steps,
+            batch_size=batch_size, mini_batch=mini_batch, learning_rate=lr, seed=seed, dev=dev, eval_steps=eval_steps,
             save_steps=save_steps, device=device, progress=not as_json,
         )  # fmt: skip
         training = read_training(data, kind)

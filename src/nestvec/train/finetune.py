@@ -30,6 +30,7 @@ class FinetuneConfig:
     loss: str = "mnrl"
     dims: tuple[int, ...] = ()  # a Matryoshka ladder, e.g. (384, 256, 128, 64, 32)
     two_d: bool = False  # Matryoshka2dLoss: shallow layers too
+    starbucks: bool = False  # the Starbucks ladder of (layers, dims) pairs
     epochs: float = 1.0
     max_steps: int | None = None
     batch_size: int = 32
@@ -119,7 +120,14 @@ def _trainer(folder: Path, data: TrainingData, config: FinetuneConfig, checkpoin
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = SentenceTransformer(str(folder), device=config.device or "cpu")
-    loss = build_loss(model, config.loss, dims=config.dims, two_d=config.two_d, mini_batch=config.mini_batch)
+    loss = build_loss(
+        model,
+        config.loss,
+        dims=config.dims,
+        two_d=config.two_d,
+        starbucks=config.starbucks,
+        mini_batch=config.mini_batch,
+    )
     evaluator = STSDevEvaluator(config.dev, dims=config.dims) if config.dev else None
     cuda = (config.device or "cpu").startswith("cuda")
     args = SentenceTransformerTrainingArguments(

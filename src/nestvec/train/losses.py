@@ -8,7 +8,8 @@ Base losses (each takes one data shape):
 - `simcse`: unsupervised SimCSE, in-batch negatives over (text, text) where dropout makes the
   two views differ (Gao et al., 2021).
 Nesting: `dims` wraps the loss in MatryoshkaLoss over that ladder (Kusupati et al., 2022);
-`two_d` in Matryoshka2dLoss, which also trains shallow layers (Li et al., 2024, 2D Matryoshka).
+`two_d` in Matryoshka2dLoss, which also trains shallow layers (Li et al., 2024, 2D Matryoshka);
+`starbucks` in StarbucksLoss, a fixed ladder of (layers, dims) pairs (Zhuang et al., 2024).
 """
 
 from __future__ import annotations
@@ -22,8 +23,16 @@ DATA_FOR = {"mnrl": "pairs", "cached-mnrl": "pairs", "cosent": "scored", "simcse
 LOSSES = tuple(DATA_FOR)
 
 
-def build_loss(model: Any, name: str, *, dims: tuple[int, ...] = (), two_d: bool = False, mini_batch: int = 16) -> Any:
-    """The loss `name` for `model`, nested over `dims` (and layers, with `two_d`)."""
+def build_loss(
+    model: Any,
+    name: str,
+    *,
+    dims: tuple[int, ...] = (),
+    two_d: bool = False,
+    starbucks: bool = False,
+    mini_batch: int = 16,
+) -> Any:
+    """The loss `name` for `model`, nested over `dims` (and layers, with `two_d` or `starbucks`)."""
     from sentence_transformers.sentence_transformer import losses
 
     if name not in DATA_FOR:
@@ -35,11 +44,16 @@ def build_loss(model: Any, name: str, *, dims: tuple[int, ...] = (), two_d: bool
         base = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch)
     else:  # mnrl and simcse: the same objective; simcse's pairs are a text and itself
         base = losses.MultipleNegativesRankingLoss(model)
-    if two_d and not dims:
-        raise InputError("2D Matryoshka needs a dims ladder, e.g. dims 384,256,128,64.")
+    if (two_d or starbucks) and not dims:
+        raise InputError("2D Matryoshka and Starbucks need a dims ladder, e.g. dims 384,256,128,64.")
     if not dims:
         return base
     ladder = check_ladder(dims, model.get_embedding_dimension())
+    if starbucks:
+        from nestvec.train.starbucks import StarbucksLoss, default_ladder
+
+        layers = model[0].auto_model.config.num_hidden_layers
+        return StarbucksLoss(model, base, default_ladder(layers, ladder))
     if two_d:
         return losses.Matryoshka2dLoss(model, base, list(ladder))
     return losses.MatryoshkaLoss(model, base, list(ladder))
