@@ -114,6 +114,8 @@ def _bad(b: dict[str, Any]) -> list[str]:
 
 def _soak(k: dict[str, Any]) -> list[str]:
     load = k["load"]
+    end = k["samples"][-1]
+    minute = min(k["samples"], key=lambda s: abs(s["t"] - (end["t"] - 60)))
     return [
         "## Soak: a served process under a mixed load",
         "",
@@ -128,11 +130,15 @@ def _soak(k: dict[str, Any]) -> list[str]:
         f"| 5xx / transport errors | {load['server_errors']} / {load['transport_errors']} |",
         f"| resident memory after the 30 s warm-up → end (max) | {k['rss_mb_after_warm_up']} → "
         f"{k['rss_mb_end']} MB ({k['rss_mb_max']} MB) |",
-        f"| memory drift | {k['rss_drift_mb']:+} MB |",
+        f"| memory drift after warm-up / in the last minute | {k['rss_drift_mb']:+} MB / "
+        f"{end['rss_mb'] - minute['rss_mb']:+.1f} MB |",
         f"| open descriptors after warm-up → end (max) | {k['fds_after_warm_up']} → {k['fds_end']} ({k['fds_max']}) |",
         "",
         "409s are adds of ids another client stored first; 404s, gets and deletes of ids not (or no",
-        "longer) stored.",
+        "longer) stored. The soak found one leak: upserts kept the replaced rows in memory until 100,000",
+        "changes (+35 MB in 270 s, linear, on the commit before the fix); the live index now rebuilds",
+        "once tombstones outnumber live rows, and the remaining growth slows down over the run (the",
+        "samples, every 5 s, are in `reliability/results/soak.json`).",
         "",
     ]
 
