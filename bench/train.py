@@ -87,8 +87,8 @@ def main() -> None:
             run["wall_seconds"] = round(time.perf_counter() - start, 1)
             results["runs"][name] = run
             print(name, json.dumps(run), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=1) + "\n")  # after each run: partial results survive
 
 
 if __name__ == "__main__":
