@@ -43,10 +43,10 @@ def score(model: str) -> dict[str, float]:
     found: dict[str, float] = {}
     for dims in LADDER:
         setting = Setting.parse(model if dims == 384 else f"{model}:dims={dims}")
-        found[f"sts_test_{dims}"] = round(evaluate_sts(STS / "stsb-en-test.csv", setting).score, 2)
+        found[f"sts_test_{dims}"] = round(evaluate_sts(STS / "stsb-en-test.csv", setting).main, 2)
     for dims in (384, 128, 64):
         setting = Setting.parse(model if dims == 384 else f"{model}:dims={dims}")
-        found[f"msmarco_ndcg10_{dims}"] = round(evaluate_retrieval(MSMARCO, setting).score, 2)
+        found[f"msmarco_ndcg10_{dims}"] = round(evaluate_retrieval(MSMARCO, setting).main, 2)
     return found
 
 
