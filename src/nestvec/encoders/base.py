@@ -67,11 +67,14 @@ class ModelIdentity:
         if here != there:
             found.append(f"details: {here!r} != {there!r}")
         if isinstance(files_here, dict) and isinstance(files_there, dict):
-            for name in sorted(set(files_here) | set(files_there)):
-                now, then = files_here.get(name), files_there.get(name)
-                if now != then:
-                    found.append(f"file {name} {_file_change(now, then)}")
+            found += file_differences(files_here, files_there)
         return found
+
+
+def file_differences(now: dict[str, str], then: dict[str, str]) -> list[str]:
+    """A line per model file whose sha256 in `now` differs from the recorded one in `then`."""
+    names = sorted(set(now) | set(then))
+    return [f"file {n} {_file_change(now.get(n), then.get(n))}" for n in names if now.get(n) != then.get(n)]
 
 
 def _file_change(now: str | None, then: str | None) -> str:

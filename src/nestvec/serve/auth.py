@@ -99,10 +99,16 @@ def _digest(secret: str) -> str:
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 
 
+STATE_KEY = "nestvec_key"  # where Authenticate leaves the request's KeyRecord for the routes
+MISSING_KEY = "Missing API key: send the header 'Authorization: Bearer <key>'."
+UNKNOWN_KEY = "Unknown or revoked API key."
+
+
 class Authenticate:
     """Refuses a request without a known key before anything reads its body (plain ASGI, outside
-    the body limit): unauthenticated clients cost the server no buffer. Routes then check the
-    key's scope. CORS preflights (OPTIONS) carry no credentials by design and pass."""
+    the body limit): unauthenticated clients cost the server no buffer. The key's record goes to
+    the request's state, where routes check its scope. CORS preflights (OPTIONS) carry no
+    credentials by design and pass."""
 
     def __init__(self, app: ASGIApp, keys: KeyStore) -> None:
         self.app, self.keys = app, keys
@@ -113,11 +119,11 @@ class Authenticate:
             return
         header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
         kind, _, secret = header.partition(" ")
-        if kind.lower() != "bearer" or not secret:
-            problem = "Missing API key: send the header 'Authorization: Bearer <key>'."
-        elif self.keys.find(secret.strip()) is None:
-            problem = "Unknown or revoked API key."
-        else:
+        bearer = kind.lower() == "bearer" and bool(secret)
+        record = self.keys.find(secret.strip()) if bearer else None
+        if record is not None:
+            scope.setdefault("state", {})[STATE_KEY] = record
             await self.app(scope, receive, send)
             return
+        problem = UNKNOWN_KEY if bearer else MISSING_KEY
         await send_error(send, 401, problem, "authentication_error", close=True)  # its body is never read

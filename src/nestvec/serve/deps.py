@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from nestvec.serve.auth import MISSING_KEY, STATE_KEY
 from nestvec.serve.state import ServerState
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `nestvec keys create`.")
@@ -27,14 +28,13 @@ def require(scope: str) -> Callable[..., Coroutine[Any, Any, None]]:
     async def check(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> None:
-        keys = state(request).keys
-        if keys is None:
+        # `credentials` declares the bearer scheme in the OpenAPI schema; the key itself was
+        # checked by the Authenticate middleware before the body was read, which left its record.
+        if state(request).keys is None:
             return
-        if credentials is None:
-            raise HTTPException(401, "Missing API key: send the header 'Authorization: Bearer <key>'.")
-        record = keys.find(credentials.credentials)
+        record = getattr(request.state, STATE_KEY, None)
         if record is None:
-            raise HTTPException(401, "Unknown or revoked API key.")
+            raise HTTPException(401, MISSING_KEY)
         if not record.allows(scope):
             raise HTTPException(403, f"This key has the '{record.scope}' scope; this request needs '{scope}'.")
 

@@ -176,19 +176,14 @@ def _check_model(recipe: Recipe, folder: Path) -> Finding:
 
 def _changed_files(model: Path, recipe: Recipe) -> list[str]:
     """The model files whose sha256 differs from the recipe's record (none recorded before 0.3)."""
+    from nestvec.encoders.base import file_differences
     from nestvec.files import hash_file
 
     recorded = recipe.identity.details.get("files") if recipe.identity is not None else None
     if not isinstance(recorded, dict):
         return []
-    found = []
-    for name, sha in sorted(recorded.items()):
-        path = model / name
-        if not path.is_file():
-            found.append(f"file {name} is missing")
-        elif hash_file(path).hexdigest() != sha:
-            found.append(f"file {name} has changed since the collection was built")
-    return found
+    present = {name: hash_file(model / name).hexdigest() for name in recorded if (model / name).is_file()}
+    return file_differences(present, recorded)
 
 
 def leftovers(folder: Path) -> list[Path]:

@@ -180,8 +180,9 @@ class Collection:
             return self._steps
         with self._lock.write():
             steps = VectorSteps.load_from(self.path, self._steps)  # another process may have fitted them
-            if not steps.fitted and self._store.chunk_count():
-                raise CollectionError(missing_fit(self.path, self._store.chunk_count()))
+            stored = 0 if steps.fitted else self._store.chunk_count()
+            if stored:
+                raise CollectionError(missing_fit(self.path, stored))
             if not steps.fitted and sample is not None:
                 steps = steps.fit(sample).save_in(self.path)
             self._steps = steps
