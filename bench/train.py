@@ -3,12 +3,18 @@
 Runs (each from the bundled MiniLM, seeded, wall time recorded):
 - `base`: no training, for reference;
 - `cosent`: CoSENT on STS-B train, STS-B dev picks the best checkpoint;
-- `cosent-matryoshka`: the same with MatryoshkaLoss over 384/256/128/64/32.
-Each model is scored on STS-B test (Spearman ×100) at every dims of the ladder and on
-msmarco-5k (nDCG@10, exact search) at 384, 128 and 64 dims, through nestvec's own eval with a
-recipe `MODEL:dims=D`. STS-B test and msmarco-5k are never trained or tuned on.
+- `cosent-matryoshka`: the same with MatryoshkaLoss over 384/256/128/64/32;
+- `mixed`, `mixed-matryoshka`: CoSENT on STS-B train beside in-batch negatives (MNRL) on the
+  train papers' title→abstract pairs (bench/train_data.py), one loss per data set.
+For every trained run, WiSE-FT mixes of the fine-tune with the base (`--base-weights`) are scored
+on the dev sets (STS-B dev, held-out dev papers' title→abstract nDCG@10); the weight with the
+best mean of the two is chosen on dev alone, and only the plain fine-tune (weight 0) and the
+chosen mix are scored on the test sets: STS-B test (Spearman ×100) at every dims of the ladder,
+msmarco-5k and the test papers (nDCG@10, exact search) at 384, 128 and 64 dims, each through
+nestvec's own eval with a recipe `MODEL:dims=D`. Test sets are never trained or tuned on.
 
-Usage: python bench/train.py [--runs base,cosent,cosent-matryoshka] [--epochs 1] [--out FILE]
+Usage: python bench/train.py [--runs base,mixed,mixed-matryoshka] [--epochs 1] [--base-weights 0.3,0.5]
+       [--out FILE]
 """
 
 from __future__ import annotations
@@ -23,30 +29,49 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_data import write_title_beir, write_title_pairs
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("NESTVEC_SHARED_DATA", ROOT.parent / "shared" / "data"))
 STS = SHARED / "sts"
 MSMARCO = SHARED / "retrieval" / "msmarco-5k"
+PAPERS = SHARED / "papers.jsonl"
 LADDER = (384, 256, 128, 64, 32)
-RUNS = {
+RUNS: dict[str, dict[str, Any] | None] = {
     "base": None,
-    "cosent": {"loss": "cosent", "dims": ()},
-    "cosent-matryoshka": {"loss": "cosent", "dims": LADDER},
+    "cosent": {"mixed": False, "dims": ()},
+    "cosent-matryoshka": {"mixed": False, "dims": LADDER},
+    "mixed": {"mixed": True, "dims": ()},
+    "mixed-matryoshka": {"mixed": True, "dims": LADDER},
 }
 
 
-def score(model: str) -> dict[str, float]:
-    from nestvec.eval.retrieval import evaluate_retrieval
+def _setting(model: str, dims: int) -> Any:
     from nestvec.eval.setting import Setting
+
+    return Setting.parse(model if dims == 384 else f"{model}:dims={dims}")
+
+
+def score_dev(model: str, titles: Path) -> dict[str, float]:
+    from nestvec.eval.retrieval import evaluate_retrieval
+    from nestvec.eval.tasks import evaluate_sts
+
+    sts = evaluate_sts(STS / "stsb-en-dev.csv", _setting(model, 384)).main
+    papers = evaluate_retrieval(titles, _setting(model, 384), split="dev").main
+    return {"sts_dev": round(sts, 2), "papers_dev_ndcg10": round(papers, 2), "mean": round((sts + papers) / 2, 2)}
+
+
+def score_test(model: str, titles: Path) -> dict[str, float]:
+    from nestvec.eval.retrieval import evaluate_retrieval
     from nestvec.eval.tasks import evaluate_sts
 
     found: dict[str, float] = {}
     for dims in LADDER:
-        setting = Setting.parse(model if dims == 384 else f"{model}:dims={dims}")
-        found[f"sts_test_{dims}"] = round(evaluate_sts(STS / "stsb-en-test.csv", setting).main, 2)
+        found[f"sts_test_{dims}"] = round(evaluate_sts(STS / "stsb-en-test.csv", _setting(model, dims)).main, 2)
     for dims in (384, 128, 64):
-        setting = Setting.parse(model if dims == 384 else f"{model}:dims={dims}")
-        found[f"msmarco_ndcg10_{dims}"] = round(evaluate_retrieval(MSMARCO, setting).main, 2)
+        found[f"msmarco_ndcg10_{dims}"] = round(evaluate_retrieval(MSMARCO, _setting(model, dims)).main, 2)
+        found[f"papers_test_ndcg10_{dims}"] = round(evaluate_retrieval(titles, _setting(model, dims)).main, 2)
     return found
 
 
@@ -54,19 +79,53 @@ def train(name: str, options: dict[str, Any], folder: Path, *, epochs: float, se
     from nestvec.train.data import read_training
     from nestvec.train.finetune import FinetuneConfig, finetune
 
+    sets = [read_training(STS / "stsb-en-train.csv", "scored")]
+    losses = ["cosent"]
+    if options["mixed"]:
+        sets.append(read_training(write_title_pairs(PAPERS, folder / "title-pairs.jsonl"), "pairs"))
+        losses.append("mnrl")
     config = FinetuneConfig(
-        loss=options["loss"], dims=options["dims"], epochs=epochs, batch_size=16, learning_rate=2e-5,
+        loss=tuple(losses), dims=options["dims"], epochs=epochs, batch_size=16, learning_rate=2e-5,
         seed=seed, dev=STS / "stsb-en-dev.csv", eval_steps=90, save_steps=90, progress=False,
     )  # fmt: skip
-    report = finetune("minilm", folder / name, read_training(STS / "stsb-en-train.csv", "scored"), config=config)
-    return {"steps": report.steps, "train_seconds": round(report.seconds, 1), "dev": report.dev}
+    report = finetune("minilm", folder / name, sets, config=config)
+    return {"steps": report.steps, "train_seconds": round(report.seconds, 1), "dev_during_training": report.dev}
+
+
+def mixed_with_base(tuned: Path, weight: float) -> Path:
+    from sentence_transformers import SentenceTransformer
+
+    from nestvec.encoders import resolve_model
+    from nestvec.train.interpolate import mix_weights
+
+    out = tuned.with_name(f"{tuned.name}-w{weight}")
+    model = mix_weights(SentenceTransformer(str(tuned), device="cpu"), resolve_model("minilm")[1], base_weight=weight)
+    model.save(str(out))
+    return out
+
+
+def run_one(name: str, tmp: Path, titles: Path, args: argparse.Namespace) -> dict[str, Any]:
+    options = RUNS[name]
+    if options is None:
+        return {"dev": score_dev("minilm", titles), "test": score_test("minilm", titles)}
+    run = train(name, options, tmp, epochs=args.epochs, seed=args.seed)
+    tuned = tmp / name
+    models = {0.0: tuned} | {w: mixed_with_base(tuned, w) for w in args.base_weights}
+    run["dev_by_base_weight"] = {str(w): score_dev(str(m), titles) for w, m in models.items()}
+    chosen = max(models, key=lambda w: run["dev_by_base_weight"][str(w)]["mean"])
+    run["chosen_base_weight"] = chosen
+    run["test"] = score_test(str(tuned), titles)
+    if chosen:
+        run["test_chosen"] = score_test(str(models[chosen]), titles)
+    return run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", default=",".join(RUNS))
+    parser.add_argument("--runs", default="base,mixed,mixed-matryoshka")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--base-weights", type=lambda s: [float(w) for w in s.split(",") if w], default=[0.3, 0.5])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train.json")
     args = parser.parse_args()
     results: dict[str, Any] = {
@@ -75,15 +134,10 @@ def main() -> None:
         "runs": {},
     }
     with tempfile.TemporaryDirectory(prefix="nestvec-train-") as tmp:
+        titles = write_title_beir(PAPERS, Path(tmp) / "papers-titles")
         for name in args.runs.split(","):
             start = time.perf_counter()
-            options = RUNS[name]
-            run: dict[str, Any] = {}
-            model = "minilm"
-            if options is not None:
-                run = train(name, options, Path(tmp), epochs=args.epochs, seed=args.seed)
-                model = str(Path(tmp) / name)
-            run |= score(model)
+            run = run_one(name, Path(tmp), titles, args)
             run["wall_seconds"] = round(time.perf_counter() - start, 1)
             results["runs"][name] = run
             print(name, json.dumps(run), flush=True)

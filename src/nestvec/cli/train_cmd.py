@@ -12,12 +12,20 @@ from nestvec.cli.common import JsonOpt, emit, run_job
 
 def train(
     output: Annotated[Path, typer.Argument(help="Folder for the fine-tuned model (must not exist; reused to resume).")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="Training file (.jsonl/.csv/.tsv/.parquet/.txt).")],
+    data: Annotated[
+        list[Path],
+        typer.Option("--data", "-d", help="Training file (.jsonl/.csv/.tsv/.parquet/.txt); repeat to mix sets."),
+    ],
     kind: Annotated[
-        str, typer.Option("--kind", help="pairs (anchor, positive, negatives), scored (STS) or text.")
-    ] = "pairs",
+        list[str] | None,
+        typer.Option(
+            "--kind", help="pairs (anchor, positive, negatives), scored (STS) or text; one, or one per --data."
+        ),
+    ] = None,
     base: Annotated[str, typer.Option("--base", "-m", help="Model to start from: name or folder.")] = "minilm",
-    loss: Annotated[str, typer.Option("--loss", help="mnrl, cached-mnrl, cosent or simcse.")] = "mnrl",
+    loss: Annotated[
+        list[str] | None, typer.Option("--loss", help="mnrl, cached-mnrl, cosent or simcse; one, or one per --data.")
+    ] = None,
     dims: Annotated[str | None, typer.Option("--dims", help="Matryoshka ladder, e.g. 384,256,128,64,32.")] = None,
     two_d: Annotated[bool, typer.Option("--2d", help="2D Matryoshka: train shallow layers too.")] = False,
     starbucks: Annotated[bool, typer.Option("--starbucks", help="The Starbucks (layers, dims) ladder.")] = False,
@@ -27,6 +35,12 @@ def train(
     mini_batch: Annotated[int, typer.Option("--mini-batch", min=1, help="cached-mnrl's chunk size.")] = 16,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate.")] = 2e-5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data order, dropout and init.")] = 0,
+    base_weight: Annotated[
+        float,
+        typer.Option(
+            "--base-weight", min=0.0, max=1.0, help="WiSE-FT: mix this fraction of the base's weights back in."
+        ),
+    ] = 0.0,
     dev: Annotated[Path | None, typer.Option("--dev", help="STS file scored during training (keeps the best).")] = None,
     negatives: Annotated[
         int, typer.Option("--negatives", min=0, help="Hard negatives to mine per pair with the base model.")
@@ -52,19 +66,25 @@ def train(
             ladder = tuple(int(d) for d in dims.split(",")) if dims else ()
         except ValueError as exc:
             raise InputError(f"--dims takes comma-separated integers, e.g. 384,128,64; got {dims!r}.") from exc
+        kinds = _each(kind or ["pairs"], len(data), "--kind")
+        losses = tuple(_each(loss or ["mnrl"], len(data), "--loss"))
         config = FinetuneConfig(
-            loss=loss, dims=ladder, two_d=two_d, starbucks=starbucks, epochs=epochs, max_steps=steps,
-            batch_size=batch_size, mini_batch=mini_batch, learning_rate=lr, seed=seed, dev=dev, eval_steps=eval_steps,
-            save_steps=save_steps, device=device, progress=not as_json,
+            loss=losses, dims=ladder, two_d=two_d, starbucks=starbucks, epochs=epochs, max_steps=steps,
+            batch_size=batch_size, mini_batch=mini_batch, learning_rate=lr, seed=seed, base_weight=base_weight,
+            dev=dev, eval_steps=eval_steps, save_steps=save_steps, device=device, progress=not as_json,
         )  # fmt: skip
-        training = read_training(data, kind)
+        training = [read_training(path, k) for path, k in zip(data, kinds, strict=True)]
         if negatives:
             from nestvec.encoders import load_encoder
             from nestvec.train.negatives import mine_negatives
 
-            training = mine_negatives(
-                training, load_encoder(base), count=negatives, skip_top=skip_top, margin=margin, seed=seed
-            )
+            encoder = load_encoder(base)
+            training = [
+                mine_negatives(t, encoder, count=negatives, skip_top=skip_top, margin=margin, seed=seed)
+                if t.kind == "pairs"
+                else t
+                for t in training
+            ]
         return asdict(finetune(base, output, training, config=config))
 
     report = run_job(as_json, job)
@@ -76,3 +96,16 @@ def train(
         f"trained {report['output']}: {report['steps']} steps in {report['seconds']:.0f} s{resumed}, "
         f"loss {report['train_loss']:.4f}" + (f"; dev {dev_line}" if dev_line else ""),
     )
+
+
+def _each(values: list[str], count: int, flag: str) -> list[str]:
+    """One value for every --data, or one per --data."""
+    from nestvec.errors import InputError
+
+    if len(values) == 1:
+        return values * count
+    if len(values) != count:
+        raise InputError(
+            f"{flag} was given {len(values)} times for {count} --data files; give it once or once per file."
+        )
+    return values

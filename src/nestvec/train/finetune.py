@@ -5,6 +5,10 @@ again with the same output resumes from the last one (after a crash or a kill), 
 checkpoint by the dev metric is kept, and the finished model lands in `output` whole (written
 beside it, then renamed) with a training record in its config_sentence_transformers.json: the
 data files and their sha256, the loss, the dims ladder, steps, seed and dev results.
+
+Several data sets train together (sentence-transformers' multi-dataset training: each batch comes
+from one set, in proportion to its size, under that set's loss), e.g. CoSENT on STS pairs beside
+in-batch negatives on query→passage pairs, so that fitting one task does not cost the other.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +32,7 @@ RECORD_KEY = "nestvec_training"
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    loss: str = "mnrl"
+    loss: str | tuple[str, ...] = "mnrl"  # one loss, or one per data set
     dims: tuple[int, ...] = ()  # a Matryoshka ladder, e.g. (384, 256, 128, 64, 32)
     two_d: bool = False  # Matryoshka2dLoss: shallow layers too
     starbucks: bool = False  # the Starbucks ladder of (layers, dims) pairs
@@ -38,6 +43,7 @@ class FinetuneConfig:
     learning_rate: float = 2e-5
     warmup_ratio: float = 0.1
     seed: int = 0
+    base_weight: float = 0.0  # WiSE-FT: the saved weights are (1-w)·tuned + w·base
     dev: Path | None = None  # an STS file scored during training; the best checkpoint is kept
     eval_steps: int = 100
     save_steps: int = 100
@@ -56,15 +62,18 @@ class FinetuneReport:
     losses: list[float] = field(default_factory=list)  # the training loss as logged, step by step
 
 
-def finetune(base: str | Path, output: str | Path, data: TrainingData, *, config: FinetuneConfig) -> FinetuneReport:
-    """Fine-tune `base` (a registered name or folder) on `data`; the model is written to `output`."""
+def finetune(
+    base: str | Path, output: str | Path, data: TrainingData | Sequence[TrainingData], *, config: FinetuneConfig
+) -> FinetuneReport:
+    """Fine-tune `base` (a registered name or folder) on `data` (one set or several, each under
+    its own loss: `config.loss` names one per set); the model is written to `output`."""
     from nestvec.encoders import resolve_model
     from nestvec.encoders.transformer.folder import read_st_folder
 
-    if DATA_FOR.get(config.loss, data.kind) != data.kind:
-        raise InputError(
-            f"The {config.loss} loss trains on {DATA_FOR[config.loss]} data; {data.path} was read as {data.kind}."
-        )
+    sets = [data] if isinstance(data, TrainingData) else list(data)
+    pairs = _paired(sets, config.loss)
+    if not 0.0 <= config.base_weight <= 1.0:
+        raise InputError(f"base_weight is a fraction in [0, 1]; got {config.base_weight}.")
     if config.dev is not None and config.save_steps % config.eval_steps:
         raise InputError(
             f"With a dev set, save_steps ({config.save_steps}) must be a multiple of eval_steps "
@@ -78,19 +87,23 @@ def finetune(base: str | Path, output: str | Path, data: TrainingData, *, config
     folder = read_st_folder(resolve_model(base)[1]).root
     checkpoints = target.with_name(target.name + ".checkpoints")
     try:
-        trainer, evaluator = _trainer(folder, data, config, checkpoints)
+        trainer, evaluator = _trainer(folder, pairs, config, checkpoints)
     except ValueError as exc:  # transformers' and sentence-transformers' checks of the arguments
         raise InputError(f"Training settings refused: {exc}") from exc
     resume = _last_checkpoint(checkpoints)
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - start
+    if config.base_weight:
+        from nestvec.train.interpolate import mix_weights
+
+        mix_weights(trainer.model, folder, base_weight=config.base_weight)
     dev = {k: float(v) for k, v in evaluator(trainer.model).items()} if evaluator is not None else {}
     steps, loss = int(result.global_step), float(result.training_loss)
     record: dict[str, Any] = {
         "nestvec_version": __version__,
         "base": str(base),
-        "data": [data.record()],
+        "data": [{**d.record(), "loss": name} for d, name in pairs],
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         "steps": steps,
         "train_loss": loss,
@@ -106,7 +119,20 @@ def finetune(base: str | Path, output: str | Path, data: TrainingData, *, config
     )
 
 
-def _trainer(folder: Path, data: TrainingData, config: FinetuneConfig, checkpoints: Path) -> tuple[Any, Any]:
+def _paired(sets: list[TrainingData], loss: str | tuple[str, ...]) -> list[tuple[TrainingData, str]]:
+    """Each data set with its loss, checked: the loss must take that set's shape."""
+    names = (loss,) * len(sets) if isinstance(loss, str) else tuple(loss)
+    if not sets or len(names) != len(sets):
+        raise InputError(f"Give one loss per data set: {len(sets)} data sets, {len(names)} losses ({list(names)}).")
+    for data, name in zip(sets, names, strict=True):
+        if DATA_FOR.get(name, data.kind) != data.kind:
+            raise InputError(f"The {name} loss trains on {DATA_FOR[name]} data; {data.path} was read as {data.kind}.")
+    return list(zip(sets, names, strict=True))
+
+
+def _trainer(
+    folder: Path, pairs: list[tuple[TrainingData, str]], config: FinetuneConfig, checkpoints: Path
+) -> tuple[Any, Any]:
     try:
         from sentence_transformers import (
             SentenceTransformer,
@@ -120,14 +146,21 @@ def _trainer(folder: Path, data: TrainingData, config: FinetuneConfig, checkpoin
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = SentenceTransformer(str(folder), device=config.device or "cpu")
-    loss = build_loss(
-        model,
-        config.loss,
-        dims=config.dims,
-        two_d=config.two_d,
-        starbucks=config.starbucks,
-        mini_batch=config.mini_batch,
-    )
+    built = [
+        build_loss(
+            model, name, dims=config.dims, two_d=config.two_d, starbucks=config.starbucks, mini_batch=config.mini_batch
+        )
+        for _, name in pairs
+    ]
+    if len(pairs) == 1:
+        dataset, loss = pairs[0][0].dataset(), built[0]
+    else:  # named by position: two files may share a stem
+        from datasets import DatasetDict
+
+        keys = [f"{i}-{d.path.stem}" for i, (d, _) in enumerate(pairs)]
+        dataset = DatasetDict({k: d.dataset() for k, (d, _) in zip(keys, pairs, strict=True)})
+        loss = dict(zip(keys, built, strict=True))
+    in_batch = any(name != "cosent" for _, name in pairs)  # in-batch negatives must not meet their own text
     evaluator = STSDevEvaluator(config.dev, dims=config.dims) if config.dev else None
     cuda = (config.device or "cpu").startswith("cuda")
     args = SentenceTransformerTrainingArguments(
@@ -151,11 +184,9 @@ def _trainer(folder: Path, data: TrainingData, config: FinetuneConfig, checkpoin
         disable_tqdm=not config.progress,
         use_cpu=not cuda,
         bf16=cuda and _bf16(),
-        batch_sampler=BatchSamplers.NO_DUPLICATES if config.loss != "cosent" else BatchSamplers.BATCH_SAMPLER,
+        batch_sampler=BatchSamplers.NO_DUPLICATES if in_batch else BatchSamplers.BATCH_SAMPLER,
     )
-    trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=data.dataset(), loss=loss, evaluator=evaluator
-    )
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator)
     return trainer, evaluator
 
 

@@ -1,0 +1,47 @@
+"""Training and held-out sets built from the bundled demo papers for bench/train.py.
+
+Papers are split by id (sha1 of the id, so the split never depends on file order): 60% train,
+20% dev, 20% test. Training sees only train papers' title→abstract pairs; the dev split picks
+settings; the test split is a BEIR folder (queries: held-out titles, corpus: every abstract)
+scored once at the end. No paper is in two splits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+SPLITS = ("train", "dev", "test")
+
+
+def split_of(paper_id: str) -> str:
+    bucket = int(hashlib.sha1(paper_id.encode()).hexdigest(), 16) % 10
+    return "train" if bucket < 6 else "dev" if bucket < 8 else "test"
+
+
+def _papers(papers: Path) -> list[dict[str, str]]:
+    rows = [json.loads(line) for line in papers.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r.get("title") and r.get("text")]
+
+
+def write_title_pairs(papers: Path, out: Path) -> Path:
+    """Train papers as (anchor: title, positive: abstract) rows for in-batch negatives."""
+    rows = [r for r in _papers(papers) if split_of(r["id"]) == "train"]
+    out.write_text("".join(json.dumps({"anchor": r["title"], "positive": r["text"]}) + "\n" for r in rows))
+    return out
+
+
+def write_title_beir(papers: Path, folder: Path) -> Path:
+    """A BEIR folder: every abstract in the corpus; dev and test titles as queries (qrels/dev.tsv, qrels/test.tsv)."""
+    rows = _papers(papers)
+    (folder / "qrels").mkdir(parents=True, exist_ok=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": r["id"], "text": r["text"]}) + "\n" for r in rows))
+    held = [r for r in rows if split_of(r["id"]) != "train"]
+    (folder / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": "q" + r["id"], "text": r["title"]}) + "\n" for r in held)
+    )
+    for split in ("dev", "test"):
+        lines = [f"q{r['id']}\t{r['id']}\t1" for r in held if split_of(r["id"]) == split]
+        (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines) + "\n")
+    return folder
