@@ -77,13 +77,13 @@ def embed(
     as_json: JsonOpt = False,
 ) -> None:
     """Embed every record of a file into a .npy or .parquet file."""
-    from nestvec.encoders import load_encoder
+    from nestvec.encoders import encoder_for
     from nestvec.io.ingest import embed_file
 
     def job() -> Any:
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
         spec = recipe.build().encoder
-        encoder = load_encoder(spec.model, backend=spec.backend, compute=spec.compute, cache=cache)
+        encoder = encoder_for(spec, cache=cache)
         return embed_file(reader, output, encoder=encoder, batch_size=batch_size, progress=_progress(no_progress))
 
     report = run_job(as_json, job)
@@ -110,14 +110,14 @@ def index_build(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a collection from a file (atomically: it appears complete or not at all)."""
-    from nestvec.encoders import load_encoder
+    from nestvec.encoders import encoder_for
     from nestvec.io.ingest import build_collection
 
     def job() -> Any:
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
         made = recipe.build()
         spec = made.encoder
-        encoder = load_encoder(spec.model, backend=spec.backend, compute=spec.compute, cache=cache)
+        encoder = encoder_for(spec, cache=cache)
         return build_collection(
             reader, collection, model=encoder, recipe=made, batch_size=batch_size, progress=_progress(no_progress)
         )

@@ -47,6 +47,9 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Model workers taking batches in turn.")] = 1,
     backend: Annotated[str, typer.Option("--backend", help="Transformer runtime: auto, torch or onnx.")] = "auto",
     compute: Annotated[str, typer.Option("--compute", help="Network arithmetic: fp32, int8, bf16 or fp16.")] = "fp32",
+    layers: Annotated[
+        int | None, typer.Option("--layers", min=1, help="Run the model's first L layers only (a 2D-trained model).")
+    ] = None,
 ) -> None:
     """Serve embeddings (OpenAI-compatible), collections, search and a search page over HTTP."""
     from nestvec.serve import BatchPolicy, Limits, ServeConfig, create_app
@@ -73,6 +76,7 @@ def serve(
             threads=threads,
             backend=backend,
             compute=compute,
+            layers=layers,
         )
         if data_dir:
             data_dir.mkdir(parents=True, exist_ok=True)

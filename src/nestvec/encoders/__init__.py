@@ -58,14 +58,15 @@ def load_encoder(
     threads: int | None = None,
     backend: str = "auto",
     compute: str = "fp32",
+    layers: int | None = None,
     cache: str | Path | EmbeddingCache | None = None,
 ) -> Encoder:
     """Load an encoder by registered name (`minilm`) or folder path; never contacts a model hub.
 
-    Transformer models take `backend` (auto, torch, onnx) and `compute` (fp32; int8 with onnx;
-    fp16 on CUDA and bf16 with torch). `cache` (a folder or an EmbeddingCache) looks vectors up
-    by content before the model runs. Loaded encoders are cached per process, so opening many
-    collections costs one load.
+    Transformer models take `backend` (auto, torch, onnx), `compute` (fp32; int8 with onnx;
+    fp16 on CUDA and bf16 with torch) and `layers` (run only the first L layers). `cache` (a
+    folder or an EmbeddingCache) looks vectors up by content before the model runs. Loaded
+    encoders are cached per process, so opening many collections costs one load.
     """
     if backend not in BACKENDS:
         raise ModelError(unknown_name_message("backend", backend, list(BACKENDS)))
@@ -73,12 +74,12 @@ def load_encoder(
         raise InputError(unknown_name_message("compute", compute, list(COMPUTES)))
     display, folder = resolve_model(name_or_path)
     source = str(name_or_path) if str(name_or_path) in NAMED_MODELS else str(folder)
-    key = (source, device, threads, backend, compute, _signature(folder))
+    key = (source, device, threads, backend, compute, layers, _signature(folder))
     with _lock:
         if key not in _cache:
             try:
                 encoder = _load_folder(
-                    folder, display, device=device, threads=threads, backend=backend, compute=compute
+                    folder, display, device=device, threads=threads, backend=backend, compute=compute, layers=layers
                 )
             except NestvecError:
                 raise
@@ -105,11 +106,27 @@ def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted((p.relative_to(folder).as_posix(), (st := p.stat()).st_size, st.st_mtime_ns) for p in files))
 
 
+def encoder_for(spec: EncoderSpec, *, cache: str | Path | EmbeddingCache | None = None, **options: Any) -> Encoder:
+    """The encoder an EncoderSpec (a recipe's encoder part) describes; `options`: device, threads."""
+    return load_encoder(
+        spec.model, backend=spec.backend, compute=spec.compute, layers=spec.layers, cache=cache, **options
+    )
+
+
 def _load_folder(
-    folder: Path, display: str, *, device: str | None, threads: int | None, backend: str, compute: str
+    folder: Path,
+    display: str,
+    *,
+    device: str | None,
+    threads: int | None,
+    backend: str,
+    compute: str,
+    layers: int | None,
 ) -> Encoder:
     kind = kind_of(folder)
     if kind != "transformer":
+        if layers is not None:
+            raise InputError(f"layers applies to transformer models; {folder} holds a {kind} model, which has none.")
         return loader(kind)(folder)
     from nestvec.encoders.transformer.folder import read_st_folder
 
@@ -118,7 +135,7 @@ def _load_folder(
         from nestvec.encoders.transformer.onnx_backend import OnnxEncoder
 
         try:
-            return OnnxEncoder(st_folder, name=display, threads=threads, compute=compute)
+            return OnnxEncoder(st_folder, name=display, threads=threads, compute=compute, layers=layers)
         except ModelError as exc:
             if backend != "auto" or compute != "fp32":
                 raise
@@ -126,7 +143,7 @@ def _load_folder(
             warnings.warn(f"{exc} Running {display} with torch instead.", RuntimeWarning, stacklevel=3)
     from nestvec.encoders.transformer.torch_backend import TransformerEncoder
 
-    return TransformerEncoder(st_folder, name=display, device=device, threads=threads, compute=compute)
+    return TransformerEncoder(st_folder, name=display, device=device, threads=threads, compute=compute, layers=layers)
 
 
 def _use_onnx(backend: str, device: str | None, compute: str) -> bool:
@@ -157,6 +174,7 @@ __all__ = [
     "Encoder",
     "EncoderSpec",
     "ModelIdentity",
+    "encoder_for",
     "load_encoder",
     "resolve_model",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from nestvec.encoders import Encoder, load_encoder
+from nestvec.encoders import Encoder, encoder_for
 from nestvec.index import codec
 from nestvec.recipe import Recipe, parse
 from nestvec.recipe import fields as table
@@ -68,7 +68,7 @@ class Setting:
     # -- what it measures --------------------------------------------------------------------
     def encoder(self) -> Encoder:
         spec = self.recipe.encoder
-        encoder = load_encoder(spec.model, backend=spec.backend, compute=spec.compute)
+        encoder = encoder_for(spec)
         self.recipe.bound(encoder.identity)  # checks dims against the model
         return encoder
 

@@ -120,6 +120,7 @@ FIELDS: tuple[Field, ...] = (
     Field("model", str, _S.model, "encoder", "Model name (minilm) or model folder."),
     Field("backend", str, _S.backend, "encoder", "How a transformer runs.", choices=BACKENDS),
     Field("compute", str, _S.compute, "encoder", "The network's arithmetic.", choices=COMPUTES),
+    Field("layers", int, _S.layers, "encoder", "Run only the first L transformer layers.", low=1, optional=True),
     Field("dims", int, None, "vectors", "Keep this many dimensions (Matryoshka, or whitened).", low=1, optional=True),
     Field("whiten", bool, False, "vectors", "Whiten the vectors, fitted on the first documents added."),
     Field(

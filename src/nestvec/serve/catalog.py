@@ -77,10 +77,10 @@ class Catalog:
         with self._lock:
             if name in self._open or (self.data_dir / name).exists():
                 raise ConflictError(f"A collection named '{name}' already exists.")
-            served = self.encoders.get(model)
             config = self.encoders.config
             base = Recipe.parse(recipe) if recipe else Recipe()
             made = base.with_values(model=model, backend=config.backend, compute=config.compute, **options)
+            served = self.encoders.get(model, layers=made.encoder.layers)
             collection = Collection.create(self.data_dir / name, made, model=served)
             self._open[name] = collection
         return collection

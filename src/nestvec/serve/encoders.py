@@ -67,21 +67,24 @@ class ServedEncoders:
     def __init__(self, config: ServeConfig, metrics: Metrics) -> None:
         self.config, self._metrics = config, metrics
         self._lock = threading.Lock()
-        self._by_model: dict[str, BatchedEncoder] = {}
-        self.main = self.get(config.model)
+        self._by_model: dict[tuple[str, int | None], BatchedEncoder] = {}
+        self.main = self.get(config.model, layers=config.layers)
         metrics.watch_queue(self.depth)
 
     def depth(self) -> int:
         """Requests waiting for a model, over all of them."""
         return sum(e.batcher.depth() for e in list(self._by_model.values()))
 
-    def get(self, model: str) -> BatchedEncoder:
-        """The encoder for `model` (a registered name or folder), loaded once with the server's settings."""
-        key = model if not Path(model).exists() else str(Path(model).resolve())
+    def get(self, model: str, *, layers: int | None = None) -> BatchedEncoder:
+        """The encoder for `model` (a registered name or folder) at `layers`, loaded once with the
+        server's settings."""
+        key = (model if not Path(model).exists() else str(Path(model).resolve()), layers)
         with self._lock:
             if key not in self._by_model:
                 config = self.config
-                encoder = load_encoder(model, threads=config.threads, backend=config.backend, compute=config.compute)
+                encoder = load_encoder(
+                    model, threads=config.threads, backend=config.backend, compute=config.compute, layers=layers
+                )
                 batcher = MicroBatcher(
                     lambda texts: encoder.encode(texts, batch_size=64, progress=False),
                     config.batching,
@@ -93,7 +96,7 @@ class ServedEncoders:
     def for_recipe(self, recipe: Recipe, where: str) -> BatchedEncoder:
         """The served encoder a collection's recipe needs, checked against the identity it was built with."""
         model = self.config.model if recipe.encoder.model in (self.config.model, self.main.source) else recipe.model
-        encoder = self.get(model)
+        encoder = self.get(model, layers=recipe.encoder.layers)
         try:
             recipe.check_encoder(encoder.identity, where)
         except RecipeMismatchError as exc:

@@ -85,8 +85,11 @@ class _CreateBase(BaseModel):
     recipe: str | None = Field(default=None, description="A recipe string, e.g. dims=128:index=hnsw:codes=int8.")
 
 
-# The server's --backend and --compute decide how models run, so a new collection names only the model.
-RECIPE_FIELDS = [f.name for f in table.FIELDS if f.part in ("vectors", "index", "documents", "bm25")]
+# The server's --backend and --compute decide how models run, so a new collection names only the
+# model and how many of its layers to run (the server loads each (model, layers) once).
+RECIPE_FIELDS = [
+    f.name for f in table.FIELDS if f.part in ("vectors", "index", "documents", "bm25") or f.name == "layers"
+]
 
 
 class CollectionSummary(BaseModel):

@@ -31,6 +31,7 @@ class ServeConfig:
     threads: int | None = None
     backend: str = "auto"  # how a transformer model runs: auto, torch or onnx
     compute: str = "fp32"  # its arithmetic: fp32, int8 (onnx), bf16 (torch), fp16 (torch on CUDA)
+    layers: int | None = None  # the main model's first L layers only (collections use their recipe's)
 
 
 @dataclass

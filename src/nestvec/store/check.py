@@ -160,14 +160,14 @@ def _check_transforms(folder: Path, recipe: Recipe, stored: int) -> Finding:
 
 
 def _check_model(recipe: Recipe, folder: Path) -> Finding:
-    from nestvec.encoders import load_encoder, resolve_model
+    from nestvec.encoders import encoder_for, resolve_model
 
     spec = recipe.encoder
     try:
         changed = _changed_files(resolve_model(spec.model)[1], recipe)
         if changed:  # named before loading: a damaged file may not even load
             return Finding("model", False, f"{spec.model}: {'; '.join(changed)}. Restore the model it was built with.")
-        encoder = load_encoder(spec.model, backend=spec.backend, compute=spec.compute)
+        encoder = encoder_for(spec)
         recipe.check_encoder(encoder.identity, str(folder))
     except NestvecError as exc:
         return Finding("model", False, str(exc))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from nestvec.batching import batched
-from nestvec.encoders import EmbeddingCache, Encoder, load_encoder
+from nestvec.encoders import EmbeddingCache, Encoder, encoder_for
 from nestvec.errors import CollectionError, DuplicateIdError, InputError
 from nestvec.index.spec import IndexSpec
 from nestvec.locks import ReadWriteLock
@@ -103,8 +103,9 @@ class Collection:
             encoder = _recipe_encoder(made)
         else:  # a loaded encoder: the recipe records where it loads from and how it computes
             encoder = model
-            compute = str(encoder.identity.details.get("compute", "fp32"))
-            made = made.with_values(model=encoder.source, compute=compute)
+            details = encoder.identity.details
+            compute, layers = str(details.get("compute", "fp32")), details.get("layers")
+            made = made.with_values(model=encoder.source, compute=compute, layers=layers)
         made = made.bound(encoder.identity)
         write_folder(target, made)
         return cls(target, made, SQLiteStore(target / STORE_FILE), encoder)
@@ -119,7 +120,9 @@ class Collection:
         recipe = read_recipe(target)
         if model is None and cache is not None:
             model = _recipe_encoder(recipe, cache)
-        encoder = load_encoder(model, cache=cache) if isinstance(model, (str, Path)) else model
+        if isinstance(model, (str, Path)):  # found elsewhere, run as the recipe says
+            model = encoder_for(dataclasses.replace(recipe.encoder, model=str(model)), cache=cache)
+        encoder = model
         if encoder is not None:
             recipe.check_encoder(encoder.identity, str(target))
         return cls(target, recipe, SQLiteStore(target / STORE_FILE), encoder)
@@ -383,7 +386,7 @@ class Collection:
 
 def _recipe_encoder(recipe: Recipe, cache: str | Path | EmbeddingCache | None = None) -> Encoder:
     spec = recipe.encoder
-    return load_encoder(spec.model, backend=spec.backend, compute=spec.compute, cache=cache)
+    return encoder_for(spec, cache=cache)
 
 
 def missing_fit(path: Path, vectors: int) -> str:

@@ -14,7 +14,8 @@ from nestvec.errors import InputError, ModelError
 
 
 class OnnxEncoder(SentenceEncoder):
-    """The same pipeline as TransformerEncoder, exported once to a cached ONNX graph.
+    """The same pipeline as TransformerEncoder, exported once to a cached ONNX graph (with
+    `layers`, a graph of the cut model: the layers above L are not in it at all).
 
     fp32 agrees with the torch backend to ~1e-6 (same identity); int8 quantizes the weights per
     output channel and the activations per batch (its own identity: its vectors differ).
@@ -29,12 +30,13 @@ class OnnxEncoder(SentenceEncoder):
         threads: int | None = None,
         compute: str = "fp32",
         cache_dir: Path | None = None,
+        layers: int | None = None,
     ) -> None:
         if threads is not None and threads < 1:
             raise InputError(f"threads must be ≥ 1, got {threads}.")
-        super().__init__(folder, name=name)
+        super().__init__(folder, name=name, layers=layers)
         ort = import_onnxruntime()
-        self.path = onnx_file(folder, compute, cache_dir=cache_dir)
+        self.path = onnx_file(folder, compute, cache_dir=cache_dir, layers=self.layers)
         self.compute = compute
         self.threads = threads
         options = ort.SessionOptions()

@@ -35,22 +35,25 @@ def cache_root() -> Path:
     return Path(base) / "nestvec"
 
 
-def onnx_file(folder: STFolder, compute: str, *, cache_dir: Path | None = None) -> Path:
-    """The cached graph for `folder` at `compute`, exported (seconds, needs torch) when missing."""
+def onnx_file(folder: STFolder, compute: str, *, cache_dir: Path | None = None, layers: int | None = None) -> Path:
+    """The cached graph for `folder` at `compute` (its first `layers` layers), exported (seconds,
+    needs torch) when missing."""
     if compute not in ONNX_COMPUTES:
         raise InputError(unknown_name_message("onnx compute", compute, list(ONNX_COMPUTES)))
     ort = import_onnxruntime()
     key = json.dumps(
         [EXPORT_FORMAT, folder.weights_sha256(), folder.files_sha256, compute, ort.__version__, _pipeline(folder)]
+        + ([layers] if layers is not None else [])  # keys of full graphs stay as they were
     )
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
-    name = f"{folder.root.name}-{compute}-{digest}"
+    cut = "" if layers is None else f"L{layers}-"
+    name = f"{folder.root.name}-{cut}{compute}-{digest}"
     root = cache_dir or cache_root()
     if _valid(root / "onnx" / name):  # a read-only cache filled beforehand is fine
         return root / "onnx" / name / "model.onnx"
     dest = _writable(root) / "onnx" / name
     if not _valid(dest):
-        _build(folder, compute, dest)
+        _build(folder, compute, dest, layers)
     return dest / "model.onnx"
 
 
@@ -95,7 +98,7 @@ def _valid(dest: Path) -> bool:
         return False
 
 
-def _build(folder: STFolder, compute: str, dest: Path) -> None:
+def _build(folder: STFolder, compute: str, dest: Path, layers: int | None) -> None:
     # Built beside the destination and renamed into place, so readers never see half a folder
     # and two processes exporting at once both end with one complete entry.
     tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}"
@@ -103,12 +106,14 @@ def _build(folder: STFolder, compute: str, dest: Path) -> None:
     try:
         graph = tmp / "model.onnx"
         if compute == "int8":
-            _quantize(onnx_file(folder, "fp32", cache_dir=dest.parent.parent), graph)
+            _quantize(onnx_file(folder, "fp32", cache_dir=dest.parent.parent, layers=layers), graph)
         else:
-            _export(folder, tmp / "exported.onnx")
+            _export(folder, tmp / "exported.onnx", layers)
             _fuse(folder, tmp / "exported.onnx", graph)
         sha256 = hash_file(graph).hexdigest()
-        config = {"format": EXPORT_FORMAT, "compute": compute, "source": str(folder.root), "sha256": sha256}
+        config = {
+            "format": EXPORT_FORMAT, "compute": compute, "source": str(folder.root), "layers": layers, "sha256": sha256,
+        }  # fmt: skip
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if dest.exists():
             shutil.rmtree(dest)  # an invalid entry (checked by the caller)
@@ -120,7 +125,7 @@ def _build(folder: STFolder, compute: str, dest: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _export(folder: STFolder, path: Path) -> None:
+def _export(folder: STFolder, path: Path, layers: int | None) -> None:
     try:
         import torch
 
@@ -128,7 +133,7 @@ def _export(folder: STFolder, path: Path) -> None:
     except ImportError as exc:
         raise MissingExtraError("torch", "transformer", "Exporting a model to ONNX") from exc
     # Eager attention traces to the MatMul/Softmax pattern ONNX Runtime's fusions recognise.
-    encoder = TransformerEncoder(folder, name=folder.root.name, device="cpu", attention="eager")
+    encoder = TransformerEncoder(folder, name=folder.root.name, device="cpu", attention="eager", layers=layers)
     batch = next(encoder.tokenizer.batches(["a b c", "a"], 2))  # any shapes: the axes are declared dynamic
     names = list(INPUTS if encoder.uses_token_types else INPUTS[:2])
     args = tuple(torch.from_numpy(getattr(batch, n)) for n in names)

@@ -11,6 +11,7 @@ import numpy as np
 
 from nestvec.encoders.base import ModelIdentity, check_texts, show_progress
 from nestvec.encoders.transformer.folder import STFolder
+from nestvec.encoders.transformer.layers import check_layers
 from nestvec.encoders.transformer.tokenize import Batch, TextTokenizer
 from nestvec.errors import InputError
 
@@ -30,11 +31,14 @@ class SentenceEncoder:
     kind = "transformer"
     compute = "fp32"
 
-    def __init__(self, folder: STFolder, *, name: str) -> None:
+    def __init__(self, folder: STFolder, *, name: str, layers: int | None = None) -> None:
         self.folder = folder
         self.name = name
         self.source = str(folder.root)
         config = folder.config()
+        # None: every layer. A cut model's vectors differ from the full model's, so `layers` is
+        # part of its identity (and so of every cache key and collection check built on it).
+        self.layers = check_layers(layers, int(config.get("num_hidden_layers", layers or 0)))
         model_max = int(config.get("max_position_embeddings", folder.max_seq_length))
         self.max_tokens = min(folder.max_seq_length, model_max)
         pad_id = config.get("pad_token_id")
@@ -60,6 +64,8 @@ class SentenceEncoder:
         # between them; lower precision changes the vectors and must not mix with fp32 ones.
         if self.compute != "fp32":
             details["compute"] = self.compute
+        if self.layers is not None:
+            details["layers"] = self.layers
         return ModelIdentity(
             kind=self.kind,
             name=self.name,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nestvec.encoders.transformer.folder import STFolder
+from nestvec.encoders.transformer.layers import cut_layers
 from nestvec.encoders.transformer.pooling import pool
 from nestvec.encoders.transformer.sentence import SentenceEncoder
 from nestvec.encoders.transformer.tokenize import Batch
@@ -88,16 +89,20 @@ class TransformerEncoder(SentenceEncoder):
         threads: int | None = None,
         compute: str = "fp32",
         attention: str | None = None,
+        layers: int | None = None,
     ) -> None:
         torch = _import_torch()
         if threads is not None:
             if threads < 1:
                 raise InputError(f"threads must be ≥ 1, got {threads}.")
             torch.set_num_threads(threads)
-        super().__init__(folder, name=name)
+        super().__init__(folder, name=name, layers=layers)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.compute = _check_compute(compute, self.device)
-        self.model = _load_model(folder, attention=attention).to(self.device)
+        self.model = _load_model(folder, attention=attention)
+        if self.layers is not None:
+            self.model = cut_layers(self.model, self.layers)
+        self.model = self.model.to(self.device)
         if self.compute != "fp32":
             self.model = self.model.to(getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[self.compute]))
         self._dense = [_Dense(spec.path, spec.activation) for spec in folder.dense]
