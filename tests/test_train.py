@@ -150,3 +150,23 @@ def test_hard_negatives_skip_the_nearest_and_are_seeded(tmp_path: Path, encoder:
         scores[row] = -1
         nearest = {abstracts[i] for i in np.argsort(-scores)[:3]}
         assert not negatives & nearest  # the likely false negatives are skipped
+
+
+def test_cached_in_batch_negatives_equal_the_plain_loss_and_gradients(tiny: Path) -> None:
+    import torch
+
+    from nestvec.train.losses import build_loss
+
+    model = st.SentenceTransformer(str(tiny), device="cpu")
+    model.eval()  # dropout off: both losses then compute the same function
+    rows = papers(48)
+    features = [model.preprocess([r["title"] for r in rows]), model.preprocess([r["text"][:400] for r in rows])]
+    found = []
+    for name in ("mnrl", "cached-mnrl"):
+        model.zero_grad(set_to_none=True)
+        loss = build_loss(model, name, mini_batch=8)(features, torch.zeros(len(rows)))
+        loss.backward()
+        found.append((float(loss), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (plain_loss, plain), (cached_loss, cached) = found
+    assert abs(plain_loss - cached_loss) < 1e-5 and plain.keys() == cached.keys()
+    assert max(float((plain[n] - cached[n]).abs().max()) for n in plain) < 1e-5
