@@ -29,6 +29,9 @@ def train(
     dims: Annotated[str | None, typer.Option("--dims", help="Matryoshka ladder, e.g. 384,256,128,64,32.")] = None,
     two_d: Annotated[bool, typer.Option("--2d", help="2D Matryoshka: train shallow layers too.")] = False,
     starbucks: Annotated[bool, typer.Option("--starbucks", help="The Starbucks (layers, dims) ladder.")] = False,
+    ladder: Annotated[
+        str | None, typer.Option("--ladder", help="Starbucks pairs LAYERS:DIMS, e.g. 1:32,2:64,3:128,6:384.")
+    ] = None,
     epochs: Annotated[float, typer.Option("--epochs", min=0.01, help="Passes over the data.")] = 1.0,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many steps.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Texts per batch.")] = 32,
@@ -63,15 +66,17 @@ def train(
 
     def job() -> Any:
         try:
-            ladder = tuple(int(d) for d in dims.split(",")) if dims else ()
+            widths = tuple(int(d) for d in dims.split(",")) if dims else ()
         except ValueError as exc:
             raise InputError(f"--dims takes comma-separated integers, e.g. 384,128,64; got {dims!r}.") from exc
+        pairs = _pairs(ladder) if ladder else ()
         kinds = _each(kind or ["pairs"], len(data), "--kind")
         losses = tuple(_each(loss or ["mnrl"], len(data), "--loss"))
         config = FinetuneConfig(
-            loss=losses, dims=ladder, two_d=two_d, starbucks=starbucks, epochs=epochs, max_steps=steps,
-            batch_size=batch_size, mini_batch=mini_batch, learning_rate=lr, seed=seed, base_weight=base_weight,
-            dev=dev, eval_steps=eval_steps, save_steps=save_steps, device=device, progress=not as_json,
+            loss=losses, dims=widths or tuple(sorted({d for _, d in pairs}, reverse=True)), two_d=two_d,
+            starbucks=starbucks or bool(pairs), ladder=pairs, epochs=epochs, max_steps=steps, batch_size=batch_size,
+            mini_batch=mini_batch, learning_rate=lr, seed=seed, base_weight=base_weight, dev=dev,
+            eval_steps=eval_steps, save_steps=save_steps, device=device, progress=not as_json,
         )  # fmt: skip
         training = [read_training(path, k) for path, k in zip(data, kinds, strict=True)]
         if negatives:
@@ -109,3 +114,12 @@ def _each(values: list[str], count: int, flag: str) -> list[str]:
             f"{flag} was given {len(values)} times for {count} --data files; give it once or once per file."
         )
     return values
+
+
+def _pairs(text: str) -> tuple[tuple[int, int], ...]:
+    from nestvec.errors import InputError
+
+    try:
+        return tuple((int(a), int(b)) for a, b in (pair.split(":") for pair in text.split(",")))
+    except ValueError as exc:
+        raise InputError(f"--ladder takes LAYERS:DIMS pairs, e.g. 1:32,3:128,6:384; got {text!r}.") from exc

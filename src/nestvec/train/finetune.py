@@ -36,6 +36,7 @@ class FinetuneConfig:
     dims: tuple[int, ...] = ()  # a Matryoshka ladder, e.g. (384, 256, 128, 64, 32)
     two_d: bool = False  # Matryoshka2dLoss: shallow layers too
     starbucks: bool = False  # the Starbucks ladder of (layers, dims) pairs
+    ladder: tuple[tuple[int, int], ...] = ()  # Starbucks pairs, e.g. ((1, 32), (3, 128), (6, 384))
     epochs: float = 1.0
     max_steps: int | None = None
     batch_size: int = 32
@@ -148,7 +149,13 @@ def _trainer(
     model = SentenceTransformer(str(folder), device=config.device or "cpu")
     built = [
         build_loss(
-            model, name, dims=config.dims, two_d=config.two_d, starbucks=config.starbucks, mini_batch=config.mini_batch
+            model,
+            name,
+            dims=config.dims,
+            two_d=config.two_d,
+            starbucks=config.starbucks,
+            pairs=config.ladder,
+            mini_batch=config.mini_batch,
         )
         for _, name in pairs
     ]

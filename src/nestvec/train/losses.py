@@ -30,9 +30,11 @@ def build_loss(
     dims: tuple[int, ...] = (),
     two_d: bool = False,
     starbucks: bool = False,
+    pairs: tuple[tuple[int, int], ...] = (),
     mini_batch: int = 16,
 ) -> Any:
-    """The loss `name` for `model`, nested over `dims` (and layers, with `two_d` or `starbucks`)."""
+    """The loss `name` for `model`, nested over `dims` (and layers, with `two_d` or `starbucks`;
+    `pairs` gives the Starbucks (layers, dims) ladder instead of one spread over the layers)."""
     from sentence_transformers.sentence_transformer import losses
 
     if name not in DATA_FOR:
@@ -44,6 +46,10 @@ def build_loss(
         base = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch)
     else:  # mnrl and simcse: the same objective; simcse's pairs are a text and itself
         base = losses.MultipleNegativesRankingLoss(model)
+    if pairs:
+        from nestvec.train.starbucks import StarbucksLoss
+
+        return StarbucksLoss(model, base, list(pairs))
     if (two_d or starbucks) and not dims:
         raise InputError("2D Matryoshka and Starbucks need a dims ladder, e.g. dims 384,256,128,64.")
     if not dims:
