@@ -170,3 +170,31 @@ def test_cached_in_batch_negatives_equal_the_plain_loss_and_gradients(tiny: Path
     (plain_loss, plain), (cached_loss, cached) = found
     assert abs(plain_loss - cached_loss) < 1e-5 and plain.keys() == cached.keys()
     assert max(float((plain[n] - cached[n]).abs().max()) for n in plain) < 1e-5
+
+
+def test_two_data_sets_a_retrieval_dev_set_a_ladder_and_the_base_weight(tiny: Path, tmp_path: Path) -> None:
+    rows = papers(60)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"anchor": p["title"], "positive": p["text"]}) + "\n" for p in rows[:40]))
+    beir = tmp_path / "dev"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": p["id"], "text": p["text"]}) + "\n" for p in rows))
+    queries = [json.dumps({"_id": "q" + p["id"], "text": p["title"]}) + "\n" for p in rows]
+    (beir / "queries.jsonl").write_text("".join(queries))
+    (beir / "qrels" / "dev.tsv").write_text("".join(f"q{p['id']}\t{p['id']}\t1\n" for p in rows[40:]))
+    sets = [read_training(TRAIN, "scored"), read_training(pairs, "pairs")]
+    config = FinetuneConfig(
+        loss=("cosent", "mnrl"), dims=(384, 64), starbucks=True, ladder=((1, 64), (2, 384)), max_steps=4,
+        batch_size=16, save_steps=2, eval_steps=2, dev=beir, base_weight=1.0, progress=False,
+    )  # fmt: skip
+    report = finetune(tiny, tmp_path / "out", sets, config=config)
+    assert report.steps == 4 and report.dev["retrieval-dev_ndcg10"] > 0 and "retrieval-dev_ndcg10_64" in report.dev
+    record = json.loads((tmp_path / "out" / "config_sentence_transformers.json").read_text())[RECORD_KEY]
+    assert [d["loss"] for d in record["data"]] == ["cosent", "mnrl"] and record["config"]["base_weight"] == 1.0
+    # base weight 1: every weight is the base's again, whatever training did
+    base, out = nestvec.load_encoder(tiny, backend="torch"), nestvec.load_encoder(tmp_path / "out", backend="torch")
+    np.testing.assert_allclose(out.encode(TEXTS), base.encode(TEXTS), atol=1e-6)
+    with pytest.raises(InputError, match="one loss per data set"):
+        finetune(tiny, tmp_path / "x", sets, config=FinetuneConfig(loss=("cosent",)))
+    with pytest.raises(InputError, match="was read as pairs"):
+        finetune(tiny, tmp_path / "x", sets, config=FinetuneConfig(loss=("cosent", "cosent")))

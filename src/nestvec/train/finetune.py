@@ -45,7 +45,7 @@ class FinetuneConfig:
     warmup_ratio: float = 0.1
     seed: int = 0
     base_weight: float = 0.0  # WiSE-FT: the saved weights are (1-w)·tuned + w·base
-    dev: Path | None = None  # an STS file scored during training; the best checkpoint is kept
+    dev: Path | None = None  # an STS file or a BEIR folder scored during training; the best checkpoint is kept
     eval_steps: int = 100
     save_steps: int = 100
     device: str | None = None
@@ -143,7 +143,7 @@ def _trainer(
         from sentence_transformers.base.sampler import BatchSamplers
     except ImportError as exc:
         raise MissingExtraError("sentence_transformers", "train", "nestvec train") from exc
-    from nestvec.train.evaluators import STSDevEvaluator
+    from nestvec.train.evaluators import dev_evaluator
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = SentenceTransformer(str(folder), device=config.device or "cpu")
@@ -168,7 +168,7 @@ def _trainer(
         dataset = DatasetDict({k: d.dataset() for k, (d, _) in zip(keys, pairs, strict=True)})
         loss = dict(zip(keys, built, strict=True))
     in_batch = any(name != "cosent" for _, name in pairs)  # in-batch negatives must not meet their own text
-    evaluator = STSDevEvaluator(config.dev, dims=config.dims) if config.dev else None
+    evaluator = dev_evaluator(config.dev, dims=config.dims) if config.dev else None
     cuda = (config.device or "cpu").startswith("cuda")
     args = SentenceTransformerTrainingArguments(
         output_dir=str(checkpoints),
@@ -185,7 +185,7 @@ def _trainer(
         eval_strategy="steps" if evaluator else "no",
         eval_steps=config.eval_steps,
         load_best_model_at_end=evaluator is not None,
-        metric_for_best_model="eval_sts-dev_spearman" if evaluator else None,
+        metric_for_best_model=f"eval_{evaluator.name}_{evaluator.primary_metric}" if evaluator else None,
         logging_steps=max(1, config.save_steps // 4),
         report_to="none",
         disable_tqdm=not config.progress,
