@@ -191,6 +191,7 @@ def _trainer(
         disable_tqdm=not config.progress,
         use_cpu=not cuda,
         bf16=cuda and _bf16(),
+        fp16=cuda and not _bf16(),  # older GPUs: fp16 autocast with loss scaling
         batch_sampler=BatchSamplers.NO_DUPLICATES if in_batch else BatchSamplers.BATCH_SAMPLER,
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator)
