@@ -14,6 +14,7 @@ from nestvec.cli.common import JsonOpt, emit, run_job
 from nestvec.cli.distill_cmd import distill
 from nestvec.cli.eval_cmd import eval_app
 from nestvec.cli.eval_cmd import inspect as inspect_command
+from nestvec.cli.export_cmd import export
 from nestvec.cli.plan_cmd import compact, plan
 from nestvec.cli.recipe_options import RecipeArgs, recipe_options
 from nestvec.cli.serve_cmd import keys_app, serve
@@ -32,6 +33,7 @@ app.command("repair")(repair)
 app.command("serve")(serve)
 app.command("distill")(distill)
 app.command("train")(train)
+app.command("export")(export)
 app.add_typer(vectors_app, name="vectors")
 app.add_typer(keys_app, name="keys")
 

@@ -349,6 +349,16 @@ class Collection:
         with self._lock.read():
             return self._searcher.search(queries, vectors, k=k, filter=filter, mode=mode, fusion=fusion)
 
+    def changes(self, since: int) -> tuple[int, int, np.ndarray, Iterator[tuple[np.ndarray, np.ndarray]]]:
+        """(version now, oldest version whose removals are still logged, chunk labels removed after
+        `since`, batches of (labels, vectors) added after it): the change log exports replay."""
+        now, removed, added = self._store.changes_since(since, self.recipe.dim)
+        return now, self._store.log_floor(), removed, added
+
+    def chunk_rows(self, labels: Sequence[int]) -> dict[int, Any]:
+        """Document id, chunk number and span of each chunk label that still exists."""
+        return self._store.chunk_rows(labels)
+
     def stored_vectors(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(labels, vectors, document id of each) for every stored chunk: the durable copy."""
         return self._store.all_chunks(self.recipe.dim)

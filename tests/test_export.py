@@ -1,0 +1,105 @@
+"""Exports to real embedded databases (LanceDB, Qdrant's local mode, Parquet): full, then incremental."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import nestvec
+from nestvec.cli.main import app
+from nestvec.errors import InputError
+from nestvec.export import export_collection, open_target
+from tests.conftest import paper_docs
+
+
+def _url(scheme: str, tmp: Path) -> str:
+    return {"lance": f"lance://{tmp / 'lance'}#papers", "qdrant": f"qdrant://{tmp / 'qdrant'}#papers",
+            "parquet": f"parquet://{tmp / 'papers.parquet'}"}[scheme]  # fmt: skip
+
+
+def _needs(scheme: str) -> None:
+    pytest.importorskip({"lance": "lancedb", "qdrant": "qdrant_client", "parquet": "pyarrow"}[scheme])
+
+
+def _same_as_collection(collection: nestvec.Collection, url: str) -> None:
+    labels, vectors, _ = collection.stored_vectors()
+    target = open_target(url)
+    try:
+        held = target.read_all()
+        assert sorted(held) == labels.tolist()  # no stale and no missing rows
+        np.testing.assert_array_equal(np.stack([held[int(x)] for x in labels]), vectors)
+    finally:
+        target.close()
+
+
+@pytest.mark.parametrize("scheme", ["lance", "qdrant", "parquet"])
+def test_full_then_incremental_export_matches_the_collection(
+    scheme: str, tmp_path: Path, encoder: nestvec.Encoder
+) -> None:
+    _needs(scheme)
+    docs = paper_docs(40)
+    collection = nestvec.Collection.create(tmp_path / "c", model=encoder)
+    collection.add(docs[:30])
+    url = _url(scheme, tmp_path)
+    first = export_collection(collection, url)
+    assert (first.mode, first.upserted, first.rows) == ("full", 30, 30)
+    _same_as_collection(collection, url)
+    queries = (
+        [d.metadata["title"] for d in docs[:5]] if "title" in docs[0].metadata else [d.text[:80] for d in docs[:5]]
+    )
+    target = open_target(url)
+    found = target.search(collection.embed_queries(queries), 3)
+    target.close()
+    rows = collection.chunk_rows([label for hits in found for label, _ in hits])
+    mine = [[h.id for h in hits] for hits in collection.search_batch(queries, k=3)]
+    assert [[rows[label].doc_id for label, _ in hits] for hits in found] == mine
+    collection.upsert([nestvec.Document(d.id, d.text + " (revised)", d.metadata) for d in docs[:4]])
+    collection.delete([d.id for d in docs[10:13]])
+    collection.add(docs[30:40])
+    second = export_collection(collection, url)
+    assert (second.mode, second.upserted, second.deleted) == ("incremental", 14, 7)
+    assert second.rows == 37 and second.from_version == first.version
+    _same_as_collection(collection, url)
+    assert export_collection(collection, url).upserted == 0  # up to date: nothing sent
+    collection.close()
+
+
+def test_a_target_with_other_vectors_is_refused_unless_overwritten(tmp_path: Path, encoder: nestvec.Encoder) -> None:
+    _needs("lance")
+    url = _url("lance", tmp_path)
+    full = nestvec.Collection.create(tmp_path / "full", model=encoder)
+    full.add(paper_docs(12))
+    export_collection(full, url)
+    short = nestvec.Collection.create(tmp_path / "short", "dims=128", model=encoder)
+    short.add(paper_docs(5))
+    with pytest.raises(InputError, match=r"another model or recipe.*--overwrite"):
+        export_collection(short, url)
+    _same_as_collection(full, url)  # untouched
+    replaced = export_collection(short, url, overwrite=True)
+    assert (replaced.mode, replaced.rows) == ("full", 5)
+    _same_as_collection(short, url)
+    full.close()
+    short.close()
+
+
+def test_cli_export_and_its_errors(tmp_path: Path, encoder: nestvec.Encoder) -> None:
+    _needs("parquet")
+    collection = nestvec.Collection.create(tmp_path / "c", model=encoder)
+    collection.add(paper_docs(6))
+    collection.close()
+    out = CliRunner().invoke(app, ["export", str(tmp_path / "c"), f"parquet://{tmp_path / 'v.parquet'}", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["rows"] == 6
+    for target, words in [
+        ("mongo://x", "export target scheme"),
+        ("no-scheme", "SCHEME://WHERE"),
+        (f"parquet://{tmp_path / 'w.parquet'}", "--index applies to lance"),
+    ]:
+        args = ["export", str(tmp_path / "c"), target] + (["--index", "ivf_pq"] if "w.parquet" in target else [])
+        bad = CliRunner().invoke(app, args)
+        assert bad.exit_code == 1 and words in bad.output and "Traceback" not in bad.output, bad.output
+    assert not (tmp_path / "w.parquet").exists()
