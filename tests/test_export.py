@@ -103,3 +103,23 @@ def test_cli_export_and_its_errors(tmp_path: Path, encoder: nestvec.Encoder) -> 
         bad = CliRunner().invoke(app, args)
         assert bad.exit_code == 1 and words in bad.output and "Traceback" not in bad.output, bad.output
     assert not (tmp_path / "w.parquet").exists()
+
+
+def test_eval_retrieval_through_a_target_equals_nestvec_exact_search(tmp_path: Path) -> None:
+    _needs("qdrant")
+    from tests.conftest import papers
+
+    rows = papers(60)
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": p["id"], "text": p["text"]}) + "\n" for p in rows))
+    (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": p["id"], "text": p["title"]}) + "\n" for p in rows))
+    (beir / "qrels" / "test.tsv").write_text("".join(f"{p['id']}\t{p['id']}\t1\n" for p in rows))
+    args = ["eval", "retrieval", str(beir), "--json"]
+    mine = CliRunner().invoke(app, args)
+    url = f"qdrant://{tmp_path / 'q'}#eval?quantization=scalar"
+    theirs = CliRunner().invoke(app, [*args, "--through", url])
+    assert mine.exit_code == 0 and theirs.exit_code == 0, (mine.output, theirs.output)
+    ours, via = json.loads(mine.stdout)["results"][0], json.loads(theirs.stdout)["results"][0]
+    assert via["setting"].endswith(f"via {url}") and via["metrics"]["p50_ms"] > 0
+    assert abs(via["metrics"]["ndcg@10"] - ours["metrics"]["ndcg@10"]) < 0.5

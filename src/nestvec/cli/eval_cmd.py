@@ -177,6 +177,10 @@ def retrieval(
     dense_weight: Annotated[
         float | None, typer.Option("--dense-weight", min=0.0, max=1.0, help="Hybrid: weight of the dense side.")
     ] = None,
+    through: Annotated[
+        str | None,
+        typer.Option("--through", help="Search an export target instead, e.g. qdrant://./q?quantization=binary."),
+    ] = None,
     batch_size: Batch = 64,
     out: Out = None,
     plot: Plot = None,
@@ -186,7 +190,7 @@ def retrieval(
     from nestvec.eval import evaluate_retrieval
 
     def call(setting: Any) -> Any:
-        return evaluate_retrieval(data, setting, split=split, batch_size=batch_size)
+        return evaluate_retrieval(data, setting, split=split, batch_size=batch_size, through=through)
 
     def expand() -> list[Any]:
         settings = _settings(model, compare)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nestvec.errors import InputError
 from nestvec.eval import metrics
 from nestvec.eval.readers import BEIR, read_beir
 from nestvec.eval.setting import DEFAULT, Setting
@@ -25,21 +26,39 @@ _built: dict[tuple[Any, ...], Any] = {}  # (corpus key, recipe) -> collection se
 
 
 def evaluate_retrieval(
-    folder: str | Path, setting: Setting = DEFAULT, *, split: str = "test", k: int = 100, batch_size: int = 64
+    folder: str | Path,
+    setting: Setting = DEFAULT,
+    *,
+    split: str = "test",
+    k: int = 100,
+    batch_size: int = 64,
+    through: str | None = None,
 ) -> TaskResult:
-    """nDCG@10, Recall@10/100, MRR@10 and MAP@100 over the judged queries, top `k` per query."""
+    """nDCG@10, Recall@10/100, MRR@10 and MAP@100 over the judged queries, top `k` per query.
+    `through` (an export target URL) searches the vectors exported there with that database's
+    client instead of nestvec's index, and adds its median latency (p50_ms)."""
     start = time.perf_counter()
     beir = read_beir(folder, split=split)
     collection, rate = _collection(beir, setting)
     judged = [qid for qid in beir.queries if qid in beir.qrels]
-    hits = collection.search_batch([beir.queries[q] for q in judged], k=k, mode=setting.mode, fusion=setting.fusion)
-    run = {qid: {h.id: h.score for h in found} for qid, found in zip(judged, hits, strict=True)}
+    texts = [beir.queries[q] for q in judged]
+    extra: dict[str, float] = {}
+    if through:
+        from nestvec.eval.through import search_through
+
+        if setting.mode != "dense":
+            raise InputError(f"Search through an export target is dense only; the setting asks for {setting.mode}.")
+        found, extra["p50_ms"] = search_through(collection, through, texts, k=k)
+        run = dict(zip(judged, found, strict=True))
+    else:
+        hits = collection.search_batch(texts, k=k, mode=setting.mode, fusion=setting.fusion)
+        run = {qid: {h.id: h.score for h in found} for qid, found in zip(judged, hits, strict=True)}
     return TaskResult(
         "retrieval",
         str(beir.path),
-        setting.label,
+        setting.label + (f" via {through}" if through else ""),
         "ndcg@10",
-        metrics.retrieval_scores(run, beir.qrels),
+        metrics.retrieval_scores(run, beir.qrels) | extra,
         len(judged),
         setting.bytes_per_vector(collection.encoder),
         rate,

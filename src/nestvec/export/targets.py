@@ -94,8 +94,14 @@ SCHEMES: dict[str, Callable[[str, dict[str, Any]], Target]] = {
 
 
 def open_target(url: str, **options: Any) -> Target:
-    """The target a URL names: lance://PATH[#table], qdrant://PATH or qdrant://HOST:PORT[#name],
-    parquet://PATH (a .parquet file)."""
+    """The target a URL names: lance://PATH[#table], qdrant://PATH or qdrant://http://HOST:PORT[#name],
+    parquet://PATH (a .parquet file). Options may also ride in the URL: `lance://db#t?index=ivf_pq`."""
+    url, _, query = url.partition("?")
+    for pair in filter(None, query.split("&")):
+        key, eq, value = pair.partition("=")
+        if not eq or key not in ("index", "quantization"):
+            raise InputError(f"Target options are index=... (lance) or quantization=... (qdrant); got {pair!r}.")
+        options.setdefault(key, value)
     scheme, sep, rest = url.partition("://")
     if not sep or not rest:
         raise InputError(
