@@ -29,6 +29,7 @@ class ParquetTarget:
         self.url, self.path = f"parquet://{where}", Path(where).expanduser()
         self._pa, self._pq = pa, pq
         self._rows: dict[int, dict[str, Any]] | None = None
+        self._matrix: tuple[np.ndarray, np.ndarray] | None = None
 
     def state(self) -> TargetState | None:
         if not self.path.is_file():
@@ -75,6 +76,7 @@ class ParquetTarget:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        self._matrix = None
 
     def count(self) -> int:
         return len(self._loaded())
@@ -83,9 +85,13 @@ class ParquetTarget:
         return {k: np.asarray(r["vector"], dtype=np.float32) for k, r in self._loaded().items()}
 
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        held = self.read_all()
-        labels = np.fromiter(held, dtype=np.int64, count=len(held))
-        matrix = np.stack(list(held.values())) if held else np.zeros((0, vectors.shape[1]), np.float32)
+        if self._matrix is None:  # built once per open target; writes go through commit, which drops it
+            held = self.read_all()
+            self._matrix = (
+                np.fromiter(held, dtype=np.int64, count=len(held)),
+                np.stack(list(held.values())) if held else np.zeros((0, vectors.shape[1]), np.float32),
+            )
+        labels, matrix = self._matrix
         scores = np.asarray(vectors, dtype=np.float32) @ matrix.T
         top = np.argsort(-scores, axis=1)[:, :k]
         return [[(int(labels[j]), float(scores[n, j])) for j in row] for n, row in enumerate(top)]
