@@ -33,6 +33,8 @@ SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "postgresql hnsw": ("{pg}#hnsw", {"index": "hnsw"}),
     "postgresql halfvec hnsw + rerank": ("{pg}#half", {"quantization": "halfvec"}),
     "postgresql bit hnsw + rerank": ("{pg}#bits", {"quantization": "bit"}),
+    "milvus lite flat": ("milvus://{tmp}/milvus.db#flat", {}),
+    "milvus lite ivf_flat": ("milvus://{tmp}/milvus.db#ivf", {"index": "ivf_flat"}),
     "parquet (exact, numpy)": ("parquet://{tmp}/v.parquet", {}),
     "lancedb exact": ("lance://{tmp}/lance#exact", {}),
     "lancedb ivf_pq": ("lance://{tmp}/lance#ivfpq", {"index": "ivf_pq"}),

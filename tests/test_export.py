@@ -32,12 +32,17 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _url(scheme: str, tmp: Path, request: pytest.FixtureRequest) -> str:
     if scheme == "postgresql":
         return f"{request.getfixturevalue('postgres')}#papers_{abs(hash(str(tmp))) % 10**8}"
-    return {"lance": f"lance://{tmp / 'lance'}#papers", "qdrant": f"qdrant://{tmp / 'qdrant'}#papers",
-            "parquet": f"parquet://{tmp / 'papers.parquet'}"}[scheme]  # fmt: skip
+    return {
+        "lance": f"lance://{tmp / 'lance'}#papers",
+        "qdrant": f"qdrant://{tmp / 'qdrant'}#papers",
+        "milvus": f"milvus://{tmp / 'milvus.db'}#papers",
+        "parquet": f"parquet://{tmp / 'papers.parquet'}",
+    }[scheme]
 
 
 def _needs(scheme: str) -> None:
-    module = {"lance": "lancedb", "qdrant": "qdrant_client", "parquet": "pyarrow", "postgresql": "psycopg"}[scheme]
+    module = {"lance": "lancedb", "qdrant": "qdrant_client", "parquet": "pyarrow", "postgresql": "psycopg",
+              "milvus": "milvus_lite"}[scheme]  # fmt: skip
     pytest.importorskip(module)
 
 
@@ -52,7 +57,7 @@ def _same_as_collection(collection: nestvec.Collection, url: str) -> None:
         target.close()
 
 
-@pytest.mark.parametrize("scheme", ["postgresql", "lance", "qdrant", "parquet"])
+@pytest.mark.parametrize("scheme", ["postgresql", "lance", "qdrant", "milvus", "parquet"])
 def test_full_then_incremental_export_matches_the_collection(
     scheme: str, tmp_path: Path, encoder: nestvec.Encoder, request: pytest.FixtureRequest
 ) -> None:

@@ -93,7 +93,14 @@ def _postgres(rest: str, options: dict[str, Any]) -> Target:
     return PostgresTarget(rest, **options)
 
 
+def _milvus(rest: str, options: dict[str, Any]) -> Target:
+    from nestvec.export.milvus import MilvusTarget
+
+    return MilvusTarget(rest, **options)
+
+
 SCHEMES: dict[str, Callable[[str, dict[str, Any]], Target]] = {
+    "milvus": _milvus,
     "postgresql": _postgres,
     "lance": _lance,
     "qdrant": _qdrant,
@@ -107,7 +114,8 @@ _OPTION = re.compile(r"[?&](index|quantization)=([^&#]*)")
 
 def open_target(url: str, **options: Any) -> Target:
     """The target a URL names: postgresql://USER@HOST/DB[?...][#table], lance://PATH[#table],
-    qdrant://PATH or qdrant://http://HOST:PORT[#name], parquet://FILE. Options may also ride in the
+    qdrant://PATH or qdrant://http://HOST:PORT[#name], milvus://FILE.db or milvus://http://HOST:PORT[#name],
+    parquet://FILE. Options may also ride in the
     URL: `lance://db#t?index=ivf_pq`."""
     for key, value in _OPTION.findall(url):
         options.setdefault(key, value)
