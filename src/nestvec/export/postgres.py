@@ -118,6 +118,10 @@ class PostgresTarget:
         return int(found[0]) if found else 0
 
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        depth = 10 * k if self.quantization else k
+        # pgvector's HNSW returns at most ef_search rows (40 by default): the beam must cover what is asked.
+        self._db.execute(f"SET hnsw.ef_search = {min(1000, max(40, depth))}")
+        self._db.execute("SET ivfflat.probes = 10")
         out = []
         for query in np.asarray(vectors, dtype=np.float32):
             literal, dim = _literal(query), len(query)
@@ -129,7 +133,7 @@ class PostgresTarget:
                     f"SELECT id, -(embedding <#> %s::vector) AS score FROM (SELECT id, embedding FROM {self.table} "
                     f"ORDER BY {probe} LIMIT %s) candidates ORDER BY score DESC LIMIT %s"
                 )
-                rows = self._db.execute(sql, (literal, literal, 10 * k, k)).fetchall()
+                rows = self._db.execute(sql, (literal, literal, depth, k)).fetchall()
             else:
                 sql = (
                     f"SELECT id, -(embedding <#> %s::vector) AS score FROM {self.table} "
