@@ -198,3 +198,15 @@ def test_two_data_sets_a_retrieval_dev_set_a_ladder_and_the_base_weight(tiny: Pa
         finetune(tiny, tmp_path / "x", sets, config=FinetuneConfig(loss=("cosent",)))
     with pytest.raises(InputError, match="was read as pairs"):
         finetune(tiny, tmp_path / "x", sets, config=FinetuneConfig(loss=("cosent", "cosent")))
+
+
+def test_cli_train_json_output_is_only_json(tiny: Path, tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "nestvec.cli.main", "train", str(tmp_path / "out"), "--base", str(tiny),
+        "--data", str(TRAIN), "--kind", "scored", "--loss", "cosent", "--steps", "2", "--batch-size", "8",
+        "--save-steps", "1", "--eval-steps", "1", "--json",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)  # the trainer's log lines must not reach stdout
+    assert report["steps"] == 2 and Path(report["output"]).is_dir()
