@@ -151,8 +151,10 @@ def test_an_int8_collection_reopens_with_int8_and_refuses_fp32(tmp_path: Path) -
     with nestvec.Collection.open(tmp_path / "c") as coll:
         assert coll.encoder.identity.details["compute"] == "int8"
         assert [h.id for h in coll.search(docs[3].text, k=3)] == first
+    with nestvec.Collection.open(tmp_path / "c", model="minilm") as coll:  # a place: run as the recipe says
+        assert coll.encoder.identity.details["compute"] == "int8"
     with pytest.raises(nestvec.RecipeMismatchError, match="compute"):
-        nestvec.Collection.open(tmp_path / "c", model="minilm")
+        nestvec.Collection.open(tmp_path / "c", model=load_encoder("minilm", compute="fp32"))
 
 
 def test_an_unwritable_cache_folder_falls_back_to_a_temporary_one(
@@ -200,7 +202,7 @@ def test_auto_falls_back_to_torch_when_the_export_fails(
     from tests.conftest import model_variant
 
     # No architecture at hand makes torch.onnx fail for real, so the exporter is made to fail.
-    def broken(folder: object, path: object) -> None:
+    def broken(folder: object, path: object, layers: object = None) -> None:
         raise nestvec.ModelError("Could not export it to ONNX (UnsupportedOperatorError: made up).")
 
     monkeypatch.setattr(onnx_export, "_export", broken)

@@ -114,7 +114,8 @@ class Collection:
     def open(
         cls, path: str | Path, *, model: str | Encoder | None = None, cache: str | Path | EmbeddingCache | None = None
     ) -> Collection:
-        """Open an existing collection. `model` overrides where the model is found; it must match.
+        """Open an existing collection. `model` overrides where the model is found (a name or folder
+        runs with the recipe's backend, compute and layers; a loaded Encoder as it is); it must match.
         `cache` (a folder or EmbeddingCache) spares re-embedding texts it has seen."""
         target = Path(path).expanduser().resolve()
         recipe = read_recipe(target)
