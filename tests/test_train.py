@@ -166,7 +166,8 @@ def test_cached_in_batch_negatives_equal_the_plain_loss_and_gradients(tiny: Path
         model.zero_grad(set_to_none=True)
         loss = build_loss(model, name, mini_batch=8)(features, torch.zeros(len(rows)))
         loss.backward()
-        found.append((float(loss), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        found.append((float(loss.detach()), grads))
     (plain_loss, plain), (cached_loss, cached) = found
     assert abs(plain_loss - cached_loss) < 1e-5 and plain.keys() == cached.keys()
     assert max(float((plain[n] - cached[n]).abs().max()) for n in plain) < 1e-5
