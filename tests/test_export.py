@@ -119,11 +119,13 @@ def test_cli_export_and_its_errors(tmp_path: Path, encoder: nestvec.Encoder) -> 
         ("mongo://x", "export target scheme"),
         ("no-scheme", "SCHEME://WHERE"),
         (f"parquet://{tmp_path / 'w.parquet'}", "--index applies to lance"),
+        (f"parquet://{tmp_path / 'u.parquet'}?index=hnsw", "--index applies to lance"),
+        (f"milvus://{tmp_path / 'm.db'}?quantization=bit", "--quantization applies to postgresql://, qdrant://"),
     ]:
         args = ["export", str(tmp_path / "c"), target] + (["--index", "ivf_pq"] if "w.parquet" in target else [])
         bad = CliRunner().invoke(app, args)
         assert bad.exit_code == 1 and words in bad.output and "Traceback" not in bad.output, bad.output
-    assert not (tmp_path / "w.parquet").exists()
+    assert not (tmp_path / "w.parquet").exists() and not (tmp_path / "u.parquet").exists()
 
 
 def test_eval_retrieval_through_a_target_equals_nestvec_exact_search(tmp_path: Path) -> None:

@@ -14,31 +14,32 @@ def export(
     collection: Annotated[Path, typer.Argument(help="The collection folder.")],
     target: Annotated[
         str,
-        typer.Argument(help="lance://PATH[#table], qdrant://PATH[#name] or qdrant://http://HOST:PORT, parquet://FILE."),
+        typer.Argument(
+            help="postgresql://USER@HOST/DB[#table], qdrant://PATH[#name], milvus://FILE.db[#name], "
+            "lance://PATH[#table] or parquet://FILE."
+        ),
     ],
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a target that holds other vectors (another model or dims).")
     ] = False,
-    index: Annotated[str | None, typer.Option("--index", help="LanceDB: build an ivf_pq index.")] = None,
+    index: Annotated[
+        str | None,
+        typer.Option("--index", help="lance: ivf_pq; milvus: ivf_flat or hnsw; postgresql: hnsw or ivfflat."),
+    ] = None,
     quantization: Annotated[
-        str | None, typer.Option("--quantization", help="Qdrant: scalar or binary (searched with rescoring).")
+        str | None,
+        typer.Option("--quantization", help="qdrant: scalar or binary; postgresql: halfvec or bit (re-ranked)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Export a collection's vectors to a vector database; later exports send only what changed."""
     from dataclasses import asdict
 
-    from nestvec.errors import InputError
     from nestvec.export import export_collection
     from nestvec.store.collection import Collection
 
     def job() -> Any:
         options = {k: v for k, v in (("index", index), ("quantization", quantization)) if v is not None}
-        scheme = target.partition("://")[0]
-        wanted = {"index": "lance", "quantization": "qdrant"}
-        for name in options:
-            if wanted[name] != scheme:
-                raise InputError(f"--{name} applies to {wanted[name]}:// targets, not {scheme}://.")
         with Collection.open(collection) as opened:
             return asdict(export_collection(opened, target, overwrite=overwrite, options=options))
 

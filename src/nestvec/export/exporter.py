@@ -46,7 +46,7 @@ def export_collection(
                 f"({dim} dims): exporting there would mix vectors that cannot be compared. Export to a new "
                 "target, or pass --overwrite (overwrite=True) to replace what it holds."
             )
-        since = held.version if held is not None and not overwrite and held.signature == signature else 0
+        since = held.version if held is not None and not overwrite else 0  # a foreign target was refused above
         now, floor, removed, added = collection.changes(since)
         if since and since < floor:  # removals since then were pruned from the log: send everything
             since = 0

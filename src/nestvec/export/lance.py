@@ -47,7 +47,7 @@ class LanceTarget:
         raw = (schema.field("vector").metadata or {}).get(_KEY.encode()) if "vector" in schema.names else None
         if raw is None:  # a table nestvec did not write: never taken for ours
             width = schema.field("vector").type.list_size if "vector" in schema.names else 0
-            return TargetState("", int(width), "unknown", 0)
+            return TargetState.foreign(int(width))
         return TargetState.from_dict(json.loads(raw))
 
     def _schema(self, state: TargetState) -> Any:

@@ -43,7 +43,7 @@ class MilvusTarget:
         info = self._client.describe_collection(self.name)
         raw = (info.get("properties") or {}).get(_KEY)
         if raw is None:
-            return TargetState("", 0, "unknown", 0)
+            return TargetState.foreign()
         return TargetState.from_dict(json.loads(raw))
 
     def create(self, state: TargetState) -> None:

@@ -35,7 +35,7 @@ class ParquetTarget:
         if not self.path.is_file():
             return None
         raw = (self._pq.read_schema(self.path).metadata or {}).get(_KEY)
-        return TargetState.from_dict(json.loads(raw)) if raw else TargetState("", 0, "unknown", 0)
+        return TargetState.from_dict(json.loads(raw)) if raw else TargetState.foreign()
 
     def _loaded(self) -> dict[int, dict[str, Any]]:
         if self._rows is None:

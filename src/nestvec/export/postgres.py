@@ -58,7 +58,7 @@ class PostgresTarget:
         try:
             return TargetState.from_dict(json.loads(found[0])["nestvec"])
         except (TypeError, ValueError, KeyError):  # a table nestvec did not write
-            return TargetState("", 0, "unknown", 0)
+            return TargetState.foreign()
 
     def create(self, state: TargetState) -> None:
         t = self.table

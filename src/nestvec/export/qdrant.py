@@ -45,7 +45,7 @@ class QdrantTarget:
         record = (getattr(config, "metadata", None) or {}).get(_KEY)
         if record is None:  # a collection nestvec did not write
             size = getattr(config.params.vectors, "size", 0)
-            return TargetState("", int(size or 0), "unknown", 0)
+            return TargetState.foreign(int(size or 0))
         return TargetState.from_dict(record)
 
     def create(self, state: TargetState) -> None:

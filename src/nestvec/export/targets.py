@@ -10,7 +10,6 @@ replaced takes its state with it and the next export starts over.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,6 +31,11 @@ class TargetState:
     def to_dict(self) -> dict[str, Any]:
         return {"format": 1, "signature": self.signature, "dim": self.dim, "metric": self.metric,
                 "version": self.version, **self.extra}  # fmt: skip
+
+    @classmethod
+    def foreign(cls, dim: int = 0) -> TargetState:
+        """What a table or collection nestvec did not write reads as: never taken for ours."""
+        return cls("", dim, "unknown", 0)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TargetState:
@@ -69,44 +73,29 @@ class Target(Protocol):
     def close(self) -> None: ...
 
 
-def _lance(rest: str, options: dict[str, Any]) -> Target:
-    from nestvec.export.lance import LanceTarget
+@dataclass(frozen=True)
+class Scheme:
+    """A registered target: the module and class that write it, and the options it takes."""
 
-    return LanceTarget(rest, **options)
+    module: str
+    cls: str
+    options: tuple[str, ...] = ()
 
+    def open(self, where: str, options: dict[str, Any]) -> Target:
+        import importlib
 
-def _qdrant(rest: str, options: dict[str, Any]) -> Target:
-    from nestvec.export.qdrant import QdrantTarget
-
-    return QdrantTarget(rest, **options)
-
-
-def _parquet(rest: str, options: dict[str, Any]) -> Target:
-    from nestvec.export.parquet import ParquetTarget
-
-    return ParquetTarget(rest, **options)
+        factory = getattr(importlib.import_module(f"nestvec.export.{self.module}"), self.cls)
+        return factory(where, **options)  # type: ignore[no-any-return]
 
 
-def _postgres(rest: str, options: dict[str, Any]) -> Target:
-    from nestvec.export.postgres import PostgresTarget
-
-    return PostgresTarget(rest, **options)
-
-
-def _milvus(rest: str, options: dict[str, Any]) -> Target:
-    from nestvec.export.milvus import MilvusTarget
-
-    return MilvusTarget(rest, **options)
-
-
-SCHEMES: dict[str, Callable[[str, dict[str, Any]], Target]] = {
-    "milvus": _milvus,
-    "postgresql": _postgres,
-    "lance": _lance,
-    "qdrant": _qdrant,
-    "parquet": _parquet,
+SCHEMES: dict[str, Scheme] = {
+    "lance": Scheme("lance", "LanceTarget", ("index",)),
+    "milvus": Scheme("milvus", "MilvusTarget", ("index",)),
+    "postgresql": Scheme("postgres", "PostgresTarget", ("index", "quantization")),
+    "qdrant": Scheme("qdrant", "QdrantTarget", ("quantization",)),
+    "parquet": Scheme("parquet", "ParquetTarget"),
 }
-
+OPTIONS = ("index", "quantization")
 
 # Target options riding in the URL; anything else after "?" is the database's own (postgresql://...?host=).
 _OPTION = re.compile(r"[?&](index|quantization)=([^&#]*)")
@@ -115,8 +104,7 @@ _OPTION = re.compile(r"[?&](index|quantization)=([^&#]*)")
 def open_target(url: str, **options: Any) -> Target:
     """The target a URL names: postgresql://USER@HOST/DB[?...][#table], lance://PATH[#table],
     qdrant://PATH or qdrant://http://HOST:PORT[#name], milvus://FILE.db or milvus://http://HOST:PORT[#name],
-    parquet://FILE. Options may also ride in the
-    URL: `lance://db#t?index=ivf_pq`."""
+    parquet://FILE. Options may also ride in the URL: `lance://db#t?index=ivf_pq`."""
     for key, value in _OPTION.findall(url):
         options.setdefault(key, value)
     had_query = "?" in url
@@ -124,9 +112,6 @@ def open_target(url: str, **options: Any) -> Target:
     if had_query and "?" not in url and "&" in url:  # the first option went, the database's own stay
         url = url.replace("&", "?", 1)
     scheme, sep, rest = url.partition("://")
-    if scheme != "postgresql" and "?" in rest:
-        raise InputError(f"Target options are index=... (lance, postgresql) or quantization=... (qdrant, "
-                         f"postgresql); got {url!r}.")  # fmt: skip
     if not sep or not rest:
         raise InputError(
             f"An export target is a URL SCHEME://WHERE, got {url!r}; for example lance://./vectors, "
@@ -134,4 +119,10 @@ def open_target(url: str, **options: Any) -> Target:
         )
     if scheme not in SCHEMES:
         raise InputError(unknown_name_message("export target scheme", scheme, list(SCHEMES)))
-    return SCHEMES[scheme](rest, options)
+    if scheme != "postgresql" and "?" in rest:
+        raise InputError(f"Target options are {' or '.join(o + '=...' for o in OPTIONS)}; got {url!r}.")
+    for key in options:
+        if key not in SCHEMES[scheme].options:
+            takers = ", ".join(f"{name}://" for name, s in SCHEMES.items() if key in s.options)
+            raise InputError(f"--{key} applies to {takers} targets (?{key}= in the URL), not {scheme}://.")
+    return SCHEMES[scheme].open(rest, options)

@@ -15,6 +15,7 @@ from sentence_transformers.sentence_transformer.evaluation import SentenceEvalua
 
 from nestvec.eval import metrics
 from nestvec.eval.readers import read_beir, read_sts
+from nestvec.transforms.reduce import normalize
 
 
 def dev_evaluator(path: str | Path, *, dims: tuple[int, ...] = ()) -> STSDevEvaluator | RetrievalDevEvaluator:
@@ -46,7 +47,7 @@ class STSDevEvaluator(SentenceEvaluator):  # type: ignore[misc]
         return scores
 
     def _spearman(self, vectors: np.ndarray) -> float:
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        unit = normalize(vectors)
         half = len(self.pairs.texts1)
         cosines = (unit[:half] * unit[half:]).sum(axis=1)
         return metrics.correlations(cosines, np.asarray(self.pairs.values))["spearman"]
@@ -80,10 +81,7 @@ class RetrievalDevEvaluator(SentenceEvaluator):  # type: ignore[misc]
         return scores
 
     def _ndcg(self, queries: np.ndarray, corpus: np.ndarray, ids: list[str], judged: list[str]) -> float:
-        def unit(v: np.ndarray) -> np.ndarray:
-            return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-
-        scores = unit(queries) @ unit(corpus).T
+        scores = normalize(queries) @ normalize(corpus).T
         top = np.argsort(-scores, axis=1)[:, :100]
         run = {q: {ids[j]: float(scores[n, j]) for j in top[n]} for n, q in enumerate(judged)}
         return metrics.retrieval_scores(run, self.beir.qrels, ("ndcg@10",))["ndcg@10"]

@@ -23,6 +23,7 @@ from nestvec.errors import InputError
 from nestvec.extras import require
 from nestvec.files import new_folder, without_header
 from nestvec.train.fit import fit_bags
+from nestvec.transforms.reduce import normalize
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def refine(
         goal = PCA(n_components=static.dim, random_state=seed).fit_transform(goal).astype(np.float32)
     ids = static._ids(list(texts))
     start_vectors = static._pool_chunk(ids)  # what encode() gives, from the ids already at hand
-    unit = goal / np.maximum(np.linalg.norm(goal, axis=1, keepdims=True), 1e-12)
+    unit = normalize(goal)
     mapping = np.linalg.lstsq(start_vectors, unit, rcond=None)[0].astype(np.float32)
     torch.manual_seed(seed)
     folded = torch.from_numpy(static.table.floats() @ mapping)
