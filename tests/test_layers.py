@@ -122,3 +122,15 @@ def test_eval_compare_takes_layers(three: Path, tmp_path: Path) -> None:
     results = json.loads(done.stdout)["results"]
     assert [r["setting"].split(":", 1)[-1] for r in results[1:]] == ["layers=2:dims=128"]
     assert results[1]["bytes_per_vector"] == 512 and results[0]["metrics"] != results[1]["metrics"]
+
+
+def test_layers_need_a_layer_count_in_the_config(minilm_dir: Path, tmp_path: Path) -> None:
+    from nestvec.errors import ModelError
+    from tests.conftest import model_variant
+
+    folder = model_variant(minilm_dir, tmp_path / "no-count")
+    config = json.loads((folder / "config.json").read_text())
+    del config["num_hidden_layers"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="no layer count"):  # never the full model under a cut one's name
+        load_encoder(folder, backend="torch", layers=2)

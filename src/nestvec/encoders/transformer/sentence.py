@@ -13,7 +13,7 @@ from nestvec.encoders.base import ModelIdentity, check_texts, show_progress
 from nestvec.encoders.transformer.folder import STFolder
 from nestvec.encoders.transformer.layers import check_layers
 from nestvec.encoders.transformer.tokenize import Batch, TextTokenizer
-from nestvec.errors import InputError
+from nestvec.errors import InputError, ModelError
 
 # Padded tokens per model batch when the caller gives no budget: large enough that per-call
 # overhead vanishes on short texts, small enough that 256-token texts still come in batches of 32.
@@ -38,7 +38,10 @@ class SentenceEncoder:
         config = folder.config()
         # None: every layer. A cut model's vectors differ from the full model's, so `layers` is
         # part of its identity (and so of every cache key and collection check built on it).
-        self.layers = check_layers(layers, int(config.get("num_hidden_layers", layers or 0)))
+        total = config.get("num_hidden_layers", config.get("n_layer"))
+        if total is None and layers is not None:  # never run a full model under a cut model's name
+            raise ModelError(f"{folder.root}'s config.json has no layer count (num_hidden_layers); leave layers unset.")
+        self.layers = check_layers(layers, int(total)) if total is not None else None
         model_max = int(config.get("max_position_embeddings", folder.max_seq_length))
         self.max_tokens = min(folder.max_seq_length, model_max)
         pad_id = config.get("pad_token_id")
