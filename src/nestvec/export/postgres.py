@@ -40,6 +40,7 @@ class PostgresTarget:
                 f"PostgreSQL index is hnsw or ivfflat and quantization halfvec or bit; got {index!r}, {quantization!r}."
             )
         self.index, self.quantization = index or ("hnsw" if quantization else None), quantization
+        self._depth: int | None = None  # the search depth the session's ef_search was set for
         try:
             self._db = psycopg.connect("postgresql://" + conninfo, connect_timeout=10)
             self._db.execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -119,9 +120,12 @@ class PostgresTarget:
 
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         depth = 10 * k if self.quantization else k
-        # pgvector's HNSW returns at most ef_search rows (40 by default): the beam must cover what is asked.
-        self._db.execute(f"SET hnsw.ef_search = {min(1000, max(40, depth))}")
-        self._db.execute("SET ivfflat.probes = 10")
+        if depth != self._depth:  # session settings: once per depth, not on every query
+            # pgvector's HNSW returns at most ef_search rows (40 by default): the beam must cover what is asked.
+            self._db.execute(f"SET hnsw.ef_search = {min(1000, max(40, depth))}")
+            self._db.execute("SET ivfflat.probes = 10")
+            self._db.commit()
+            self._depth = depth
         out = []
         for query in np.asarray(vectors, dtype=np.float32):
             literal, dim = _literal(query), len(query)
