@@ -211,3 +211,34 @@ def test_cli_train_json_output_is_only_json(tiny: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)  # the trainer's log lines must not reach stdout
     assert report["steps"] == 2 and Path(report["output"]).is_dir()
+
+
+def test_distilling_moves_a_cut_model_towards_its_teacher(tiny: Path, tmp_path: Path, minilm_dir: Path) -> None:
+    texts = tmp_path / "unlabeled.txt"
+    sentences = [p["title"] for p in papers(96)]
+    texts.write_text("".join(s + "\n" for s in sentences))
+    teacher = nestvec.load_encoder(str(minilm_dir)).encode(sentences)
+
+    def agreement(model: Path) -> float:
+        return float(np.mean(np.sum(nestvec.load_encoder(str(model)).encode(sentences) * teacher, axis=1)))
+
+    config = FinetuneConfig(
+        loss="mse",
+        teacher=str(minilm_dir),
+        max_steps=24,
+        batch_size=16,
+        learning_rate=2e-4,
+        save_steps=8,
+        progress=False,
+    )
+    report = finetune(tiny, tmp_path / "student", read_training(texts, "text"), config=config)
+    assert report.losses[-1] < report.losses[0]
+    assert agreement(tmp_path / "student") > agreement(tiny) + 0.01
+    record = json.loads((tmp_path / "student" / "config_sentence_transformers.json").read_text())[RECORD_KEY]
+    assert record["data"][0]["teacher"] == str(minilm_dir) and record["data"][0]["loss"] == "mse"
+    with pytest.raises(InputError, match="--teacher"):
+        finetune(tiny, tmp_path / "x", read_training(texts, "text"), config=FinetuneConfig(loss="mse"))
+    with pytest.raises(InputError, match="only by the mse loss"):
+        taught = FinetuneConfig(loss="cosent", teacher="minilm")
+        finetune(tiny, tmp_path / "y", read_training(TRAIN, "scored"), config=taught)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -24,7 +24,11 @@ def train(
     ] = None,
     base: Annotated[str, typer.Option("--base", "-m", help="Model to start from: name or folder.")] = "minilm",
     loss: Annotated[
-        list[str] | None, typer.Option("--loss", help="mnrl, cached-mnrl, cosent or simcse; one, or one per --data.")
+        list[str] | None,
+        typer.Option("--loss", help="mnrl, cached-mnrl, cosent, simcse or mse; one, or one per --data."),
+    ] = None,
+    teacher: Annotated[
+        str | None, typer.Option("--teacher", help="The mse loss's teacher (distillation): name or folder.")
     ] = None,
     dims: Annotated[str | None, typer.Option("--dims", help="Matryoshka ladder, e.g. 384,256,128,64,32.")] = None,
     two_d: Annotated[bool, typer.Option("--2d", help="2D Matryoshka: train shallow layers too.")] = False,
@@ -75,7 +79,7 @@ def train(
         config = FinetuneConfig(
             loss=losses, dims=widths or tuple(sorted({d for _, d in pairs}, reverse=True)), two_d=two_d,
             starbucks=starbucks or bool(pairs), ladder=pairs, epochs=epochs, max_steps=steps, batch_size=batch_size,
-            mini_batch=mini_batch, learning_rate=lr, seed=seed, base_weight=base_weight, dev=dev,
+            mini_batch=mini_batch, learning_rate=lr, seed=seed, base_weight=base_weight, teacher=teacher, dev=dev,
             eval_steps=eval_steps, save_steps=save_steps, device=device, progress=not as_json,
         )  # fmt: skip
         training = [read_training(path, k) for path, k in zip(data, kinds, strict=True)]

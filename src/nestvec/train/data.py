@@ -30,6 +30,7 @@ class TrainingData:
     path: Path
     columns: dict[str, list[Any]]
     mined: dict[str, Any] | None = None  # how hard negatives were mined, when they were
+    teacher: str | None = None  # the model whose vectors are the labels (the mse loss)
 
     @property
     def rows(self) -> int:
@@ -41,6 +42,7 @@ class TrainingData:
             "file": str(self.path),
             "sha256": hash_file(self.path).hexdigest(),
             "rows": self.rows,
+            **({"teacher": self.teacher} if self.teacher else {}),
         }
 
     def dataset(self) -> Any:

@@ -45,6 +45,7 @@ class FinetuneConfig:
     warmup_ratio: float = 0.1
     seed: int = 0
     base_weight: float = 0.0  # WiSE-FT: the saved weights are (1-w)·tuned + w·base
+    teacher: str | None = None  # the mse loss's teacher: a name or folder
     dev: Path | None = None  # an STS file or a BEIR folder scored during training; the best checkpoint is kept
     eval_steps: int = 100
     save_steps: int = 100
@@ -86,6 +87,7 @@ def finetune(
             f"{target} already exists; choose a new output folder (a run to resume writes to the same one)."
         )
     folder = read_st_folder(resolve_model(base)[1]).root
+    pairs = _taught(pairs, config.teacher)
     checkpoints = target.with_name(target.name + ".checkpoints")
     try:
         trainer, evaluator = _trainer(folder, pairs, config, checkpoints)
@@ -131,6 +133,15 @@ def _paired(sets: list[TrainingData], loss: str | tuple[str, ...]) -> list[tuple
     return list(zip(sets, names, strict=True))
 
 
+def _taught(pairs: list[tuple[TrainingData, str]], teacher: str | None) -> list[tuple[TrainingData, str]]:
+    """The mse sets with their teacher's vectors as labels."""
+    from nestvec.train.teacher import with_teacher
+
+    if teacher is not None and all(name != "mse" for _, name in pairs):
+        raise InputError("A teacher is used only by the mse loss (distillation); add --loss mse or drop --teacher.")
+    return [(with_teacher(d, teacher) if name == "mse" else d, name) for d, name in pairs]
+
+
 def _trainer(
     folder: Path, pairs: list[tuple[TrainingData, str]], config: FinetuneConfig, checkpoints: Path
 ) -> tuple[Any, Any]:
@@ -167,7 +178,8 @@ def _trainer(
         keys = [f"{i}-{d.path.stem}" for i, (d, _) in enumerate(pairs)]
         dataset = DatasetDict({k: d.dataset() for k, (d, _) in zip(keys, pairs, strict=True)})
         loss = dict(zip(keys, built, strict=True))
-    in_batch = any(name != "cosent" for _, name in pairs)  # in-batch negatives must not meet their own text
+    # in-batch negatives must not meet their own text
+    in_batch = any(name not in ("cosent", "mse") for _, name in pairs)
     evaluator = dev_evaluator(config.dev, dims=config.dims) if config.dev else None
     cuda = (config.device or "cpu").startswith("cuda")
     args = SentenceTransformerTrainingArguments(

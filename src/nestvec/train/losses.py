@@ -6,7 +6,8 @@ Base losses (each takes one data shape):
   the memory of a mini-batch;
 - `cosent`: CoSENT over scored pairs;
 - `simcse`: unsupervised SimCSE, in-batch negatives over (text, text) where dropout makes the
-  two views differ (Gao et al., 2021).
+  two views differ (Gao et al., 2021);
+- `mse`: distillation, the student's vectors regressed on a teacher's over text (train/teacher.py).
 Nesting: `dims` wraps the loss in MatryoshkaLoss over that ladder (Kusupati et al., 2022);
 `two_d` in Matryoshka2dLoss, which also trains shallow layers (Li et al., 2024, 2D Matryoshka);
 `starbucks` in StarbucksLoss, a fixed ladder of (layers, dims) pairs (Zhuang et al., 2024).
@@ -19,7 +20,7 @@ from typing import Any
 from nestvec.errors import InputError
 from nestvec.registry import unknown_name_message
 
-DATA_FOR = {"mnrl": "pairs", "cached-mnrl": "pairs", "cosent": "scored", "simcse": "text"}
+DATA_FOR = {"mnrl": "pairs", "cached-mnrl": "pairs", "cosent": "scored", "simcse": "text", "mse": "text"}
 LOSSES = tuple(DATA_FOR)
 
 
@@ -40,6 +41,8 @@ def build_loss(
     if name not in DATA_FOR:
         raise InputError(unknown_name_message("loss", name, list(LOSSES)))
     base: Any
+    if name == "mse":  # never nested: its labels are whole vectors, and MSE over them is MSE over every prefix
+        return losses.MSELoss(model)
     if name == "cosent":
         base = losses.CoSENTLoss(model)
     elif name == "cached-mnrl":
