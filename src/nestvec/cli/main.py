@@ -17,6 +17,7 @@ from nestvec.cli.eval_cmd import inspect as inspect_command
 from nestvec.cli.export_cmd import export
 from nestvec.cli.plan_cmd import compact, plan
 from nestvec.cli.recipe_options import RecipeArgs, recipe_options
+from nestvec.cli.scale_options import ActorsOpt, GpusOpt, RayOpt, ShardRowsOpt, StoreAsOpt, ThreadsOpt
 from nestvec.cli.serve_cmd import keys_app, serve
 from nestvec.cli.train_cmd import train
 from nestvec.cli.vectors_cmd import vectors_app
@@ -66,8 +67,10 @@ def _progress(no_progress: bool) -> bool | None:
 @app.command()
 @recipe_options("encoder")
 def embed(
-    input: Annotated[Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file.")],
-    output: Annotated[Path, typer.Argument(help="Output .npy (rows in input order) or .parquet (id, embedding).")],
+    input: Annotated[Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file (or folder, with --ray).")],
+    output: Annotated[
+        Path, typer.Argument(help="Output .npy (rows in input order) or .parquet (id, embedding); a folder with --ray.")
+    ],
     recipe: RecipeArgs,
     id_field: IdField = "id",
     no_id: NoId = False,
@@ -76,11 +79,25 @@ def embed(
     batch_size: BatchOpt = 256,
     no_progress: NoProgress = False,
     cache: CacheOpt = None,
+    ray: RayOpt = None,
+    actors: ActorsOpt = None,
+    threads: ThreadsOpt = 1,
+    gpus: GpusOpt = 0.0,
+    shard_rows: ShardRowsOpt = 5000,
+    store_as: StoreAsOpt = "float32",
     as_json: JsonOpt = False,
 ) -> None:
-    """Embed every record of a file into a .npy or .parquet file."""
+    """Embed every record of a file into a .npy or .parquet file (or, on Ray, a folder of shards)."""
     from nestvec.encoders import encoder_for
     from nestvec.io.ingest import embed_file
+
+    if ray is not None:
+        options = _scale(ray, actors, threads, gpus, shard_rows, store_as, no_progress)
+        shards = run_job(
+            as_json, lambda: _shards(input, output, recipe.build(), id_field, no_id, text_field, skip_empty, options)
+        )
+        emit(as_json, shards.to_dict(), _shards_text(shards))
+        return
 
     def job() -> Any:
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
@@ -109,11 +126,28 @@ def index_build(
     batch_size: BatchOpt = 256,
     no_progress: NoProgress = False,
     cache: CacheOpt = None,
+    ray: RayOpt = None,
+    actors: ActorsOpt = None,
+    threads: ThreadsOpt = 1,
+    gpus: GpusOpt = 0.0,
+    shard_rows: ShardRowsOpt = 5000,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a collection from a file (atomically: it appears complete or not at all)."""
+    """Create a collection from a file (atomically: it appears complete or not at all).
+
+    With --ray the vectors are made on Ray into COLLECTION.shards/ first (a killed build resumes
+    from it), then stored without running the model again; the shards go once the collection is whole."""
     from nestvec.encoders import encoder_for
     from nestvec.io.ingest import build_collection
+
+    if ray is not None:
+        options = _scale(ray, actors, threads, gpus, shard_rows, "float32", no_progress)
+        built = run_job(
+            as_json,
+            lambda: _ray_build(input, collection, recipe.build(), id_field, no_id, text_field, skip_empty, options),
+        )
+        emit(as_json, {"collection": str(collection), **built.to_dict()}, _report_text(built, collection))
+        return
 
     def job() -> Any:
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
@@ -131,7 +165,9 @@ def index_build(
 @app.command()
 def add(
     collection: Annotated[Path, typer.Argument(help="Existing collection folder.")],
-    input: Annotated[Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file.")],
+    input: Annotated[
+        Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file, or a folder of shards from embed --ray.")
+    ],
     upsert: Annotated[bool, typer.Option("--upsert", help="Replace documents whose id is already stored.")] = False,
     id_field: IdField = "id",
     no_id: NoId = False,
@@ -147,12 +183,63 @@ def add(
     from nestvec.store import Collection
 
     def job() -> Any:
+        if input.is_dir():  # shards: stored as they are, the model not run
+            from nestvec.scale import ingest_shards
+
+            with Collection.open(collection) as coll:
+                return ingest_shards(coll, input, upsert=upsert)
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
         with Collection.open(collection, cache=cache) as coll:
             return add_file(coll, reader, upsert=upsert, batch_size=batch_size, progress=_progress(no_progress))
 
     report = run_job(as_json, job)
     emit(as_json, {"collection": str(collection), **report.to_dict()}, _report_text(report, collection))
+
+
+def _scale(ray: str, actors: int | None, threads: int, gpus: float, rows: int, store_as: str, no_progress: bool) -> Any:
+    from nestvec.scale import ScaleOptions
+
+    return ScaleOptions(
+        ray=ray, actors=actors, threads=threads, gpus=gpus, rows=rows, store_as=store_as,
+        progress=_progress(no_progress),
+    )  # fmt: skip
+
+
+def _shards(
+    input: Path, output: Path, recipe: Any, id_field: str, no_id: bool, text_field: list[str] | None,
+    skip_empty: bool, options: Any,
+) -> Any:  # fmt: skip
+    from nestvec.scale import embed_shards
+    from nestvec.scale.plan import ReadOptions
+
+    read = ReadOptions(None if no_id else id_field, tuple(text_field or ["text"]), skip_empty)
+    return embed_shards([input], output, recipe=recipe, read=read, options=options)
+
+
+def _ray_build(
+    input: Path, collection: Path, recipe: Any, id_field: str, no_id: bool, text_field: list[str] | None,
+    skip_empty: bool, options: Any,
+) -> Any:  # fmt: skip
+    import shutil
+
+    from nestvec.errors import InputError
+    from nestvec.scale.ingest import build_from_shards
+
+    if collection.exists():
+        raise InputError(f"{collection} already exists. Add to it with `nestvec add`, or choose a new path.")
+    folder = collection.with_name(collection.name + ".shards")
+    _shards(input, folder, recipe, id_field, no_id, text_field, skip_empty, options)
+    report = build_from_shards(folder, collection, recipe=recipe)
+    shutil.rmtree(folder)
+    return report
+
+
+def _shards_text(report: Any) -> str:
+    resumed = f" ({report.skipped} done before, skipped)" if report.skipped else ""
+    return (
+        f"wrote {report.rows} records ({report.chunks} vectors × {report.dim}) in {report.shards} shards to "
+        f"{report.folder}{resumed} on {report.actors} Ray actors in {report.seconds:.1f}s"
+    )
 
 
 def _report_text(report: Any, collection: Path) -> str:

@@ -1,7 +1,8 @@
 """Streaming readers for document files: .jsonl, .csv, .tsv, .txt and .parquet.
 
 Every reader yields `Record`s one at a time (bounded memory) and reports a malformed record
-with the file and line (row, for parquet) where it sits.
+with the file and line (row, for parquet) where it sits. A `Span` reads one stretch of a file
+(a shard of a distributed job) with the same parsing, line numbers and ids as the whole file.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ class Record:
         return Document(self.id, self.text, self.metadata)
 
 
+@dataclass(frozen=True)
+class Span:
+    """Lines `first`–`last` of a file (1-based, inclusive; rows for Parquet), the first at byte `offset`."""
+
+    first: int
+    last: int
+    offset: int = 0
+
+
 @dataclass
 class RecordReader:
     """Iterate a file's records. `id_field=None` numbers records by line; `skipped` counts empty texts."""
@@ -41,6 +51,7 @@ class RecordReader:
     text_fields: tuple[str, ...] = ("text",)
     skip_empty: bool = False
     format: str | None = None
+    span: Span | None = None  # only these lines (rows), when set
     skipped: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -99,26 +110,37 @@ class RecordReader:
         used = {self.id_field, *self.text_fields}
         return Record(doc_id, text, {k: v for k, v in row.items() if k not in used}, line)
 
-    def _lines(self) -> Iterator[tuple[int, str]]:
+    def _lines(self, *, header: bool = False) -> Iterator[tuple[int, str]]:
+        """Numbered lines; with a span, only its lines (after line 1 when `header`)."""
         with self.path.open("rb") as fh:
             number = 0
+            if self.span is not None and self.span.first > 1:
+                if header and (raw := fh.readline(MAX_RECORD_BYTES + 1)):
+                    yield 1, self._decoded(1, raw)
+                fh.seek(self.span.offset)
+                number = self.span.first - 1
             while raw := fh.readline(MAX_RECORD_BYTES + 1):
                 number += 1
-                if len(raw) > MAX_RECORD_BYTES:
-                    raise InputFileError(
-                        self.path,
-                        number,
-                        f"the line is longer than {MAX_RECORD_BYTES:,} bytes, nestvec's bound on one record "
-                        "(so that one runaway line cannot exhaust memory). Split the document into several records.",
-                    )
-                try:
-                    yield number, raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise InputFileError(
-                        self.path,
-                        number,
-                        f"invalid UTF-8 at byte {exc.start} of the line ({exc.reason}). Re-encode the file as UTF-8.",
-                    ) from exc
+                if self.span is not None and number > self.span.last:
+                    return
+                yield number, self._decoded(number, raw)
+
+    def _decoded(self, number: int, raw: bytes) -> str:
+        if len(raw) > MAX_RECORD_BYTES:
+            raise InputFileError(
+                self.path,
+                number,
+                f"the line is longer than {MAX_RECORD_BYTES:,} bytes, nestvec's bound on one record "
+                "(so that one runaway line cannot exhaust memory). Split the document into several records.",
+            )
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputFileError(
+                self.path,
+                number,
+                f"invalid UTF-8 at byte {exc.start} of the line ({exc.reason}). Re-encode the file as UTF-8.",
+            ) from exc
 
     def _jsonl(self) -> Iterator[tuple[int, dict[str, Any]]]:
         for number, text in self._lines():
@@ -133,18 +155,21 @@ class RecordReader:
             yield number, row
 
     def _csv(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        lines = (text for _, text in self._lines())
+        lines = (text for _, text in self._lines(header=True))
+        skip = self.span.first - 2 if self.span is not None and self.span.first > 1 else 0  # lines jumped
         csv.field_size_limit(MAX_RECORD_BYTES)  # the default 128 KiB refuses long documents
         reader = csv.DictReader(lines, delimiter="\t" if self.format == "tsv" else ",")
         try:
             for row in reader:
                 if None in row:
                     raise InputFileError(
-                        self.path, reader.line_num, f"more fields than the header's {len(reader.fieldnames or [])}."
+                        self.path,
+                        skip + reader.line_num,
+                        f"more fields than the header's {len(reader.fieldnames or [])}.",
                     )
-                yield reader.line_num, dict(row)
+                yield skip + reader.line_num, dict(row)
         except csv.Error as exc:
-            raise InputFileError(self.path, reader.line_num, f"malformed CSV ({exc}).") from exc
+            raise InputFileError(self.path, skip + reader.line_num, f"malformed CSV ({exc}).") from exc
 
     def _txt(self) -> Iterator[tuple[int, dict[str, Any]]]:
         # One document per line; blank lines are separators, not documents, and are skipped.
@@ -162,8 +187,15 @@ class RecordReader:
             reader = pq.ParquetFile(self.path)
         except Exception as exc:  # pyarrow raises ArrowInvalid and friends
             raise InputFileError(self.path, None, f"not a readable Parquet file ({exc}).") from exc
+        first, last = (self.span.first, self.span.last) if self.span else (1, reader.metadata.num_rows)
         number = 0
-        for batch in reader.iter_batches(batch_size=1024):
-            for row in batch.to_pylist():
-                number += 1
-                yield number, row
+        for group in range(reader.num_row_groups):
+            rows = reader.metadata.row_group(group).num_rows
+            if number + rows < first or number >= last:  # a row group outside the span is not read
+                number += rows
+                continue
+            for batch in reader.iter_batches(batch_size=1024, row_groups=[group]):
+                for row in batch.to_pylist():
+                    number += 1
+                    if first <= number <= last:
+                        yield number, row

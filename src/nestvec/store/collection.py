@@ -241,12 +241,39 @@ class Collection:
     def _write_batch(self, docs: list[Document], *, replace: bool, progress: bool | None) -> AddReport:
         start = time.perf_counter()
         check_unique(docs)
-        ids = [d.id for d in docs]
         if not replace:
-            self._refuse_stored(self._store.existing_ids(ids))  # before the model runs, not after
+            self._refuse_stored(self._store.existing_ids([d.id for d in docs]))  # before the model runs, not after
         plans = chunking.plan(self.encoder, [d.text for d in docs], self.recipe.long_documents)
         pieces = [(d, n, s, e) for d, p in zip(docs, plans, strict=True) for n, (s, e) in enumerate(p.spans)]
         vectors = self._embed([d.text[s:e] for d, _, s, e in pieces], batch_size=32, progress=progress, documents=True)
+        return self._store_batch(docs, plans, vectors, replace=replace, start=start)
+
+    def add_embedded(
+        self, docs: Sequence[Document | dict[str, Any]], plans: Sequence[chunking.DocPlan], vectors: np.ndarray,
+        *, replace: bool = False,
+    ) -> AddReport:  # fmt: skip
+        """Store documents whose chunks (`plans`' spans, in order) the recipe's model already embedded
+        (`vectors`, one row per chunk, before the recipe's vector steps): bulk ingest, no model run.
+        The caller vouches that the vectors are the recipe's (nestvec.scale checks shards' recipes)."""
+        start = time.perf_counter()
+        stored = [as_document(d) for d in docs]
+        check_unique(stored)
+        chunks = sum(len(p.spans) for p in plans)
+        width = self.recipe.identity.dim if self.recipe.identity else vectors.shape[-1]
+        if len(plans) != len(stored) or vectors.ndim != 2 or vectors.shape != (chunks, width):
+            raise InputError(
+                f"Expected one plan per document and a ({chunks}, {width}) matrix of chunk vectors; got "
+                f"{len(plans)} plans for {len(stored)} documents and vectors of shape {vectors.shape}."
+            )
+        steps = self._fitted_steps(vectors)
+        assert steps is not None  # a sample was given, so the steps are fitted
+        return self._store_batch(stored, list(plans), steps.apply(vectors), replace=replace, start=start)
+
+    def _store_batch(
+        self, docs: list[Document], plans: list[chunking.DocPlan], vectors: np.ndarray, *, replace: bool, start: float
+    ) -> AddReport:
+        ids = [d.id for d in docs]
+        pieces = [(d, n, s, e) for d, p in zip(docs, plans, strict=True) for n, (s, e) in enumerate(p.spans)]
         stored = [StoredDoc(d.id, d.text, d.metadata, p.tokens, p.truncated) for d, p in zip(docs, plans, strict=True)]
         chunks = [StoredChunk(d.id, n, s, e, v) for (d, n, s, e), v in zip(pieces, vectors, strict=True)]
         with self._lock.write():

@@ -1,0 +1,70 @@
+"""What a Ray actor does: load the recipe's model once, then embed shard after shard."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nestvec.recipe import Recipe
+from nestvec.scale.plan import ReadOptions, Shard
+from nestvec.scale.shards import write_shard
+from nestvec.store import chunking
+
+
+class ShardEmbedder:
+    """A Ray Data actor: `__call__` takes a batch of shard specs and returns what each wrote."""
+
+    def __init__(
+        self, *, recipe: dict[str, Any], read: dict[str, Any], folder: str, store_as: str, threads: int,
+        batch_size: int, device: str | None = None,
+    ) -> None:  # fmt: skip
+        from nestvec.encoders import encoder_for
+
+        self.recipe = Recipe.from_dict(recipe)
+        self.read = ReadOptions(**{**read, "text_fields": tuple(read["text_fields"])})
+        self.encoder = encoder_for(self.recipe.encoder, threads=threads, device=device)
+        # a worker machine with other weights under the same name must not mix its vectors in
+        self.recipe.check_encoder(self.encoder.identity, f"{folder} (the job's recipe)")
+        self.folder, self.store_as, self.batch_size = Path(folder), store_as, batch_size
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        done = [json.dumps(self.embed(Shard.from_json(str(spec)))) for spec in batch["spec"]]
+        return {"result": np.array(done, dtype=object)}
+
+    def embed(self, shard: Shard) -> dict[str, Any]:
+        start = time.perf_counter()
+        records = list(self.read.reader(Path(shard.path), shard.span))
+        texts = [r.text for r in records]
+        plans = chunking.plan(self.encoder, texts, self.recipe.long_documents)
+        pieces = [(r, n, s, e) for r, p in zip(records, plans, strict=True) for n, (s, e) in enumerate(p.spans)]
+        vectors = self.encoder.encode(
+            [r.text[s:e] for r, _, s, e in pieces], batch_size=self.batch_size, progress=False
+        )
+        first = [n == 0 for _, n, _, _ in pieces]
+        plan_of = {r.id: p for r, p in zip(records, plans, strict=True)}
+        columns = {
+            "id": [r.id for r, _, _, _ in pieces],
+            "chunk": np.array([n for _, n, _, _ in pieces], dtype=np.int32),
+            "start": np.array([s for _, _, s, _ in pieces], dtype=np.int32),
+            "end": np.array([e for _, _, _, e in pieces], dtype=np.int32),
+            "text": [r.text if f else None for (r, _, _, _), f in zip(pieces, first, strict=True)],
+            "metadata": [json.dumps(r.metadata) if f else None for (r, _, _, _), f in zip(pieces, first, strict=True)],
+            "tokens": [plan_of[r.id].tokens if f else None for (r, _, _, _), f in zip(pieces, first, strict=True)],
+            "truncated": [
+                plan_of[r.id].truncated if f else None for (r, _, _, _), f in zip(pieces, first, strict=True)
+            ],
+        }
+        meta = {"recipe": self.recipe.to_dict(), "store_as": self.store_as, "dim": int(vectors.shape[1])}
+        digest = write_shard(self.folder / shard.name, columns, vectors, store_as=self.store_as, meta=meta)
+        return {
+            "shard": shard.index,
+            "name": shard.name,
+            "rows": len(records),
+            "chunks": len(pieces),
+            "sha256": digest,
+            "seconds": round(time.perf_counter() - start, 3),
+        }
