@@ -131,35 +131,25 @@ def score(model: Path, layers: int) -> dict[str, float]:
 
 
 def speed(model: Path, rounds: int) -> dict[str, float]:
+    """The model with all its layers against its first 3 (`layers=3`)."""
     from nestvec.encoders import load_encoder
-    from nestvec.eval.readers import read_sts
 
-    pairs = read_sts(STS / "stsb-en-test.csv")
-    texts = pairs.texts1 + pairs.texts2
-    encoders = {layers: load_encoder(model, backend="onnx", threads=2, layers=layers) for layers in (None, 3)}
-    best = {layers: 0.0 for layers in encoders}
-    for _ in range(rounds):
-        for layers, encoder in encoders.items():
-            start = time.perf_counter()
-            encoder.encode(texts, batch_size=64, progress=False)
-            best[layers] = max(best[layers], len(texts) / (time.perf_counter() - start))
-    return {
-        "full_per_s": round(best[None], 1),
-        "layers3_per_s": round(best[3], 1),
-        "ratio": round(best[3] / best[None], 2),
-    }
+    return speed_pair(
+        load_encoder(model, backend="onnx", threads=2), load_encoder(model, backend="onnx", threads=2, layers=3), rounds
+    )
 
 
-def speed_pair(full: Path, small: Path, rounds: int) -> dict[str, float]:
-    """Sentences/s of two model folders on ONNX Runtime, 2 threads, alternating (best of `rounds`)."""
+def speed_pair(full: Any, small: Any, rounds: int) -> dict[str, float]:
+    """Sentences/s of two encoders (or model folders, loaded on ONNX Runtime with 2 threads) over
+    STS-B test's sentences, alternating, the best of `rounds` each."""
     from nestvec.encoders import load_encoder
     from nestvec.eval.readers import read_sts
 
     pairs = read_sts(STS / "stsb-en-test.csv")
     texts = pairs.texts1 + pairs.texts2
     encoders = {
-        "full": load_encoder(full, backend="onnx", threads=2),
-        "small": load_encoder(small, backend="onnx", threads=2),
+        name: load_encoder(m, backend="onnx", threads=2) if isinstance(m, Path) else m
+        for name, m in (("full", full), ("small", small))
     }
     best = dict.fromkeys(encoders, 0.0)
     for _ in range(rounds):

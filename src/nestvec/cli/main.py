@@ -222,11 +222,10 @@ def _ray_build(
 ) -> Any:  # fmt: skip
     import shutil
 
-    from nestvec.errors import InputError
+    from nestvec.io.ingest import new_collection_path
     from nestvec.scale.ingest import build_from_shards
 
-    if collection.exists():
-        raise InputError(f"{collection} already exists. Add to it with `nestvec add`, or choose a new path.")
+    new_collection_path(collection)  # refused before anything is embedded
     folder = collection.with_name(collection.name + ".shards")
     _shards(input, folder, recipe, id_field, no_id, text_field, skip_empty, options)
     report = build_from_shards(folder, collection, recipe=recipe)

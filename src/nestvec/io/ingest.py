@@ -6,6 +6,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -112,21 +113,32 @@ def build_collection(
 
     `options` go to Collection.create: a `recipe` and/or recipe fields by name.
     """
+    target = new_collection_path(path)
+    scanned = scan(reader)  # fail on bad input before the model loads
+    with building(target) as tmp, Collection.create(tmp, model=model, **options) as collection:
+        return add_file(collection, reader, batch_size=batch_size, progress=progress, scanned=scanned)
+
+
+def new_collection_path(path: str | Path) -> Path:
     target = Path(path).expanduser().resolve()
     if target.exists():
         raise InputError(f"{target} already exists. Add to it with `nestvec add`, or choose a new path.")
-    scanned = scan(reader)  # fail on bad input before the model loads
+    return target
+
+
+@contextmanager
+def building(target: Path) -> Iterator[Path]:
+    """A folder beside `target`, renamed to it when the block ends well and removed when it fails:
+    a collection built in it appears whole or not at all."""
     tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with Collection.create(tmp, model=model, **options) as collection:
-            report = add_file(collection, reader, batch_size=batch_size, progress=progress, scanned=scanned)
+        yield tmp
         os.rename(tmp, target)
         fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return report
 
 
 def embed_file(

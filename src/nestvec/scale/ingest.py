@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nestvec.errors import InputError, RecipeMismatchError
+from nestvec.io.ingest import building, new_collection_path
 from nestvec.recipe import Recipe
 from nestvec.scale.shards import Manifest, float_vectors, read_meta, sha256
 from nestvec.store.chunking import DocPlan
@@ -95,22 +96,5 @@ def _refuse_existing(collection: Collection, manifest: Manifest) -> None:
 
 def build_from_shards(folder: str | Path, path: str | Path, *, recipe: Recipe) -> AddReport:
     """A new collection at `path` from a finished shard folder; it appears whole or not at all."""
-    import os
-    import shutil
-
-    from nestvec.files import fsync_dir
-
-    target = Path(path).expanduser().resolve()
-    if target.exists():
-        raise InputError(f"{target} already exists. Add to it with `nestvec add`, or choose a new path.")
-    tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        with Collection.create(tmp, recipe=recipe) as collection:
-            report = ingest_shards(collection, folder)
-        os.rename(tmp, target)
-        fsync_dir(target.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return report
+    with building(new_collection_path(path)) as tmp, Collection.create(tmp, recipe=recipe) as collection:
+        return ingest_shards(collection, folder)

@@ -44,19 +44,16 @@ class ShardEmbedder:
         vectors = self.encoder.encode(
             [r.text[s:e] for r, _, s, e in pieces], batch_size=self.batch_size, progress=False
         )
-        first = [n == 0 for _, n, _, _ in pieces]
-        plan_of = {r.id: p for r, p in zip(records, plans, strict=True)}
-        columns = {
+        heads = [(r, p) if n == 0 else None for (r, n, _, _), p in zip(pieces, _plan_per_piece(plans), strict=True)]
+        columns = {  # document fields on each document's first chunk only
             "id": [r.id for r, _, _, _ in pieces],
             "chunk": np.array([n for _, n, _, _ in pieces], dtype=np.int32),
             "start": np.array([s for _, _, s, _ in pieces], dtype=np.int32),
             "end": np.array([e for _, _, _, e in pieces], dtype=np.int32),
-            "text": [r.text if f else None for (r, _, _, _), f in zip(pieces, first, strict=True)],
-            "metadata": [json.dumps(r.metadata) if f else None for (r, _, _, _), f in zip(pieces, first, strict=True)],
-            "tokens": [plan_of[r.id].tokens if f else None for (r, _, _, _), f in zip(pieces, first, strict=True)],
-            "truncated": [
-                plan_of[r.id].truncated if f else None for (r, _, _, _), f in zip(pieces, first, strict=True)
-            ],
+            "text": [h[0].text if h else None for h in heads],
+            "metadata": [json.dumps(h[0].metadata) if h else None for h in heads],
+            "tokens": [h[1].tokens if h else None for h in heads],
+            "truncated": [h[1].truncated if h else None for h in heads],
         }
         meta = {"recipe": self.recipe.to_dict(), "store_as": self.store_as, "dim": int(vectors.shape[1])}
         digest = write_shard(self.folder / shard.name, columns, vectors, store_as=self.store_as, meta=meta)
@@ -68,3 +65,7 @@ class ShardEmbedder:
             "sha256": digest,
             "seconds": round(time.perf_counter() - start, 3),
         }
+
+
+def _plan_per_piece(plans: list[chunking.DocPlan]) -> list[chunking.DocPlan]:
+    return [p for p in plans for _ in p.spans]
