@@ -41,6 +41,7 @@ class Shard:
     last: int
     offset: int
     rows: int
+    chars: int = 0  # the shard's text length: its cost, for scheduling the longest first
 
     @property
     def name(self) -> str:
@@ -91,19 +92,23 @@ def plan_shards(files: Sequence[Path], options: ReadOptions, *, rows: int) -> Sh
     seen: dict[str, tuple[Path, int]] = {}
     shards: list[Shard] = []
     for path in files:
-        ends = _record_ends(path, options, seen)
+        ends, sizes = _record_ends(path, options, seen)
         starts = range(0, len(ends), rows)
         firsts = [ends[i - 1] + 1 if i else 1 for i in starts]  # a shard starts where its predecessor ended
         offsets = _line_offsets(path, set(firsts)) if RecordReader(path).format != "parquet" else {}
         for i, first in zip(starts, firsts, strict=True):
             stop = min(i + rows, len(ends))
-            shards.append(Shard(len(shards), str(path), first, ends[stop - 1], offsets.get(first, 0), stop - i))
+            shard = Shard(
+                len(shards), str(path), first, ends[stop - 1], offsets.get(first, 0), stop - i, sum(sizes[i:stop])
+            )
+            shards.append(shard)
     return ShardPlan(shards, _fingerprint(files, options, rows))
 
 
-def _record_ends(path: Path, options: ReadOptions, seen: dict[str, tuple[Path, int]]) -> list[int]:
-    """The line (row) each record ends on, every record checked as a collection would."""
+def _record_ends(path: Path, options: ReadOptions, seen: dict[str, tuple[Path, int]]) -> tuple[list[int], list[int]]:
+    """The line (row) each record ends on and its text's length, every record checked as a collection would."""
     ends: list[int] = []
+    sizes: list[int] = []
     for record in options.reader(path):
         try:
             as_document(record.document())
@@ -116,7 +121,8 @@ def _record_ends(path: Path, options: ReadOptions, seen: dict[str, tuple[Path, i
             )
         seen[record.id] = (path, record.line)
         ends.append(record.line)
-    return ends
+        sizes.append(len(record.text))
+    return ends, sizes
 
 
 def _line_offsets(path: Path, wanted: set[int]) -> dict[int, int]:

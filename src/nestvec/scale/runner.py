@@ -100,7 +100,9 @@ def _run(
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # ours counts records; Ray's would count blocks
-    dataset = ray.data.from_items([{"spec": s.to_json()} for s in todo], override_num_blocks=len(todo))
+    # the longest shards first, so that no actor is left with a long one while the others idle
+    ordered = sorted(todo, key=lambda s: -s.chars)
+    dataset = ray.data.from_items([{"spec": s.to_json()} for s in ordered], override_num_blocks=len(todo))
     # Ray Data's actor pools restart a killed actor and retry its shard (max_restarts=-1 by default)
     mapped = dataset.map_batches(
         ShardEmbedder,
