@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import shutil
 import signal
 import subprocess
@@ -215,7 +216,10 @@ def faults(files: list[Path], folder: Path, address: str, expected: dict[str, np
 
 
 def cluster(port: int, tmp: Path) -> None:
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray 2.59+ turns token authentication on for clusters started by hand; every node and the
+    # driver (this process, and the CLI jobs it starts) share one token through the environment
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32), RAY_USAGE_STATS_ENABLED="0")
+    env = dict(os.environ)
     head = [
         RAY,
         "start",

@@ -238,7 +238,45 @@ def test_distilling_moves_a_cut_model_towards_its_teacher(tiny: Path, tmp_path: 
     assert record["data"][0]["teacher"] == str(minilm_dir) and record["data"][0]["loss"] == "mse"
     with pytest.raises(InputError, match="--teacher"):
         finetune(tiny, tmp_path / "x", read_training(texts, "text"), config=FinetuneConfig(loss="mse"))
-    with pytest.raises(InputError, match="only by the mse loss"):
+    with pytest.raises(InputError, match="only by the distillation losses"):
         taught = FinetuneConfig(loss="cosent", teacher="minilm")
         finetune(tiny, tmp_path / "y", read_training(TRAIN, "scored"), config=taught)
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_similarity_distillation_teaches_a_prefix_the_teachers_similarities(
+    tiny: Path, tmp_path: Path, minilm_dir: Path
+) -> None:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from nestvec.train.similarity import PrefixSimilarityLoss
+
+    sentences = [p["title"] for p in papers(96)]
+    texts = tmp_path / "unlabeled.txt"
+    texts.write_text("".join(s + "\n" for s in sentences))
+    teacher = nestvec.load_encoder(str(minilm_dir)).encode(sentences)
+    wanted = teacher @ teacher.T
+    off = ~np.eye(len(sentences), dtype=bool)
+
+    def gap(model: Path, dims: int) -> float:
+        cut = nestvec.load_encoder(str(model)).encode(sentences)[:, :dims]
+        cut /= np.linalg.norm(cut, axis=1, keepdims=True)
+        return float(np.abs((cut @ cut.T - wanted)[off]).mean())
+
+    # a model compared with its own vectors loses nothing at full width, and something at 32 dims
+    st = SentenceTransformer(str(minilm_dir), device="cpu").eval()
+    features = st.preprocess(sentences[:16])
+    labels = torch.tensor(teacher[:16])
+    with torch.no_grad():
+        assert float(PrefixSimilarityLoss(st)([features], labels)) < 1e-8
+        assert float(PrefixSimilarityLoss(st, (384, 32))([features], labels)) > 1e-4
+    config = FinetuneConfig(
+        loss="similarity", dims=(384, 64), teacher=str(minilm_dir), max_steps=24, batch_size=16,
+        learning_rate=2e-4, save_steps=8, progress=False,
+    )  # fmt: skip
+    report = finetune(tiny, tmp_path / "student", read_training(texts, "text"), config=config)
+    assert report.losses[-1] < report.losses[0]
+    assert gap(tmp_path / "student", 64) < gap(tiny, 64) * 0.8
+    record = json.loads((tmp_path / "student" / "config_sentence_transformers.json").read_text())[RECORD_KEY]
+    assert record["data"][0] == {**record["data"][0], "teacher": str(minilm_dir), "loss": "similarity"}

@@ -25,10 +25,10 @@ def train(
     base: Annotated[str, typer.Option("--base", "-m", help="Model to start from: name or folder.")] = "minilm",
     loss: Annotated[
         list[str] | None,
-        typer.Option("--loss", help="mnrl, cached-mnrl, cosent, simcse or mse; one, or one per --data."),
+        typer.Option("--loss", help="mnrl, cached-mnrl, cosent, simcse, mse or similarity; one, or one per --data."),
     ] = None,
     teacher: Annotated[
-        str | None, typer.Option("--teacher", help="The mse loss's teacher (distillation): name or folder.")
+        str | None, typer.Option("--teacher", help="The mse and similarity losses' teacher: name or folder.")
     ] = None,
     dims: Annotated[str | None, typer.Option("--dims", help="Matryoshka ladder, e.g. 384,256,128,64,32.")] = None,
     two_d: Annotated[bool, typer.Option("--2d", help="2D Matryoshka: train shallow layers too.")] = False,

@@ -11,6 +11,7 @@ Without an address the job starts a local Ray runtime on this machine's CPUs (an
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -98,6 +99,7 @@ def _run(
 ) -> None:  # fmt: skip
     from nestvec.scale.worker import ShardEmbedder
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-dataset INFO lines are not the user's
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # ours counts records; Ray's would count blocks
     # the longest shards first, so that no actor is left with a long one while the others idle
@@ -145,10 +147,17 @@ def _connect(ray: Any, address: str) -> bool:
             ray.init(num_cpus=os.cpu_count() or 1, **quiet)
         else:
             ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+    except ray.exceptions.AuthenticationError as exc:
+        raise InputError(
+            f"The Ray cluster at {address!r} refused this job's token ({str(exc)[:120]}). It uses token "
+            "authentication: set RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN (or a file in "
+            "RAY_AUTH_TOKEN_PATH) for this command, as on every node."
+        ) from exc
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise InputError(
             f"Could not reach a Ray cluster at {address!r} ({str(exc)[:200]}). Start one with `ray start --head`, "
-            "pass its HOST:PORT, or use --ray local for a runtime on this machine."
+            "pass its HOST:PORT, or use --ray local for a runtime on this machine. A cluster with token "
+            "authentication also needs RAY_AUTH_MODE=token and its token in RAY_AUTH_TOKEN for this command."
         ) from exc
     return True
 

@@ -25,7 +25,7 @@ from typing import Any
 from nestvec._version import __version__
 from nestvec.errors import InputError, MissingExtraError
 from nestvec.train.data import TrainingData
-from nestvec.train.losses import DATA_FOR, build_loss
+from nestvec.train.losses import DATA_FOR, TAUGHT, build_loss
 
 RECORD_KEY = "nestvec_training"
 
@@ -45,7 +45,7 @@ class FinetuneConfig:
     warmup_ratio: float = 0.1
     seed: int = 0
     base_weight: float = 0.0  # WiSE-FT: the saved weights are (1-w)·tuned + w·base
-    teacher: str | None = None  # the mse loss's teacher: a name or folder
+    teacher: str | None = None  # the distillation losses' teacher (mse, similarity): a name or folder
     dev: Path | None = None  # an STS file or a BEIR folder scored during training; the best checkpoint is kept
     eval_steps: int = 100
     save_steps: int = 100
@@ -134,12 +134,14 @@ def _paired(sets: list[TrainingData], loss: str | tuple[str, ...]) -> list[tuple
 
 
 def _taught(pairs: list[tuple[TrainingData, str]], teacher: str | None) -> list[tuple[TrainingData, str]]:
-    """The mse sets with their teacher's vectors as labels."""
+    """The distillation sets (mse, similarity) with their teacher's vectors as labels."""
     from nestvec.train.teacher import with_teacher
 
-    if teacher is not None and all(name != "mse" for _, name in pairs):
-        raise InputError("A teacher is used only by the mse loss (distillation); add --loss mse or drop --teacher.")
-    return [(with_teacher(d, teacher) if name == "mse" else d, name) for d, name in pairs]
+    if teacher is not None and all(name not in TAUGHT for _, name in pairs):
+        raise InputError(
+            "A teacher is used only by the distillation losses (mse, similarity); add one or drop --teacher."
+        )
+    return [(with_teacher(d, teacher, loss=name) if name in TAUGHT else d, name) for d, name in pairs]
 
 
 def _trainer(
@@ -179,7 +181,7 @@ def _trainer(
         dataset = DatasetDict({k: d.dataset() for k, (d, _) in zip(keys, pairs, strict=True)})
         loss = dict(zip(keys, built, strict=True))
     # in-batch negatives must not meet their own text
-    in_batch = any(name not in ("cosent", "mse") for _, name in pairs)
+    in_batch = any(name not in ("cosent", *TAUGHT) for _, name in pairs)
     evaluator = dev_evaluator(config.dev, dims=config.dims) if config.dev else None
     cuda = (config.device or "cpu").startswith("cuda")
     args = SentenceTransformerTrainingArguments(

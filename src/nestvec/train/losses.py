@@ -7,7 +7,9 @@ Base losses (each takes one data shape):
 - `cosent`: CoSENT over scored pairs;
 - `simcse`: unsupervised SimCSE, in-batch negatives over (text, text) where dropout makes the
   two views differ (Gao et al., 2021);
-- `mse`: distillation, the student's vectors regressed on a teacher's over text (train/teacher.py).
+- `mse`: distillation, the student's vectors regressed on a teacher's over text (train/teacher.py);
+- `similarity`: distillation of the teacher's in-batch cosine similarities into every prefix of
+  the dims ladder (train/similarity.py), beside a supervised set to keep what it does not teach.
 Nesting: `dims` wraps the loss in MatryoshkaLoss over that ladder (Kusupati et al., 2022);
 `two_d` in Matryoshka2dLoss, which also trains shallow layers (Li et al., 2024, 2D Matryoshka);
 `starbucks` in StarbucksLoss, a fixed ladder of (layers, dims) pairs (Zhuang et al., 2024).
@@ -20,8 +22,11 @@ from typing import Any
 from nestvec.errors import InputError
 from nestvec.registry import unknown_name_message
 
-DATA_FOR = {"mnrl": "pairs", "cached-mnrl": "pairs", "cosent": "scored", "simcse": "text", "mse": "text"}
+DATA_FOR = {
+    "mnrl": "pairs", "cached-mnrl": "pairs", "cosent": "scored", "simcse": "text", "mse": "text", "similarity": "text",
+}  # fmt: skip
 LOSSES = tuple(DATA_FOR)
+TAUGHT = ("mse", "similarity")  # the losses whose labels are a teacher's vectors
 
 
 def build_loss(
@@ -43,6 +48,10 @@ def build_loss(
     base: Any
     if name == "mse":  # never nested: its labels are whole vectors, and MSE over them is MSE over every prefix
         return losses.MSELoss(model)
+    if name == "similarity":  # nested by itself: the teacher's vectors are its labels, every prefix compared to them
+        from nestvec.train.similarity import PrefixSimilarityLoss
+
+        return PrefixSimilarityLoss(model, check_ladder(dims, model.get_embedding_dimension()) if dims else ())
     if name == "cosent":
         base = losses.CoSENTLoss(model)
     elif name == "cached-mnrl":
