@@ -181,23 +181,28 @@ def embed_command(files: list[Path], folder: Path, address: str, rows: int) -> l
     ]
 
 
+def parse(out: str, err: str) -> dict[str, object]:
+    try:
+        return dict(json.loads(out))
+    except json.JSONDecodeError:
+        raise SystemExit(f"not JSON on stdout: {out[-1500:]!r}; stderr: {err[-1500:]!r}") from None
+
+
 def faults(files: list[Path], folder: Path, address: str, expected: dict[str, np.ndarray]) -> dict[str, object]:
     """SIGKILL an actor mid-run (the job must finish, every id once), then SIGKILL the driver
     mid-run and run it again (finished shards skipped, the result the same)."""
     command = embed_command(files, folder / "actor", address, rows=1_000)
-    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while finished(folder / "actor") < 3 and job.poll() is None:
-        time.sleep(0.2)
-    killed = kill_an_actor()
-    out, err = job.communicate(timeout=1_800)
-    if job.returncode:
-        raise SystemExit(f"the job with a killed actor failed: {err[-2000:]}")
-    actor = {
-        "killed_pid": killed,
-        "after_shards": 3,
-        "report": json.loads(out),
-        **same(read_shards(folder / "actor"), expected),
-    }
+    folder.mkdir(parents=True)
+    with (folder / "out.json").open("w+") as out, (folder / "err.txt").open("w+") as err:  # files: no pipe fills up
+        job = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        while finished(folder / "actor") < 3 and job.poll() is None:
+            time.sleep(0.2)
+        killed = kill_an_actor()
+        job.wait(timeout=1_800)
+        out.seek(0), err.seek(0)
+        report = parse(out.read(), err.read()) if not job.returncode else parse("", err.read())
+    actor = {"killed_pid": killed, "after_shards": 3, "report": report}
+    actor |= same(read_shards(folder / "actor"), expected)
     command = embed_command(files, folder / "driver", address, rows=1_000)
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while finished(folder / "driver") < 8 and driver.poll() is None:
@@ -209,7 +214,7 @@ def faults(files: list[Path], folder: Path, address: str, expected: dict[str, np
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=1_800)
     if rerun.returncode:
         raise SystemExit(f"the rerun after a killed driver failed: {rerun.stderr[-2000:]}")
-    report = json.loads(rerun.stdout)
+    report = parse(rerun.stdout, rerun.stderr)
     driver_result = {"finished_before_kill": before, "skipped_on_rerun": report["skipped"], "shards": report["shards"],
                      "report": report, **same(read_shards(folder / "driver"), expected)}  # fmt: skip
     return {"killed_actor": actor, "killed_driver": driver_result}

@@ -5,7 +5,11 @@ Runs (each from the bundled MiniLM, seeded, wall time recorded):
 - `cosent`: CoSENT on STS-B train, STS-B dev picks the best checkpoint;
 - `cosent-matryoshka`: the same with MatryoshkaLoss over 384/256/128/64/32;
 - `mixed`, `mixed-matryoshka`: CoSENT on STS-B train beside in-batch negatives (MNRL) on the
-  train papers' title→abstract pairs (bench/train_data.py), one loss per data set.
+  train papers' title→abstract pairs (bench/train_data.py), one loss per data set;
+- `cosent-matryoshka-similarity`: `cosent-matryoshka` beside the similarity loss (every prefix of
+  the ladder learns the base model's in-batch cosine similarities, Matryoshka-Adaptor style) over
+  `--unlabeled` texts: STS-B train sentences, train papers' abstracts and WordNet/GCIDE train
+  definitions (bench/gloss_data.py), the base MiniLM as the teacher.
 For every trained run, WiSE-FT mixes of the fine-tune with the base (`--base-weights`) are scored
 on the dev sets (STS-B dev, held-out dev papers' title→abstract nDCG@10); the weight with the
 best mean of the two is chosen on dev alone, and only the plain fine-tune (weight 0) and the
@@ -14,7 +18,7 @@ msmarco-5k and the test papers (nDCG@10, exact search) at 384, 128 and 64 dims, 
 nestvec's own eval with a recipe `MODEL:dims=D`. Test sets are never trained or tuned on.
 
 Usage: python bench/train.py [--runs base,mixed,mixed-matryoshka] [--epochs 1] [--base-weights 0.3,0.5]
-       [--out FILE]
+       [--unlabeled 8000] [--out FILE]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import sys
 import tempfile
 import time
@@ -44,6 +49,7 @@ RUNS: dict[str, dict[str, Any] | None] = {
     "cosent-matryoshka": {"mixed": False, "dims": LADDER},
     "mixed": {"mixed": True, "dims": ()},
     "mixed-matryoshka": {"mixed": True, "dims": LADDER},
+    "cosent-matryoshka-similarity": {"mixed": False, "dims": LADDER, "similarity": True},
 }
 
 
@@ -75,7 +81,31 @@ def score_test(model: str, titles: Path) -> dict[str, float]:
     return found
 
 
-def train(name: str, options: dict[str, Any], folder: Path, *, epochs: float, seed: int) -> dict[str, Any]:
+def write_unlabeled(folder: Path, count: int, seed: int) -> Path:
+    """Training-split text only: train papers' abstracts, then STS-B train sentences and train glosses in turn."""
+    from gloss_data import write_sets
+    from nestvec.eval.readers import read_sts
+    from train_data import split_of
+
+    sts = read_sts(STS / "stsb-en-train.csv")
+    papers = [json.loads(line) for line in PAPERS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    abstracts = [p["text"] for p in papers if p.get("text") and split_of(p["id"]) == "train"]
+    glosses = write_sets(folder / "gloss", seed=seed)["train"].read_text(encoding="utf-8").splitlines()
+    rng = random.Random(seed)
+    sentences = list(dict.fromkeys(sts.texts1 + sts.texts2))
+    rng.shuffle(sentences)
+    rng.shuffle(glosses)
+    # every abstract (the only passages), then sentences and definitions in turn
+    mixed = [t for pair in zip(sentences, glosses, strict=False) for t in pair]
+    texts = list(dict.fromkeys(abstracts + mixed))[:count]
+    out = folder / "unlabeled.txt"
+    out.write_text("".join(t.replace("\n", " ") + "\n" for t in texts), encoding="utf-8")
+    return out
+
+
+def train(
+    name: str, options: dict[str, Any], folder: Path, *, epochs: float, seed: int, unlabeled: int
+) -> dict[str, Any]:
     from nestvec.train.data import read_training
     from nestvec.train.finetune import FinetuneConfig, finetune
 
@@ -84,9 +114,13 @@ def train(name: str, options: dict[str, Any], folder: Path, *, epochs: float, se
     if options["mixed"]:
         sets.append(read_training(write_title_pairs(PAPERS, folder / "title-pairs.jsonl"), "pairs"))
         losses.append("mnrl")
+    if options.get("similarity"):
+        sets.append(read_training(write_unlabeled(folder, unlabeled, seed), "text"))
+        losses.append("similarity")
     config = FinetuneConfig(
-        loss=tuple(losses), dims=options["dims"], epochs=epochs, batch_size=16, learning_rate=2e-5,
-        seed=seed, dev=STS / "stsb-en-dev.csv", eval_steps=90, save_steps=90, progress=False,
+        loss=tuple(losses), dims=options["dims"], epochs=epochs, batch_size=16, learning_rate=2e-5, seed=seed,
+        teacher="minilm" if options.get("similarity") else None, dev=STS / "stsb-en-dev.csv", eval_steps=90,
+        save_steps=90, progress=False,
     )  # fmt: skip
     report = finetune("minilm", folder / name, sets, config=config)
     return {"steps": report.steps, "train_seconds": round(report.seconds, 1), "dev_during_training": report.dev}
@@ -108,7 +142,7 @@ def run_one(name: str, tmp: Path, titles: Path, args: argparse.Namespace) -> dic
     options = RUNS[name]
     if options is None:
         return {"dev": score_dev("minilm", titles), "test": score_test("minilm", titles)}
-    run = train(name, options, tmp, epochs=args.epochs, seed=args.seed)
+    run = train(name, options, tmp, epochs=args.epochs, seed=args.seed, unlabeled=args.unlabeled)
     tuned = tmp / name
     models = {0.0: tuned} | {w: mixed_with_base(tuned, w) for w in args.base_weights}
     run["dev_by_base_weight"] = {str(w): score_dev(str(m), titles) for w, m in models.items()}
@@ -125,6 +159,7 @@ def main() -> None:
     parser.add_argument("--runs", default="base,mixed,mixed-matryoshka")
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--unlabeled", type=int, default=8_000, help="texts for the similarity loss")
     parser.add_argument("--base-weights", type=lambda s: [float(w) for w in s.split(",") if w], default=[0.3, 0.5])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train.json")
     args = parser.parse_args()

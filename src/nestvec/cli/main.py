@@ -17,7 +17,15 @@ from nestvec.cli.eval_cmd import inspect as inspect_command
 from nestvec.cli.export_cmd import export
 from nestvec.cli.plan_cmd import compact, plan
 from nestvec.cli.recipe_options import RecipeArgs, recipe_options
-from nestvec.cli.scale_options import ActorsOpt, GpusOpt, RayOpt, ShardRowsOpt, StoreAsOpt, ThreadsOpt
+from nestvec.cli.scale_options import (
+    ActorsOpt,
+    GpusOpt,
+    RayOpt,
+    ShardRowsOpt,
+    StoreAsOpt,
+    ThreadsOpt,
+    stdout_on_stderr,
+)  # fmt: skip
 from nestvec.cli.serve_cmd import keys_app, serve
 from nestvec.cli.train_cmd import train
 from nestvec.cli.vectors_cmd import vectors_app
@@ -213,7 +221,8 @@ def _shards(
     from nestvec.scale.plan import ReadOptions
 
     read = ReadOptions(None if no_id else id_field, tuple(text_field or ["text"]), skip_empty)
-    return embed_shards([input], output, recipe=recipe, read=read, options=options)
+    with stdout_on_stderr():
+        return embed_shards([input], output, recipe=recipe, read=read, options=options)
 
 
 def _ray_build(

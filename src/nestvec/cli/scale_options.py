@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -21,3 +25,19 @@ ShardRowsOpt = Annotated[int, typer.Option("--shard-rows", min=1, help="Records 
 StoreAsOpt = Annotated[
     str, typer.Option("--store-as", help="Shard vectors as float32, float16, int8 (127·x) or binary (packed bits).")
 ]
+
+
+@contextlib.contextmanager
+def stdout_on_stderr() -> Iterator[None]:
+    """Ray prints cluster events ("(raylet) A worker died…") on the driver's stdout, where the
+    command's report (--json) alone belongs: while the job runs, stdout is stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

@@ -3,6 +3,13 @@
 Syntax (as in MongoDB and Chroma): {"year": 2021} is equality; {"year": {"$gte": 2020, "$lt": 2023}}
 a range; "$in"/"$nin" take lists; several keys are ANDed; {"$or": [...]} and {"$and": [...]} nest.
 Dotted keys reach into nested objects: {"venue.name": "ACL"}.
+
+Types are compared like with like: a number matches numbers only (integers and floats are one
+type), a string strings, a boolean booleans; {"year": 2020} does not match "2020", {"flag": true}
+does not match 1, and {"year": {"$gte": 2030}} never matches a string. {"x": null} matches a null
+or a missing x. "$ne" and "$nin" are the exact complements of "$eq" and "$in": they also match
+documents where the field is missing or of another type. Ordering ("$gt" …) takes a number or a
+string. Lists and objects in metadata match no scalar condition.
 """
 
 from __future__ import annotations
@@ -16,7 +23,6 @@ from nestvec.registry import unknown_name_message
 
 _COMPARISONS = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _LISTS = {"$in": "IN", "$nin": "NOT IN"}
-_SCALARS = (str, int, float, bool, type(None))
 
 
 def compile_filter(spec: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -52,20 +58,49 @@ def _path(key: str) -> str:
     return "$." + ".".join(f'"{part}"' for part in key.split("."))
 
 
-def _sql_value(field: str, value: Any) -> Any:
-    if not isinstance(value, _SCALARS):
-        raise InputError(f"Filter on '{field}' compares with {value!r}; expected a string, number, boolean or null.")
+def _kind(field: str, value: Any) -> str:
+    """The JSON type a filter value compares with: number, text, bool or null."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int) and not -(2**63) <= value < 2**63:  # SQLite integers are 64-bit
-        raise InputError(f"Filter on '{field}' compares with {value}, beyond 64-bit integers; use a float.")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"Filter on '{field}' compares with {value}; expected a finite number.")
-    return value
+        return "bool"
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:  # SQLite integers are 64-bit
+            raise InputError(f"Filter on '{field}' compares with {value}, beyond 64-bit integers; use a float.")
+        return "number"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InputError(f"Filter on '{field}' compares with {value}; expected a finite number.")
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    raise InputError(f"Filter on '{field}' compares with {value!r:.100}; expected a string, number, boolean or null.")
+
+
+# A value matches only values of its own JSON type: 2020 never equals or orders against "2020",
+# and true is not 1. json_type is '' for a missing field, so no clause below is ever NULL and
+# NOT (for $ne, $nin) is the exact complement.
+_TYPE = "COALESCE(json_type(d.metadata, ?), '')"
+_TYPES = {"number": "IN ('integer', 'real')", "text": "= 'text'"}
+
+
+def _equals(field: str, path: str, value: Any) -> tuple[str, list[Any]]:
+    kind = _kind(field, value)
+    if kind == "null":  # a null value or no value at all
+        return f"{_TYPE} IN ('null', '')", [path]
+    if kind == "bool":
+        return f"{_TYPE} = '{'true' if value else 'false'}'", [path]
+    return f"({_TYPE} {_TYPES[kind]} AND json_extract(d.metadata, ?) = ?)", [path, path, value]
+
+
+def _ordered(field: str, path: str, op: str, value: Any) -> tuple[str, list[Any]]:
+    kind = _kind(field, value)
+    if kind not in _TYPES:
+        raise InputError(f"'{op}' on '{field}' orders numbers or strings; got {value!r}.")
+    return f"({_TYPE} {_TYPES[kind]} AND json_extract(d.metadata, ?) {_COMPARISONS[op]} ?)", [path, path, value]
 
 
 def _field(key: str, condition: Any) -> tuple[str, list[Any]]:
-    column = "json_extract(d.metadata, ?)"
     path = _path(key)
     if not isinstance(condition, dict):
         condition = {"$eq": condition}
@@ -74,17 +109,19 @@ def _field(key: str, condition: Any) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for op, value in condition.items():
-        if op in ("$eq", "$ne") and value is None:
-            clauses.append(f"{column} IS {'NOT ' if op == '$ne' else ''}NULL")
-            params.append(path)
+        if op in ("$eq", "$ne"):
+            sql, args = _equals(key, path, value)
+            sql = sql if op == "$eq" else f"NOT {sql}"
         elif op in _COMPARISONS:
-            clauses.append(f"{column} {_COMPARISONS[op]} ?")
-            params += [path, _sql_value(key, value)]
+            sql, args = _ordered(key, path, op, value)
         elif op in _LISTS:
             if not isinstance(value, list) or not value:
                 raise InputError(f"'{op}' on '{key}' takes a non-empty list, got {value!r}.")
-            clauses.append(f"{column} {_LISTS[op]} ({','.join('?' * len(value))})")
-            params += [path] + [_sql_value(key, v) for v in value]
+            parts = [_equals(key, path, v) for v in value]
+            sql = "(" + " OR ".join(p[0] for p in parts) + ")"
+            sql, args = (sql if op == "$in" else f"NOT {sql}"), [a for p in parts for a in p[1]]
         else:
             raise InputError(f"Filter on '{key}': " + unknown_name_message("operator", op, [*_COMPARISONS, *_LISTS]))
+        clauses.append(sql)
+        params += args
     return "(" + " AND ".join(clauses) + ")", params
