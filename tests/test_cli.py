@@ -94,6 +94,9 @@ def test_embed_to_npy_and_parquet_match_the_library(tmp_path: Path) -> None:
         (["info", "{missing}"], "does not exist"),
         (["embed", "{bad_utf8}", "{out}.npy"], ":2: invalid UTF-8"),
         (["embed", "{good}", "{out}.txt"], "should end in one of .npy, .parquet"),
+        (["embed", "{good}", "/proc/out.npy"], "Cannot write /proc/out.npy"),
+        (["embed", "{good}", "{folder}"], "(it is a folder); choose a writable output path"),
+        (["keys", "revoke", "{missing}.json", "abc", "--json"], '"type": "InputError"'),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_clear_message(
@@ -109,7 +112,9 @@ def test_bad_input_exits_non_zero_with_a_clear_message(
         "bad_utf8": bad,
         "good": good,
         "out": tmp_path / "out",
+        "folder": tmp_path / "folder.npy",
     }
+    (tmp_path / "folder.npy").mkdir()
     result = runner.invoke(app, [a.format(**names) for a in args])
     assert result.exit_code == 1, result.output
     assert message in result.output
@@ -138,3 +143,25 @@ def test_index_build_with_binary_codes_and_dims(tmp_path: Path) -> None:
     assert len(hits) == 3
     wrong = runner.invoke(app, ["index", "build", str(source), str(tmp_path / "x"), "--index", "hnws"])
     assert wrong.exit_code == 1 and "Unknown index strategy 'hnws'" in wrong.output
+
+
+def test_version_and_outputs_in_new_folders(tmp_path: Path) -> None:
+    shown = runner.invoke(app, ["--version"])
+    assert shown.exit_code == 0 and shown.output.strip() == f"nestvec {nestvec.__version__}"
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"id": "a", "text": "ok"}\n')
+    for name in ("out.npy", "out.parquet"):
+        made = runner.invoke(app, ["embed", str(good), str(tmp_path / "new" / "deeper" / name), "--no-progress"])
+        assert made.exit_code == 0, made.output
+        assert (tmp_path / "new" / "deeper" / name).is_file()
+
+
+def test_library_misuse_is_a_nestvec_error(tmp_path: Path, encoder: nestvec.Encoder) -> None:
+    for bad in ([None], ["fine", 3], [b"bytes"]):
+        with pytest.raises(nestvec.InputError, match="encode\\(\\) takes strings; text"):
+            encoder.encode(bad)  # type: ignore[list-item]
+    collection = nestvec.Collection.create(tmp_path / "c", model="minilm")
+    collection.close()
+    for use in (lambda: collection.search("x"), lambda: collection.add([nestvec.Document("a", "b")])):
+        with pytest.raises(nestvec.CollectionError, match="the collection is closed; open it again"):
+            use()

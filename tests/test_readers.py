@@ -13,7 +13,7 @@ import pytest
 
 from nestvec.errors import InputFileError
 from nestvec.io.ingest import scan
-from nestvec.io.readers import RecordReader
+from nestvec.io.readers import RecordReader, Span
 
 
 def _write(path: Path, text: str | bytes) -> Path:
@@ -127,3 +127,54 @@ def test_long_csv_fields_are_read(tmp_path: Path) -> None:
     path.write_text("id,text\na," + "word " * 100_000 + "\n")
     [record] = list(RecordReader(path))
     assert len(record.text) == 500_000
+
+
+TYPED_CSV = (
+    "id,text,year,score,flag,zip,note,blank\n"
+    "1,first,2020,0.5,true,02134,x,\n"
+    "2,second,2021,,FALSE,10001,7,\n"
+    "3,third,,3,false,94103,,\n"
+)
+
+
+def test_csv_columns_are_typed_from_the_whole_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "typed.csv", TYPED_CSV)
+    reader = RecordReader(path)
+    assert [r.metadata for r in reader] == [
+        {"year": 2020, "score": 0.5, "flag": True, "zip": "02134", "note": "x", "blank": ""},
+        {"year": 2021, "score": None, "flag": False, "zip": "10001", "note": "7", "blank": ""},
+        {"year": None, "score": 3.0, "flag": False, "zip": "94103", "note": "", "blank": ""},
+    ]
+    assert reader.metadata_types() == {"year": "int", "score": "float", "flag": "bool"}
+    # a shard of the file reads the types of the whole file, not of its own lines
+    alone = RecordReader(path, span=Span(4, 4, len("".join(TYPED_CSV.splitlines(True)[:3]))))
+    assert [r.metadata["score"] for r in alone] == [3.0]
+    tsv = _write(tmp_path / "typed.tsv", TYPED_CSV.replace(",", "\t"))
+    assert [r.metadata for r in RecordReader(tsv)] == [r.metadata for r in RecordReader(path)]
+
+
+def test_a_byte_order_mark_and_a_repeated_header_column(tmp_path: Path) -> None:
+    bom = _write(tmp_path / "excel.csv", "\ufeffid,text,year\n1,hello,2020\n".encode())
+    assert [(r.id, r.text, r.metadata) for r in RecordReader(bom)] == [("1", "hello", {"year": 2020})]
+    txt = _write(tmp_path / "bom.txt", "\ufefffirst line\nsecond\n".encode())
+    assert [r.text for r in RecordReader(txt)] == ["first line", "second"]
+    jsonl = _write(tmp_path / "bom.jsonl", '\ufeff{"id": "a", "text": "x"}\n'.encode())
+    assert [r.id for r in RecordReader(jsonl)] == ["a"]
+    twice = _write(tmp_path / "twice.csv", "id,text,year,year\n1,a,2020,2021\n")
+    with pytest.raises(InputFileError, match=r"twice\.csv:1: the header repeats the column 'year'"):
+        list(RecordReader(twice))
+
+
+def test_a_csv_collection_filters_its_numbers_as_numbers(tmp_path: Path) -> None:
+    source = _write(tmp_path / "typed.csv", TYPED_CSV)
+    folder = tmp_path / "c"
+    command = [sys.executable, "-m", "nestvec.cli.main"]
+    built = subprocess.run([*command, "index", "build", str(source), str(folder), "--no-progress"], capture_output=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    import nestvec
+
+    with nestvec.Collection.open(folder) as collection:
+        assert {h.id for h in collection.search("x", k=5, filter={"year": 2020})} == {"1"}
+        assert {h.id for h in collection.search("x", k=5, filter={"year": {"$gte": 2021}})} == {"2"}
+        assert {h.id for h in collection.search("x", k=5, filter={"flag": False})} == {"2", "3"}
+        assert {h.id for h in collection.search("x", k=5, filter={"zip": "02134"})} == {"1"}

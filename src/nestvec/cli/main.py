@@ -31,6 +31,25 @@ from nestvec.cli.train_cmd import train
 from nestvec.cli.vectors_cmd import vectors_app
 
 app = typer.Typer(help="nestvec: embed, store and search text.", no_args_is_help=True, add_completion=False)
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from nestvec._version import __version__
+
+        typer.echo(f"nestvec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """nestvec: embed, store and search text."""
+
+
 index_app = typer.Typer(help="Build and manage collections from files.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")

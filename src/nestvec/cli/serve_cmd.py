@@ -145,7 +145,11 @@ def list_keys(path: KeysFile, as_json: JsonOpt = False) -> None:
 
 
 @keys_app.command("revoke")
-def revoke_key(path: KeysFile, key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")]) -> None:
+def revoke_key(
+    path: KeysFile,
+    key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")],
+    as_json: JsonOpt = False,
+) -> None:
     """Revoke a key; a running server sees it on its next restart."""
     from nestvec.serve.auth import KeyStore
 
@@ -154,5 +158,5 @@ def revoke_key(path: KeysFile, key_id: Annotated[str, typer.Argument(help="The k
             raise InputError(f"No key with id '{key_id}' in {path}.")
         return True
 
-    run_job(False, job)
-    typer.echo(f"revoked {key_id}")
+    run_job(as_json, job)
+    emit(as_json, {"revoked": key_id}, f"revoked {key_id}")

@@ -114,9 +114,16 @@ class Encoder(Protocol):
 
 
 def check_texts(texts: Sequence[str]) -> None:
-    """The one mistake every encoder sees: a lone string, which would encode character by character."""
+    """A lone string (which would encode character by character) and anything that is not a
+    string (None, numbers, bytes: a tokenizer would fail deep inside, or embed its repr)."""
     if isinstance(texts, str):
         raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InputError(
+                f"encode() takes strings; text {i} is {type(text).__name__} ({text!r:.60}). "
+                "Convert or drop it before encoding."
+            )
 
 
 def show_progress(progress: bool | None, total: int, threshold: int = 256) -> bool:

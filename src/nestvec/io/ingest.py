@@ -149,8 +149,9 @@ def embed_file(
     if target.suffix.lower() not in OUTPUT_FORMATS:
         raise InputError(f"Output {target} should end in one of {', '.join(OUTPUT_FORMATS)}, found '{target.suffix}'.")
     start = time.perf_counter()
-    total = len(scan(reader))
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}{target.suffix}")
+    _writable(target, tmp)  # before any record is read or embedded
+    total = len(scan(reader))
     try:
         with tqdm(total=total, unit="doc", disable=not show_progress(progress, total)) as bar:
             if target.suffix.lower() == ".npy":
@@ -162,6 +163,18 @@ def embed_file(
         tmp.unlink(missing_ok=True)
         raise
     return EmbedReport(str(target), total, encoder.dim, reader.skipped, time.perf_counter() - start)
+
+
+def _writable(target: Path, tmp: Path) -> None:
+    """Make the output's folder and prove a file can be written there, or say why not."""
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(21, "it is a folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.touch()
+        tmp.unlink()
+    except OSError as exc:
+        raise InputError(f"Cannot write {target} ({exc.strerror or exc}); choose a writable output path.") from exc
 
 
 def _write_npy(reader: RecordReader, tmp: Path, encoder: Encoder, total: int, batch_size: int, bar: tqdm) -> None:

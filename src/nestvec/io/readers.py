@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nestvec.errors import InputFileError, MissingExtraError
+from nestvec.io.csv_types import column_types, typed
 from nestvec.limits import MAX_RECORD_BYTES
 from nestvec.registry import unknown_name_message
 from nestvec.store.types import Document
@@ -52,6 +53,7 @@ class RecordReader:
     skip_empty: bool = False
     format: str | None = None
     span: Span | None = None  # only these lines (rows), when set
+    types: dict[str, str] | None = None  # CSV/TSV metadata column types; None: inferred from the whole file
     skipped: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -110,18 +112,19 @@ class RecordReader:
         used = {self.id_field, *self.text_fields}
         return Record(doc_id, text, {k: v for k, v in row.items() if k not in used}, line)
 
-    def _lines(self, *, header: bool = False) -> Iterator[tuple[int, str]]:
-        """Numbered lines; with a span, only its lines (after line 1 when `header`)."""
+    def _lines(self, *, header: bool = False, whole: bool = False) -> Iterator[tuple[int, str]]:
+        """Numbered lines; with a span (unless `whole`), only its lines (after line 1 when `header`)."""
+        span = None if whole else self.span
         with self.path.open("rb") as fh:
             number = 0
-            if self.span is not None and self.span.first > 1:
+            if span is not None and span.first > 1:
                 if header and (raw := fh.readline(MAX_RECORD_BYTES + 1)):
                     yield 1, self._decoded(1, raw)
-                fh.seek(self.span.offset)
-                number = self.span.first - 1
+                fh.seek(span.offset)
+                number = span.first - 1
             while raw := fh.readline(MAX_RECORD_BYTES + 1):
                 number += 1
-                if self.span is not None and number > self.span.last:
+                if span is not None and number > span.last:
                     return
                 yield number, self._decoded(number, raw)
 
@@ -134,7 +137,9 @@ class RecordReader:
                 "(so that one runaway line cannot exhaust memory). Split the document into several records.",
             )
         try:
-            return raw.decode("utf-8")
+            text = raw.decode("utf-8")
+            # a byte-order mark (Excel's "CSV UTF-8") is not part of the first header or text
+            return text.removeprefix("\ufeff") if number == 1 else text
         except UnicodeDecodeError as exc:
             raise InputFileError(
                 self.path,
@@ -155,11 +160,26 @@ class RecordReader:
             yield number, row
 
     def _csv(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        lines = (text for _, text in self._lines(header=True))
-        skip = self.span.first - 2 if self.span is not None and self.span.first > 1 else 0  # lines jumped
+        if self.types is None:
+            keep = {self.id_field, *self.text_fields}
+            self.types = column_types((row for _, row in self._csv_rows(whole=True)), keep=keep)
+        for number, row in self._csv_rows():
+            yield number, typed(row, self.types)
+
+    def metadata_types(self) -> dict[str, str]:
+        """The CSV/TSV metadata columns read as numbers or booleans (csv_types.py); {} for other formats."""
+        if self.format in ("csv", "tsv") and self.types is None:
+            next(self._csv(), None)
+        return dict(self.types or {})
+
+    def _csv_rows(self, *, whole: bool = False) -> Iterator[tuple[int, dict[str, str]]]:
+        lines = (text for _, text in self._lines(header=True, whole=whole))
+        span = None if whole else self.span
+        skip = span.first - 2 if span is not None and span.first > 1 else 0  # lines jumped
         csv.field_size_limit(MAX_RECORD_BYTES)  # the default 128 KiB refuses long documents
         reader = csv.DictReader(lines, delimiter="\t" if self.format == "tsv" else ",")
         try:
+            self._check_header(reader.fieldnames or [])
             for row in reader:
                 if None in row:
                     raise InputFileError(
@@ -170,6 +190,13 @@ class RecordReader:
                 yield skip + reader.line_num, dict(row)
         except csv.Error as exc:
             raise InputFileError(self.path, skip + reader.line_num, f"malformed CSV ({exc}).") from exc
+
+    def _check_header(self, names: Sequence[str]) -> None:
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise InputFileError(
+                self.path, 1, f"the header repeats the column {repeated[0]!r}; every column needs its own name."
+            )
 
     def _txt(self) -> Iterator[tuple[int, dict[str, Any]]]:
         # One document per line; blank lines are separators, not documents, and are skipped.

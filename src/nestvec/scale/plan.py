@@ -27,10 +27,11 @@ class ReadOptions:
     text_fields: tuple[str, ...] = ("text",)
     skip_empty: bool = False
 
-    def reader(self, path: Path, span: Span | None = None) -> RecordReader:
+    def reader(self, path: Path, span: Span | None = None, types: dict[str, str] | None = None) -> RecordReader:
         return RecordReader(
-            path, id_field=self.id_field, text_fields=self.text_fields, skip_empty=self.skip_empty, span=span
-        )
+            path, id_field=self.id_field, text_fields=self.text_fields, skip_empty=self.skip_empty, span=span,
+            types=types,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Shard:
     offset: int
     rows: int
     chars: int = 0  # the shard's text length: its cost, for scheduling the longest first
+    types: dict[str, str] | None = None  # the file's CSV column types, inferred once by the planner
 
     @property
     def name(self) -> str:
@@ -92,24 +94,26 @@ def plan_shards(files: Sequence[Path], options: ReadOptions, *, rows: int) -> Sh
     seen: dict[str, tuple[Path, int]] = {}
     shards: list[Shard] = []
     for path in files:
-        ends, sizes = _record_ends(path, options, seen)
+        ends, sizes, types = _record_ends(path, options, seen)
         starts = range(0, len(ends), rows)
         firsts = [ends[i - 1] + 1 if i else 1 for i in starts]  # a shard starts where its predecessor ended
         offsets = _line_offsets(path, set(firsts)) if RecordReader(path).format != "parquet" else {}
         for i, first in zip(starts, firsts, strict=True):
             stop = min(i + rows, len(ends))
-            shard = Shard(
-                len(shards), str(path), first, ends[stop - 1], offsets.get(first, 0), stop - i, sum(sizes[i:stop])
-            )
-            shards.append(shard)
+            last, chars = ends[stop - 1], sum(sizes[i:stop])
+            shards.append(Shard(len(shards), str(path), first, last, offsets.get(first, 0), stop - i, chars, types))
     return ShardPlan(shards, _fingerprint(files, options, rows))
 
 
-def _record_ends(path: Path, options: ReadOptions, seen: dict[str, tuple[Path, int]]) -> tuple[list[int], list[int]]:
-    """The line (row) each record ends on and its text's length, every record checked as a collection would."""
+def _record_ends(
+    path: Path, options: ReadOptions, seen: dict[str, tuple[Path, int]]
+) -> tuple[list[int], list[int], dict[str, str]]:
+    """The line (row) each record ends on and its text's length, every record checked as a collection
+    would, and the file's CSV column types."""
     ends: list[int] = []
     sizes: list[int] = []
-    for record in options.reader(path):
+    reader = options.reader(path)
+    for record in reader:
         try:
             as_document(record.document())
         except InputError as exc:
@@ -122,7 +126,7 @@ def _record_ends(path: Path, options: ReadOptions, seen: dict[str, tuple[Path, i
         seen[record.id] = (path, record.line)
         ends.append(record.line)
         sizes.append(len(record.text))
-    return ends, sizes
+    return ends, sizes, reader.metadata_types()
 
 
 def _line_offsets(path: Path, wanted: set[int]) -> dict[int, int]:

@@ -37,7 +37,7 @@ class ShardEmbedder:
 
     def embed(self, shard: Shard) -> dict[str, Any]:
         start = time.perf_counter()
-        records = list(self.read.reader(Path(shard.path), shard.span))
+        records = list(self.read.reader(Path(shard.path), shard.span, shard.types))
         texts = [r.text for r in records]
         plans = chunking.plan(self.encoder, texts, self.recipe.long_documents)
         pieces = [(r, n, s, e) for r, p in zip(records, plans, strict=True) for n, (s, e) in enumerate(p.spans)]

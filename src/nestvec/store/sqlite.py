@@ -384,6 +384,8 @@ def _advice(exc: sqlite3.DatabaseError, path: Path) -> str:
         return f"the disk is full ({text}); nothing was half-written. Free space and retry."
     if "readonly" in text or "read-only" in text:
         return f"the collection is read-only here ({text}); it can be searched, not written."
+    if "closed database" in text:
+        return "the collection is closed; open it again (Collection.open) to use it."
     if "malformed" in text or "corrupt" in text or "not a database" in text:
         return f"the store is damaged ({text}). Run `nestvec check` on the collection."
     return f"SQLite failed ({text}); nothing was half-written."
