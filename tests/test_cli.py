@@ -165,3 +165,36 @@ def test_library_misuse_is_a_nestvec_error(tmp_path: Path, encoder: nestvec.Enco
     for use in (lambda: collection.search("x"), lambda: collection.add([nestvec.Document("a", "b")])):
         with pytest.raises(nestvec.CollectionError, match="the collection is closed; open it again"):
             use()
+
+
+def test_an_interrupted_add_resumes_with_skip_existing(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    source = tmp_path / "many.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": f"document number {i} " * 8}) + "\n" for i in range(3000))
+    )
+    folder = tmp_path / "c"
+    nestvec.Collection.create(folder, model="minilm").close()
+    command = [sys.executable, "-m", "nestvec.cli.main", "add", str(folder), str(source), "--batch-size", "64"]
+    job = subprocess.Popen([*command, "--no-progress"], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and job.poll() is None:
+        with nestvec.Collection.open(folder) as c:
+            if len(c) >= 128:
+                break
+        time.sleep(0.5)
+    job.send_signal(signal.SIGINT)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 130 and "interrupted; what was stored before stays" in err and "Traceback" not in err
+    with nestvec.Collection.open(folder) as c:
+        stored = len(c)
+    assert 0 < stored < 3000
+    again = nestvec_cli("add", str(folder), str(source), "--no-progress")
+    assert again.returncode == 1 and "--skip-existing" in again.stderr
+    resumed = nestvec_cli("add", str(folder), str(source), "--skip-existing", "--no-progress", "--json")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads(resumed.stdout)["skipped"] == stored and json.loads(resumed.stdout)["added"] == 3000 - stored
+    with nestvec.Collection.open(folder) as c:
+        assert len(c) == 3000

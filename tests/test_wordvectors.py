@@ -104,6 +104,18 @@ def test_bad_files_name_the_line_and_leave_nothing(tmp_path: Path) -> None:
         convert(_write(tmp_path / "ok.txt", "text"), tmp_path)
 
 
+def test_a_declared_format_is_checked_against_the_content(tmp_path: Path) -> None:
+    text, binary = _write(tmp_path / "t.txt", "text"), _write(tmp_path / "b.bin", "binary")
+    with pytest.raises(InputFileError, match="--format binary, but the rows after the header are text"):
+        convert(text, tmp_path / "out", fmt="binary")
+    for fmt in ("glove", "text"):
+        with pytest.raises(InputFileError, match=f"--format {fmt}, but the rows are binary"):
+            convert(binary, tmp_path / "out", fmt=fmt)
+    assert not (tmp_path / "out").exists()
+    done = CliRunner().invoke(app, ["vectors", "convert", str(binary), str(tmp_path / "o"), "--format", "glove"])
+    assert done.exit_code == 1 and "rows are binary" in done.output and "Traceback" not in done.output
+
+
 def test_cli_convert_and_similar(tmp_path: Path) -> None:
     source = _write(tmp_path / "v.txt", "glove")
     runner = CliRunner()

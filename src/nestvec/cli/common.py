@@ -28,3 +28,14 @@ def run_job(as_json: bool, job: Callable[[], T]) -> T:
         else:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        # every batch is a transaction: what was stored before Ctrl-C stays, the rest was never begun
+        message = (
+            "interrupted; what was stored before stays and nothing is half-written "
+            "(`nestvec add --skip-existing` resumes an add)."
+        )
+        if as_json:
+            typer.echo(json.dumps({"error": message, "type": "KeyboardInterrupt"}), err=True)
+        else:
+            typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(130) from None

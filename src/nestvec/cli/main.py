@@ -196,6 +196,9 @@ def add(
         Path, typer.Argument(help="Input .jsonl/.csv/.tsv/.txt/.parquet file, or a folder of shards from embed --ray.")
     ],
     upsert: Annotated[bool, typer.Option("--upsert", help="Replace documents whose id is already stored.")] = False,
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Leave documents whose id is already stored (resume an add).")
+    ] = False,
     id_field: IdField = "id",
     no_id: NoId = False,
     text_field: TextField = None,
@@ -217,7 +220,10 @@ def add(
                 return ingest_shards(coll, input, upsert=upsert)
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
         with Collection.open(collection, cache=cache) as coll:
-            return add_file(coll, reader, upsert=upsert, batch_size=batch_size, progress=_progress(no_progress))
+            return add_file(
+                coll, reader, upsert=upsert, skip_existing=skip_existing, batch_size=batch_size,
+                progress=_progress(no_progress),
+            )  # fmt: skip
 
     report = run_job(as_json, job)
     emit(as_json, {"collection": str(collection), **report.to_dict()}, _report_text(report, collection))

@@ -62,17 +62,23 @@ def add_file(
     reader: RecordReader,
     *,
     upsert: bool = False,
+    skip_existing: bool = False,
     batch_size: int = 256,
     progress: bool | None = None,
     scanned: dict[str, int] | None = None,
 ) -> AddReport:
     """Add a file's records; the whole file is validated first, then written batch by batch.
 
-    `scanned` is what `scan(reader)` returned, when the caller has already validated the file.
+    `skip_existing` leaves records whose id is already stored alone (counted as skipped): an add
+    that was interrupted continues where it stopped. `scanned` is what `scan(reader)` returned,
+    when the caller has already validated the file.
     """
+    if upsert and skip_existing:
+        raise InputError("Choose one: --upsert replaces stored ids, --skip-existing leaves them alone.")
     lines = scan(reader) if scanned is None else scanned
     total = len(lines)
-    if not upsert:
+    stored = _stored(collection, lines) if skip_existing else set()
+    if not upsert and not skip_existing:
         _refuse_existing(collection, reader.path, lines)
     report = AddReport()
     write = collection.upsert if upsert else collection.add
@@ -80,12 +86,17 @@ def add_file(
 
         def documents() -> Iterator[Document]:
             for record in reader:
-                yield record.document()
                 bar.update(1)
+                if record.id not in stored:
+                    yield record.document()
 
         report.merge(write(documents(), batch_size=batch_size, progress=False))
-    report.skipped = reader.skipped
+    report.skipped = reader.skipped + len(stored)
     return report
+
+
+def _stored(collection: Collection, lines: dict[str, int]) -> set[str]:
+    return {i for batch in batched(lines, 2048) for i in collection.existing(batch)}
 
 
 def _refuse_existing(collection: Collection, path: Path, lines: dict[str, int]) -> None:
@@ -96,7 +107,7 @@ def _refuse_existing(collection: Collection, path: Path, lines: dict[str, int]) 
             line = next(lines[i] for i in batch if i in found)
             raise DuplicateIdError(
                 f"{path}:{line}: {len(found)}+ id(s) already stored, e.g. {sorted(found)[0]!r}. "
-                "Use upsert (--upsert) to replace them; nothing was written."
+                "Use upsert (--upsert) to replace them, or --skip-existing to leave them; nothing was written."
             )
 
 

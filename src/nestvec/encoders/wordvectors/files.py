@@ -37,8 +37,13 @@ def inspect(path: str | Path, fmt: str = "auto") -> WordFile:
         first = fh.readline()
     parts = first.split()
     header = len(parts) == 2 and all(p.isdigit() for p in parts)
+    binary = _looks_binary(path, len(first))
     if fmt == "auto":
-        fmt = ("binary" if _looks_binary(path, len(first)) else "text") if header else "glove"
+        fmt = ("binary" if binary else "text") if header else "glove"
+    elif fmt == "binary" and not binary:
+        raise InputFileError(path, 2, "--format binary, but the rows after the header are text; use --format text.")
+    elif fmt != "binary" and binary:
+        raise InputFileError(path, 2, f"--format {fmt}, but the rows are binary; use --format binary.")
     if fmt in ("text", "binary"):
         if not header:
             raise InputFileError(path, 1, f"expected a 'count dim' header line, found {first[:80]!r}.")
@@ -64,6 +69,13 @@ def rows(info: WordFile) -> Iterator[tuple[str, np.ndarray]]:
     if info.format == "binary":
         yield from _binary_rows(info)
         return
+    try:
+        yield from _text_rows(info)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(info.path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+
+
+def _text_rows(info: WordFile) -> Iterator[tuple[str, np.ndarray]]:
     with info.path.open("r", encoding="utf-8", errors="strict") as fh:
         if info.format == "text":
             fh.readline()
@@ -95,4 +107,10 @@ def _binary_rows(info: WordFile) -> Iterator[tuple[str, np.ndarray]]:
                 raise InputFileError(
                     info.path, None, f"row {number + 1} ('{word.decode(errors='replace')}') is cut short."
                 )
-            yield word.decode("utf-8", errors="replace"), np.frombuffer(data, dtype="<f4").astype(np.float32)
+            try:
+                text = word.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputFileError(
+                    info.path, None, f"row {number + 1}'s word is not UTF-8; is the file word2vec binary?"
+                ) from None
+            yield text, np.frombuffer(data, dtype="<f4").astype(np.float32)
