@@ -165,6 +165,17 @@ def test_keys_and_scopes(client: TestClient, keys: dict[str, str]) -> None:
     assert client.get("/healthz", headers={"Authorization": ""}).json()["status"] == "ok"
 
 
+def test_keys_created_and_revoked_take_effect_without_a_restart(client: TestClient, keys: dict[str, str]) -> None:
+    store = KeyStore.open(keys["file"])
+    record, secret = store.create(scope="read", name="temporary")
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert client.get("/collections", headers=headers).status_code == 200
+    assert KeyStore.open(keys["file"]).revoke(record.id)
+    refused = client.get("/collections", headers=headers)
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+    assert client.get("/collections", headers={"Authorization": f"Bearer {keys['read']}"}).status_code == 200
+
+
 def test_metrics_count_requests_and_batches(client: TestClient) -> None:
     client.post("/v1/embeddings", json={"input": ["one", "two"], "model": "minilm"})
     text = client.get("/metrics").text

@@ -127,3 +127,36 @@ def test_schemathesis_finds_no_server_errors(server: str, tmp_path: Path) -> Non
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=400, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_docs_render_with_the_network_blocked(server: str, artifacts: Path) -> None:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    found = _chromium()
+    if found is None:
+        pytest.skip("no Chromium here, and Debian's chromium/chromium-driver could not be installed (needs apt + root)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = found[0]
+    # every host name fails to resolve and only loopback is reachable: a CDN script could not load
+    blocked = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-server=http://127.0.0.1:9"]
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        *blocked,
+        "--proxy-bypass-list=127.0.0.1",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=found[1]))
+    try:
+        driver.get(f"{server}/docs")
+        WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 5)
+        paths = {e.text for e in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        driver.save_screenshot(str(artifacts / "docs-offline.png"))
+        assert "/v1/embeddings" in paths and "/collections/{name}/search" in paths, paths
+        scripts = [s.get_attribute("src") for s in driver.find_elements(By.TAG_NAME, "script")]
+        assert all(src.startswith(server) for src in scripts if src), scripts
+    finally:
+        driver.quit()

@@ -150,7 +150,7 @@ def revoke_key(
     key_id: Annotated[str, typer.Argument(help="The key's id (from keys list).")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Revoke a key; a running server sees it on its next restart."""
+    """Revoke a key; a running server refuses it from its next request."""
     from nestvec.serve.auth import KeyStore
 
     def job() -> bool:

@@ -12,13 +12,14 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nestvec._version import __version__
 from nestvec.errors import DuplicateIdError, NestvecError
 from nestvec.serve import collections, embeddings
-from nestvec.serve.auth import Authenticate, KeyStore
+from nestvec.serve.auth import DOCS_ASSETS, Authenticate, KeyStore
 from nestvec.serve.catalog import Catalog, ConflictError, NotFoundError
 from nestvec.serve.deps import Read, State
 from nestvec.serve.encoders import ServedEncoders
@@ -46,7 +47,10 @@ def create_app(config: ServeConfig) -> FastAPI:
         yield
         server.close()  # checkpoints every collection's index
 
-    app = FastAPI(title="nestvec", version=__version__, lifespan=lifespan, description=_DESCRIPTION)
+    # fastapi-offline: /docs and /redoc with their scripts served from the installed package (no CDN)
+    app = FastAPIOffline(
+        title="nestvec", version=__version__, lifespan=lifespan, description=_DESCRIPTION, static_url=DOCS_ASSETS
+    )
     app.state.nestvec = server
     app.include_router(embeddings.router)
     app.include_router(collections.router)

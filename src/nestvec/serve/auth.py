@@ -40,10 +40,15 @@ class KeyRecord:
 
 
 class KeyStore:
-    """The keys file: {"format_version": 1, "keys": [KeyRecord, ...]}; rewritten atomically."""
+    """The keys file: {"format_version": 1, "keys": [KeyRecord, ...]}; rewritten atomically.
+
+    `find` reads the file again whenever it changed (one stat per request), so a key created or
+    revoked by `nestvec keys` takes effect on a running server at once; a file removed under the
+    server leaves no key valid."""
 
     def __init__(self, path: Path, records: list[KeyRecord]) -> None:
         self.path, self.records = path, records
+        self._stamp = _stamp(path)
 
     @classmethod
     def open(cls, path: str | Path, *, create: bool = False) -> KeyStore:
@@ -52,12 +57,7 @@ class KeyStore:
             if create:
                 return cls(path, [])
             raise InputError(f"No keys file at {path}. Create one with: nestvec keys create {path} --scope read")
-        try:
-            data = json.loads(path.read_text())
-            records = [KeyRecord(**r) for r in data["keys"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(f"{path} is not a nestvec keys file ({exc!r}).") from exc
-        return cls(path, records)
+        return cls(path, _read(path))
 
     def create(self, *, scope: str, name: str = "") -> tuple[KeyRecord, str]:
         """A new key: returns its record and the secret, which is not stored anywhere."""
@@ -79,17 +79,45 @@ class KeyStore:
         return found
 
     def find(self, secret: str) -> KeyRecord | None:
+        self._refresh()
         digest = _digest(secret)
         for record in self.records:
             if hmac.compare_digest(record.sha256, digest):
                 return record
         return None
 
+    def _refresh(self) -> None:
+        stamp = _stamp(self.path)
+        if stamp == self._stamp:
+            return
+        try:
+            self.records = _read(self.path) if stamp is not None else []
+        except (InputError, OSError):
+            return  # a file edited by hand into nonsense: the keys read last stay in force
+        self._stamp = stamp
+
     def _save(self) -> None:
         data: dict[str, Any] = {"format_version": FORMAT_VERSION, "keys": [asdict(r) for r in self.records]}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.path, data)
         self.path.chmod(0o600)  # hashes only, but still nobody else's business
+        self._stamp = _stamp(self.path)
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def _read(path: Path) -> list[KeyRecord]:
+    try:
+        data = json.loads(path.read_text())
+        return [KeyRecord(**r) for r in data["keys"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path} is not a nestvec keys file ({exc!r}).") from exc
 
 
 def _digest(secret: str) -> str:
@@ -97,6 +125,8 @@ def _digest(secret: str) -> str:
 
 
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's files
+PUBLIC_PREFIXES = (DOCS_ASSETS + "/",)
 
 
 STATE_KEY = "nestvec_key"  # where Authenticate leaves the request's KeyRecord for the routes
@@ -114,7 +144,13 @@ class Authenticate:
         self.app, self.keys = app, keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or scope["path"] in PUBLIC_PATHS:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] == "OPTIONS"
+            or path in PUBLIC_PATHS
+            or path.startswith(PUBLIC_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
