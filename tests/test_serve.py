@@ -74,6 +74,8 @@ def test_embeddings_match_the_library(client: TestClient, encoder: nestvec.Encod
         ({"input": "hi", "model": "minilm", "encoding_format": "int8"}, 422, "encoding_format"),
         ({"input": "\ud800 lone surrogate", "model": "minilm"}, 400, "not valid Unicode"),
         ({"model": "minilm"}, 422, "input"),
+        ({"input": ["fine", "  "], "model": "minilm"}, 400, "input[1] is empty or whitespace only"),
+        ({"input": ["ok", "word " * 400], "model": "minilm", "truncate": False}, 413, "over the model's 256"),
     ],
 )
 def test_bad_embedding_requests_get_4xx_with_a_json_error(

@@ -160,3 +160,20 @@ def test_docs_render_with_the_network_blocked(server: str, artifacts: Path) -> N
         assert all(src.startswith(server) for src in scripts if src), scripts
     finally:
         driver.quit()
+
+
+def test_a_taken_port_fails_at_once_and_requests_are_logged(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    log = tmp_path / "server.log"
+    with serve_process(["--data-dir", str(tmp_path / "data")], log=log) as url:
+        assert httpx.get(f"{url}/v1/models").status_code == 200
+        port = url.rsplit(":", 1)[1]
+        start = time.perf_counter()
+        second = subprocess.run(
+            [sys.executable, "-m", "nestvec.cli.main", "serve", "--port", port], capture_output=True, text=True
+        )
+        assert second.returncode == 1 and f"Cannot listen on 127.0.0.1:{port}" in second.stderr
+        assert "nestvec serve:" not in second.stderr and "Traceback" not in second.stderr
+        assert time.perf_counter() - start < 20
+        time.sleep(0.5)
+        assert '"GET /v1/models HTTP/1.1" 200' in log.read_text()

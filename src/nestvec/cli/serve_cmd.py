@@ -50,6 +50,7 @@ def serve(
     layers: Annotated[
         int | None, typer.Option("--layers", min=1, help="Run the model's first L layers only (a 2D-trained model).")
     ] = None,
+    no_access_log: Annotated[bool, typer.Option("--no-access-log", help="No log line per request.")] = False,
 ) -> None:
     """Serve embeddings (OpenAI-compatible), collections, search and a search page over HTTP."""
     from nestvec.serve import BatchPolicy, Limits, ServeConfig, create_app
@@ -82,21 +83,13 @@ def serve(
             data_dir.mkdir(parents=True, exist_ok=True)
         return create_app(config)
 
+    from nestvec.cli.serve_run import bind, bound_port, run
+
+    sock = run_job(False, lambda: bind(host, port))  # a taken port fails now, before the model loads
     app = run_job(False, job)
-    import uvicorn
-
-    from nestvec.serve.protocol import timed_protocol
-
     auth = f"keys from {keys}" if keys else "authentication off"
-    typer.echo(f"nestvec serve: http://{host}:{port}/ ({auth}); API docs at /docs", err=True)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        http=timed_protocol(header_timeout),
-        log_level="warning",
-        timeout_graceful_shutdown=10,
-    )
+    typer.echo(f"nestvec serve: http://{host}:{bound_port(sock)}/ ({auth}); API docs at /docs", err=True)
+    run(app, sock, header_timeout=header_timeout, access_log=not no_access_log)
 
 
 def check_auth(host: str, keys: Path | None, no_auth: bool) -> None:

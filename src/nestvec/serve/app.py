@@ -22,6 +22,7 @@ from nestvec.serve import collections, embeddings
 from nestvec.serve.auth import DOCS_ASSETS, Authenticate, KeyStore
 from nestvec.serve.catalog import Catalog, ConflictError, NotFoundError
 from nestvec.serve.deps import Read, State
+from nestvec.serve.embeddings import InputTooLong
 from nestvec.serve.encoders import ServedEncoders
 from nestvec.serve.limits import BodyLimit, error_body
 from nestvec.serve.metrics import Metrics
@@ -109,6 +110,8 @@ def _add_errors(app: FastAPI) -> None:
             return reply(404, str(exc), "not_found")
         if isinstance(exc, (ConflictError, DuplicateIdError)):
             return reply(409, str(exc), "conflict")
+        if isinstance(exc, InputTooLong):
+            return reply(413, str(exc), "input_too_long")
         return reply(400, str(exc), "invalid_request_error")
 
     @app.exception_handler(TimeoutError)

@@ -18,6 +18,12 @@ from nestvec.serve.state import ServerState
 from nestvec.transforms import Truncate
 
 _INLINE_CHARS = 20_000
+
+
+class InputTooLong(InputError):
+    """A text over the model's window with truncate=false: 413, as TEI answers."""
+
+
 router = APIRouter(tags=["embeddings"], dependencies=[Read])
 
 
@@ -38,7 +44,13 @@ async def embeddings(body: EmbeddingRequest, server: State) -> JSONResponse:
         counts = server.encoder.token_counts(texts)
     else:
         counts = await run_in_threadpool(server.encoder.token_counts, texts)
-    used = [min(c, server.encoder.max_tokens) for c in counts]
+    limit = server.encoder.max_tokens
+    if not body.truncate and (long := [i for i, c in enumerate(counts) if c > limit]):
+        raise InputTooLong(
+            f"input[{long[0]}] has {counts[long[0]]} tokens, over the model's {limit}; shorten it, or send "
+            '"truncate": true to embed its first tokens only.'
+        )
+    used = [min(c, limit) for c in counts]
     vectors = await _embed(server, texts, sum(used))
     if dims is not None and dims < server.encoder.dim:
         vectors = Truncate(dims).apply(vectors)
@@ -77,6 +89,8 @@ def _texts(server: ServerState, value: str | list[str] | list[int] | list[list[i
         raise InputError(f"input has {len(texts)} texts; the limit is {limits.max_texts} per request. Split it.")
     for i, text in enumerate(texts):
         assert isinstance(text, str)
+        if not text.strip():  # as collections refuse them: an empty text has no meaning to embed
+            raise InputError(f"input[{i}] is empty or whitespace only; send texts with content.")
         if len(text) > limits.max_chars:
             raise InputError(f"input[{i}] has {len(text):,} characters; the limit is {limits.max_chars:,}.")
         try:

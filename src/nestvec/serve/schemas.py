@@ -28,6 +28,9 @@ class EmbeddingRequest(BaseModel):
     model: str = Field(description="The served model: its name (GET /v1/models) or registry name.")
     dimensions: int | None = Field(default=None, ge=1, description="Matryoshka: keep the first N dims, renormalize.")
     encoding_format: Literal["float", "base64"] = "float"
+    truncate: bool = Field(
+        default=True, description="Texts over the model's window: embed their first tokens (true) or refuse (413)."
+    )
     user: str | None = None
 
 
