@@ -95,6 +95,8 @@ def test_embed_to_npy_and_parquet_match_the_library(tmp_path: Path) -> None:
         (["embed", "{bad_utf8}", "{out}.npy"], ":2: invalid UTF-8"),
         (["embed", "{good}", "{out}.txt"], "should end in one of .npy, .parquet"),
         (["embed", "{good}", "/proc/out.npy"], "Cannot write /proc/out.npy"),
+        (["index", "build", "{good}", "{out}", "--rescore", "10"], "with float32 codes it changes nothing"),
+        (["search", "{demo}", "query", "--fusion", "rrf"], "with mode dense they do nothing"),
         (["embed", "{good}", "{folder}"], "(it is a folder); choose a writable output path"),
         (["keys", "revoke", "{missing}.json", "abc", "--json"], '"type": "InputError"'),
     ],

@@ -213,6 +213,11 @@ def search_options(values: dict[str, Any]) -> tuple[str, Fusion]:
     """(mode, Fusion) from search fields by name, checked; those not given keep their defaults."""
     checked = {name: field(name).check(value) for name, value in values.items()}
     mode = checked.pop("mode", "dense")
+    if checked and mode != "hybrid":
+        raise InputError(
+            f"{', '.join(sorted(checked))} shape how hybrid search merges its dense and BM25 lists; with mode "
+            f"{mode} they do nothing. Add mode hybrid (--mode hybrid), or drop them."
+        )
     return mode, Fusion(**{field(name).attribute: value for name, value in checked.items()})
 
 

@@ -69,6 +69,11 @@ class Recipe:
             if f.query_time:
                 raise InputError(f"{name} is a search option, not part of a recipe.")
             current[name] = f.check(value)
+        if values.get("rescore") and current["codes"] == "float32":
+            raise InputError(
+                f"rescore={values['rescore']} re-scores compressed codes with the float vectors; with float32 codes "
+                "it changes nothing. Drop it, or choose codes=float16, int8, binary or rabitq."
+            )
         explicit = "rescore" in values or self.index.rescore != IndexSpec.make(codes=self.index.codes).rescore
         return _build(current, rescore_given=explicit, identity=self.identity)
 

@@ -112,7 +112,8 @@ async def search(name: str, body: SearchRequest, server: State) -> JSONResponse:
         raise InputError(f"k must be at most {limits.max_k}, got {body.k}.")
     if len(body.query) > limits.max_chars:
         raise InputError(f"The query has {len(body.query):,} characters; the limit is {limits.max_chars:,}.")
-    mode, fusion = table.search_options({k: v for k, v in body.model_dump().items() if k in SEARCH_FIELDS})
+    given = body.model_dump(exclude_unset=True)  # fusion settings sent without mode hybrid are refused
+    mode, fusion = table.search_options({k: v for k, v in given.items() if k in SEARCH_FIELDS})
 
     encoder = collection.encoder
 
