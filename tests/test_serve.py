@@ -289,3 +289,18 @@ def test_http_create_takes_every_recipe_field(tmp_path: Path) -> None:
         bad = c.post("/collections", json={"name": "bad", "recipe": "dims=64:bits=4"})
         assert bad.status_code == 400 and "not understood" in bad.json()["error"]["message"]
         assert c.post("/collections", json={"name": "bad", "spill": 101}).status_code == 422
+
+
+def test_writes_to_a_collection_removed_under_the_server_are_refused(client: TestClient) -> None:
+    import shutil
+
+    assert client.post("/collections", json={"name": "doomed"}).status_code == 201
+    assert client.post("/collections/doomed/documents", json={"documents": _docs(2)}).status_code == 200
+    folder = client.app.state.nestvec.catalog.get("doomed").path  # type: ignore[attr-defined]
+    shutil.rmtree(folder)
+    for response in (
+        client.post("/collections/doomed/documents", json={"documents": _docs(3)[2:]}),
+        client.delete(f"/collections/doomed/documents/{_docs(1)[0]['id']}"),
+    ):
+        assert response.status_code == 404, response.text
+        assert "was removed or replaced while open; nothing was written" in response.json()["error"]["message"]

@@ -39,6 +39,10 @@ class CollectionError(NestvecError):
     """A collection folder is missing, corrupt or used inconsistently."""
 
 
+class CollectionGoneError(CollectionError):
+    """The collection's folder was removed or replaced while it was open; nothing was written."""
+
+
 class RecipeMismatchError(CollectionError):
     """A query or document would be embedded differently from the collection's documents."""
 

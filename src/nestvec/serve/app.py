@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nestvec._version import __version__
-from nestvec.errors import DuplicateIdError, NestvecError
+from nestvec.errors import CollectionGoneError, DuplicateIdError, NestvecError
 from nestvec.serve import collections, embeddings
 from nestvec.serve.auth import DOCS_ASSETS, Authenticate, KeyStore
 from nestvec.serve.catalog import Catalog, ConflictError, NotFoundError
@@ -106,7 +106,7 @@ def _add_errors(app: FastAPI) -> None:
 
     @app.exception_handler(NestvecError)
     async def library_error(request: Request, exc: NestvecError) -> JSONResponse:
-        if isinstance(exc, NotFoundError):
+        if isinstance(exc, (NotFoundError, CollectionGoneError)):
             return reply(404, str(exc), "not_found")
         if isinstance(exc, (ConflictError, DuplicateIdError)):
             return reply(409, str(exc), "conflict")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nestvec.errors import CollectionError
+from nestvec.errors import CollectionError, CollectionGoneError
 from nestvec.store import rowsum
 from nestvec.store.sparse import SparseSpec
 
@@ -102,6 +102,7 @@ class SQLiteStore:
         self.read_only = not create and not os.access(path.parent, os.W_OK)
         try:
             self._db = self._connect()
+            self._inode = path.stat().st_ino
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA recursive_triggers=ON")  # so INSERT OR REPLACE fires the delete trigger
             if create:
@@ -174,8 +175,21 @@ class SQLiteStore:
                 found.update(r[0] for r in self._db.execute(f"SELECT id FROM documents WHERE id IN ({marks})", part))
         return found
 
+    def _check_present(self) -> None:
+        """SQLite goes on writing into a file unlinked under it, and the write is lost with it."""
+        try:
+            same = self.path.stat().st_ino == self._inode
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise CollectionGoneError(
+                f"{self.path.parent} was removed or replaced while open; nothing was written. "
+                "Open (or create) the collection again."
+            )
+
     def write(self, docs: Sequence[StoredDoc], chunks: Sequence[StoredChunk]) -> Change:
         """Replace `docs` and their chunks atomically."""
+        self._check_present()
         with self._lock, self._transaction():
             version = self._bump()
             removed = self._log_removed(self._labels_of([d.id for d in docs]), version)
@@ -193,6 +207,7 @@ class SQLiteStore:
 
     def delete(self, ids: Sequence[str]) -> tuple[list[str], Change | None]:
         """(the ids that existed, the write that removed them; None when none existed: no write)."""
+        self._check_present()
         with self._lock, self._transaction():
             found = sorted(self.existing_ids(ids))
             if not found:
