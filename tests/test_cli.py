@@ -70,6 +70,21 @@ def test_info_add_delete_in_process(demo_collection: Path, tmp_path: Path) -> No
     assert json.loads(runner.invoke(app, ["info", str(demo_collection), "--json"]).stdout)["documents"] == 678
 
 
+def test_search_text_output_shows_metadata_and_chunks(tmp_path: Path) -> None:
+    source = tmp_path / "docs.jsonl"
+    long = "Binary quantization keeps one bit per dimension. " * 60
+    rows = [{"id": "long", "text": long, "year": 2021}, {"id": "short", "text": "Product quantization.", "year": 2019}]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    built = runner.invoke(app, ["index", "build", str(source), str(tmp_path / "c"), "--long-documents", "split"])
+    assert built.exit_code == 0, built.output
+    found = runner.invoke(app, ["search", str(tmp_path / "c"), "binary quantization bits", "-k", "2"])
+    assert found.exit_code == 0, found.output
+    lines = found.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if "] long " in line)
+    assert "year=2021" in lines[at + 1] and "chunk " in lines[at + 1] and "(characters " in lines[at + 1]
+    assert any("year=2019" in line for line in lines)
+
+
 def test_embed_to_npy_and_parquet_match_the_library(tmp_path: Path) -> None:
     source = tmp_path / "few.jsonl"
     source.write_text("".join(PAPERS.read_text(encoding="utf-8").splitlines(keepends=True)[:20]), encoding="utf-8")

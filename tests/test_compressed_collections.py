@@ -51,6 +51,9 @@ def test_compressed_collections_search_update_and_reopen(
     info = reopened.info()
     assert info.recipe["vectors"]["dims"] == dims and info.recipe["index"]["strategy"] == index
     assert info.recipe["index"]["codes"] == codes and info.index_status == "loaded from checkpoint"
+    assert info.dim == (dims or 384) and info.model_dim == 384
+    wants_data = index == "ivf" or codes in ("int8", "rabitq")  # 60 documents: too few to train such codes
+    assert info.codes_trained == "yes" if not wants_data else info.codes_trained.startswith("not yet: exact search")
     assert [(h.id, round(h.score, 5)) for h in reopened.search(query, k=5)] == [
         (h.id, round(h.score, 5)) for h in after
     ]

@@ -313,7 +313,7 @@ def search(
             return hits, time.perf_counter() - start
 
     hits, seconds = run_job(as_json, job)
-    lines = [f"{i}. [{h.score:.3f}] {h.id}  {_title(h)}" for i, h in enumerate(hits, 1)]
+    lines = [line for i, h in enumerate(hits, 1) for line in _hit_lines(i, h)]
     emit(
         as_json,
         {"query": query, "seconds": seconds, "hits": [h.to_dict() for h in hits]},
@@ -321,9 +321,17 @@ def search(
     )
 
 
-def _title(hit: Any) -> str:
+def _hit_lines(rank: int, hit: Any) -> list[str]:
+    """The hit, then what else it carries: its metadata and, for a long document, the chunk that matched."""
     title = hit.metadata.get("title")
-    return str(title) if title else hit.text.strip().split("\n", 1)[0][:100]
+    head = str(title) if title else hit.text.strip().split("\n", 1)[0][:100]
+    lines = [f"{rank}. [{hit.score:.3f}] {hit.id}  {head}"]
+    shown = [f"{k}={json.dumps(v, ensure_ascii=False)[:60]}" for k, v in hit.metadata.items() if k != "title"]
+    if hit.chunk is not None:
+        shown.append(f"chunk {hit.chunk.number} (characters {hit.chunk.start}–{hit.chunk.end})")
+    if shown:
+        lines.append("   " + "  ".join(shown))
+    return lines
 
 
 @app.command()

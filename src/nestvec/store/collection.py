@@ -38,8 +38,10 @@ class CollectionInfo:
     documents: int
     chunks: int
     model: str
-    dim: int
+    dim: int  # the stored vectors' (after dims=), not the model's
+    model_dim: int
     index: str
+    codes_trained: str  # "yes", or why searches are still exact (IVF / int8 / RaBitQ codes need data)
     long_documents: str
     bytes_on_disk: int
     index_ram_bytes: int
@@ -412,14 +414,22 @@ class Collection:
             documents=self._store.count(),
             chunks=self._store.chunk_count(),
             model=identity.name,
-            dim=identity.dim,
+            dim=self.recipe.dim,
+            model_dim=identity.dim,
             index=self.recipe.index.describe(),
+            codes_trained=_trained(index, self.recipe.index),
             long_documents=self.recipe.long_documents.mode,
             bytes_on_disk=size,
             index_ram_bytes=index.ram_bytes(),
             index_status=self._live.status,
             recipe=self.recipe.to_dict(),
         )
+
+
+def _trained(index: Any, spec: Any) -> str:
+    if index.trained:
+        return "yes"
+    return f"not yet: exact search until {spec.train_at():,} vectors are stored (now {len(index):,})"
 
 
 def _recipe_encoder(recipe: Recipe, cache: str | Path | EmbeddingCache | None = None) -> Encoder:
