@@ -102,6 +102,21 @@ def test_search_page_in_a_real_browser(server: str, artifacts: Path) -> None:
         driver.save_screenshot(str(artifacts / "search-page.png"))
         assert any(t.startswith(target) for t in titles[:3]), titles
         assert driver.find_elements(By.CSS_SELECTOR, ".hit .snippet")[0].text
+        # built as the README builds it (title and abstract as the text, no title field): headed by the first line
+        plain = [{"id": p["id"], "text": f"{p['title']}\n{p['text']}"} for p in papers(150)[100:110]]
+        assert httpx.post(f"{server}/collections", json={"name": "plain"}).status_code == 201
+        assert (
+            httpx.post(f"{server}/collections/plain/documents", json={"documents": plain}, timeout=60).status_code
+            == 200
+        )
+        driver.get(server)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#collection option[value=plain]"))
+        Select(driver.find_element(By.ID, "collection")).select_by_value("plain")
+        driver.find_element(By.ID, "query").send_keys("simple contrastive sentence embeddings SimCSE")
+        driver.find_element(By.ID, "go").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "results in"))
+        headed = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".hit h2")]
+        assert any(t.startswith(target) for t in headed[:3]), headed
     finally:
         driver.quit()
 
