@@ -215,3 +215,30 @@ def test_an_interrupted_add_resumes_with_skip_existing(tmp_path: Path) -> None:
     assert json.loads(resumed.stdout)["skipped"] == stored and json.loads(resumed.stdout)["added"] == 3000 - stored
     with nestvec.Collection.open(folder) as c:
         assert len(c) == 3000
+
+
+def test_progress_shows_on_a_terminal_for_any_job_over_a_second(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    source = tmp_path / "few.jsonl"  # 120 texts: fewer than any batch, but seconds of work
+    source.write_text("".join(json.dumps({"id": str(i), "text": f"sentence {i} " * 90}) + "\n" for i in range(120)))
+    parent, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a new pty is 0 columns wide
+    command = [sys.executable, "-m", "nestvec.cli.main", "embed", str(source), str(tmp_path / "out.npy")]
+    done = subprocess.run(command, stderr=child, stdout=subprocess.PIPE, cwd=ROOT, timeout=300)
+    os.close(child)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(parent, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(parent)
+    assert done.returncode == 0
+    assert b"120/120" in shown and b"doc" in shown, shown[-500:]

@@ -126,8 +126,13 @@ def check_texts(texts: Sequence[str]) -> None:
             )
 
 
-def show_progress(progress: bool | None, total: int, threshold: int = 256) -> bool:
-    """Progress bars only on a terminal, and by default only for jobs long enough to matter."""
-    if progress is False or not sys.stderr.isatty():
-        return False
-    return progress is True or total >= threshold
+def progress_bar(total: int, progress: bool | None, *, unit: str, desc: str | None = None, initial: int = 0) -> Any:
+    """A tqdm bar on stderr, on a terminal only. By default (`progress=None`) it appears once the job
+    has run for a second, whatever its size, so quick calls print nothing and slow ones never look stuck."""
+    from tqdm.auto import tqdm
+
+    shown = progress is not False and sys.stderr.isatty()
+    return tqdm(
+        total=total, initial=initial, unit=unit, desc=desc, disable=not shown, delay=0.0 if progress else 1.0,
+        mininterval=0.2,
+    )  # fmt: skip

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from nestvec.batching import batched
 from nestvec.encoders import Encoder
-from nestvec.encoders.base import show_progress
+from nestvec.encoders.base import progress_bar
 from nestvec.errors import DuplicateIdError, InputError, InputFileError, MissingExtraError
 from nestvec.files import fsync_dir
 from nestvec.io.readers import RecordReader
@@ -82,7 +82,7 @@ def add_file(
         _refuse_existing(collection, reader.path, lines)
     report = AddReport()
     write = collection.upsert if upsert else collection.add
-    with tqdm(total=total, unit="doc", disable=not show_progress(progress, total)) as bar:
+    with progress_bar(total, progress, unit="doc") as bar:
 
         def documents() -> Iterator[Document]:
             for record in reader:
@@ -164,7 +164,7 @@ def embed_file(
     _writable(target, tmp)  # before any record is read or embedded
     total = len(scan(reader))
     try:
-        with tqdm(total=total, unit="doc", disable=not show_progress(progress, total)) as bar:
+        with progress_bar(total, progress, unit="doc") as bar:
             if target.suffix.lower() == ".npy":
                 _write_npy(reader, tmp, encoder, total, batch_size, bar)
             else:

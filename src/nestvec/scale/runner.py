@@ -19,9 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from nestvec.encoders.base import show_progress
+from nestvec.encoders.base import progress_bar
 from nestvec.errors import InputError, MissingExtraError
 from nestvec.recipe import Recipe
 from nestvec.registry import unknown_name_message
@@ -119,7 +117,7 @@ def _run(
         num_gpus=options.gpus or None,
     )  # fmt: skip
     done = total - sum(s.rows for s in todo)
-    with tqdm(total=total, initial=done, unit="doc", disable=not show_progress(options.progress, total)) as bar:
+    with progress_bar(total, options.progress, unit="doc", initial=done) as bar:
         for row in mapped.iter_rows():
             entry = json.loads(row["result"])
             manifest.record(entry)

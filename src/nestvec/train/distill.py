@@ -23,6 +23,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from nestvec.encoders import load_encoder
+from nestvec.encoders.base import progress_bar
 from nestvec.encoders.static import STORAGE, StaticEncoder, save_static
 from nestvec.encoders.transformer.tokenize import Batch
 from nestvec.errors import InputError
@@ -119,8 +120,9 @@ def _token_vectors(model: TransformerEncoder, tokenizer: Tokenizer, batch_size: 
     if len(wrapped) != 2:
         raise InputError(f"distill expects a tokenizer that wraps texts in two special tokens, got {wrapped}.")
     out = np.empty((size, model.dim), dtype=np.float32)
-    with torch.inference_mode():
+    with torch.inference_mode(), progress_bar(size, None, unit="token", desc="teacher's token vectors") as bar:
         for lo in range(0, size, batch_size):
+            bar.update(min(batch_size, size - lo))
             ids = np.arange(lo, min(lo + batch_size, size), dtype=np.int64)
             input_ids = np.stack([np.full_like(ids, wrapped[1]), ids, np.full_like(ids, wrapped[0])], axis=1)
             batch = Batch(ids, input_ids, np.ones_like(input_ids), np.zeros_like(input_ids))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tokenizers import AddedToken, Tokenizer
 
+from nestvec.encoders.base import progress_bar
 from nestvec.encoders.transformer.tokenize import Batch
 from nestvec.extras import require
 
@@ -46,8 +47,9 @@ def word_vectors(model: TransformerEncoder, tokenizer: Tokenizer, words: Sequenc
     wrapped = tokenizer.encode("", add_special_tokens=True).ids
     pieces = [e.ids for e in tokenizer.encode_batch(list(words), add_special_tokens=False)]
     out = np.empty((len(words), model.dim), dtype=np.float32)
-    with torch.inference_mode():
+    with torch.inference_mode(), progress_bar(len(words), None, unit="word", desc="teacher's word vectors") as bar:
         for lo in range(0, len(words), batch_size):
+            bar.update(min(batch_size, len(words) - lo))
             rows = [[wrapped[1], *ids, wrapped[0]] for ids in pieces[lo : lo + batch_size]]
             width = max(len(r) for r in rows)
             input_ids = np.zeros((len(rows), width), dtype=np.int64)

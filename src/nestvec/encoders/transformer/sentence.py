@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from nestvec.encoders.base import ModelIdentity, check_texts, show_progress
+from nestvec.encoders.base import ModelIdentity, check_texts, progress_bar
 from nestvec.encoders.transformer.folder import STFolder
 from nestvec.encoders.transformer.layers import check_layers
 from nestvec.encoders.transformer.tokenize import Batch, TextTokenizer
@@ -107,9 +107,8 @@ class SentenceEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(texts), unit="text", disable=not show_progress(progress, len(texts)))
+        bar = progress_bar(len(texts), progress, unit="text")
         batches = self.tokenizer.batches(texts, batch_size, max_batch_tokens=max_batch_tokens)
         pending: deque[tuple[np.ndarray, Any]] = deque()
 
