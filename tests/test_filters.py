@@ -21,7 +21,9 @@ from nestvec.serve import ServeConfig, create_app
 
 FIELDS = ("a", "b", "c")
 SCALARS: list[Any] = [None, True, False, -2, 0, 1, 2, 2.0, 2.5, 2020, "", "1", "2", "2020", "apple", "b"]
-STORED: list[Any] = [*SCALARS, [1, 2], {"x": 1}]
+STORED: list[Any] = [*SCALARS, "apple pie", [1, 2], ["b", "apple"], [True, 2.5], {"x": 1}]
+WORDS = ["apple", "b", "1", "pie", "zzz"]
+TEXTS = ["Binary codes", "binary Apple codes", "graph search", "Apple pie"]
 ORDERS: dict[str, Callable[[Any, Any], bool]] = {
     "$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le,
 }  # fmt: skip
@@ -44,13 +46,15 @@ def equals(value: Any, wanted: Any) -> bool:
     return value is not MISSING and kind(value) == kind(wanted) and value == wanted
 
 
-def matches(metadata: dict[str, Any], spec: dict[str, Any]) -> bool:
+def matches(metadata: dict[str, Any], spec: dict[str, Any], text: str = "") -> bool:
     """The reference: the rule nestvec.store.filters documents, in plain Python."""
     for key, condition in spec.items():
-        if key == "$and":
-            ok = all(matches(metadata, s) for s in condition)
+        if key == "$text":
+            ok = condition.lower() in text.lower()
+        elif key == "$and":
+            ok = all(matches(metadata, s, text) for s in condition)
         elif key == "$or":
-            ok = any(matches(metadata, s) for s in condition)
+            ok = any(matches(metadata, s, text) for s in condition)
         else:
             value = metadata.get(key, MISSING)
             ops = condition if isinstance(condition, dict) else {"$eq": condition}
@@ -65,6 +69,10 @@ def _holds(value: Any, op: str, wanted: Any) -> bool:
         return equals(value, wanted) == (op == "$eq")
     if op in ("$in", "$nin"):
         return any(equals(value, w) for w in wanted) == (op == "$in")
+    if op == "$contains":
+        if isinstance(value, list):
+            return any(kind(v) == kind(wanted) and v == wanted for v in value)
+        return isinstance(value, str) and isinstance(wanted, str) and wanted in value
     same = value is not MISSING and kind(value) == kind(wanted)
     return same and ORDERS[op](value, wanted)
 
@@ -74,7 +82,9 @@ def random_metadata(rng: random.Random) -> dict[str, Any]:
 
 
 def random_condition(rng: random.Random) -> Any:
-    op = rng.choice(["plain", "$eq", "$ne", "$in", "$nin", *ORDERS])
+    op = rng.choice(["plain", "$eq", "$ne", "$in", "$nin", "$contains", *ORDERS])
+    if op == "$contains":
+        return {op: rng.choice([*WORDS, 2, 2.5, True])}
     if op in ORDERS:
         return {op: rng.choice([v for v in SCALARS if kind(v) in ("number", "text")])}
     if op in ("$in", "$nin"):
@@ -86,7 +96,10 @@ def random_condition(rng: random.Random) -> Any:
 def random_filter(rng: random.Random, depth: int = 0) -> dict[str, Any]:
     if depth < 2 and rng.random() < 0.25:
         return {rng.choice(["$and", "$or"]): [random_filter(rng, depth + 1) for _ in range(rng.randint(1, 3))]}
-    return {f: random_condition(rng) for f in rng.sample(FIELDS, rng.randint(1, 2))}
+    spec: dict[str, Any] = {f: random_condition(rng) for f in rng.sample(FIELDS, rng.randint(1, 2))}
+    if rng.random() < 0.15:
+        spec["$text"] = rng.choice(["binary", "APPLE", "codes", "pie"])
+    return spec
 
 
 DOCS = 80
@@ -98,8 +111,12 @@ def typed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict
     metadata = {f"d{i}": random_metadata(rng) for i in range(DOCS)}
     folder = tmp_path_factory.mktemp("filters") / "typed"
     with nestvec.Collection.create(folder) as collection:
-        collection.add([nestvec.Document(i, f"document {i}", m) for i, m in metadata.items()])
+        collection.add([nestvec.Document(i, text_of(i), m) for i, m in metadata.items()])
     yield folder, metadata
+
+
+def text_of(doc_id: str) -> str:
+    return f"document {doc_id}: {TEXTS[int(doc_id[1:]) % len(TEXTS)]}"
 
 
 def cases(seed: int, count: int) -> list[dict[str, Any]]:
@@ -108,7 +125,7 @@ def cases(seed: int, count: int) -> list[dict[str, Any]]:
 
 
 def expected(metadata: dict[str, dict[str, Any]], spec: dict[str, Any]) -> set[str]:
-    return {i for i, m in metadata.items() if matches(m, spec)}
+    return {i for i, m in metadata.items() if matches(m, spec, text_of(i))}
 
 
 def test_library_filters_equal_the_reference_on_random_typed_metadata(
@@ -126,6 +143,10 @@ def test_cross_type_comparisons_follow_the_rule() -> None:
     assert not matches({"year": "2020"}, {"year": {"$gte": 2030}})
     assert not matches({"flag": 1}, {"flag": True})
     assert matches({"flag": 1}, {"flag": {"$ne": True}}) and matches({}, {"x": None})
+    assert not matches({"tags": [1, 2]}, {"tags": {"$contains": True}})
+    assert matches({"tags": ["b", "apple"]}, {"tags": {"$contains": "apple"}})
+    assert matches({"note": "apple pie"}, {"note": {"$contains": "pie"}}, "")
+    assert matches({}, {"$text": "BINARY"}, "binary codes")
 
 
 def test_bad_filter_values_are_input_errors(typed: tuple[Path, dict[str, dict[str, Any]]]) -> None:
@@ -135,6 +156,8 @@ def test_bad_filter_values_are_input_errors(typed: tuple[Path, dict[str, dict[st
             ({"a": {"$lt": None}}, "orders numbers or strings"),
             ({"a": [1]}, "expected a string, number, boolean or null"),
             ({"a": {"$in": [[1]]}}, "expected a string, number, boolean or null"),
+            ({"a": {"$contains": None}}, "takes a string, number or boolean"),
+            ({"$text": ""}, "takes a non-empty string"),
         ]:
             with pytest.raises(InputError, match=words):
                 collection.search("x", filter=spec)

@@ -9,7 +9,10 @@ type), a string strings, a boolean booleans; {"year": 2020} does not match "2020
 does not match 1, and {"year": {"$gte": 2030}} never matches a string. {"x": null} matches a null
 or a missing x. "$ne" and "$nin" are the exact complements of "$eq" and "$in": they also match
 documents where the field is missing or of another type. Ordering ("$gt" …) takes a number or a
-string. Lists and objects in metadata match no scalar condition.
+string. Lists and objects in metadata match no scalar condition. "$contains" matches a string
+field holding the value as a substring, or a list field holding it as an item (of the same type):
+{"tags": {"$contains": "ann"}}. {"$text": "binary codes"} (or {"$text": {"$contains": …}}) keeps
+documents whose text holds the words, in any case.
 """
 
 from __future__ import annotations
@@ -43,8 +46,14 @@ def _compile(spec: dict[str, Any]) -> tuple[str, list[Any]]:
             parts = [_compile(item) for item in value]
             clauses.append("(" + f" {key[1:].upper()} ".join(p[0] for p in parts) + ")")
             params += [x for p in parts for x in p[1]]
+        elif key == "$text":
+            sql, args = _text(value)
+            clauses.append(sql)
+            params += args
         elif key.startswith("$"):
-            raise InputError(unknown_name_message("filter operator", key, ["$and", "$or"]) + " (at the top level).")
+            raise InputError(
+                unknown_name_message("filter operator", key, ["$and", "$or", "$text"]) + " (at the top level)."
+            )
         else:
             sql, args = _field(key, value)
             clauses.append(sql)
@@ -100,6 +109,32 @@ def _ordered(field: str, path: str, op: str, value: Any) -> tuple[str, list[Any]
     return f"({_TYPE} {_TYPES[kind]} AND json_extract(d.metadata, ?) {_COMPARISONS[op]} ?)", [path, path, value]
 
 
+def _text(condition: Any) -> tuple[str, list[Any]]:
+    """{"$text": "words"} or {"$text": {"$contains": "words"}}: the document's text holds them (any case)."""
+    wrapped = isinstance(condition, dict) and list(condition) == ["$contains"]
+    value = condition["$contains"] if wrapped else condition
+    if not isinstance(value, str) or not value:
+        raise InputError(f'"$text" takes a non-empty string, or {{"$contains": "…"}}; got {condition!r:.100}.')
+    return "(instr(lower(d.text), lower(?)) > 0)", [value]
+
+
+_ITEM_TYPES = {"number": "IN ('integer', 'real')", "text": "= 'text'", "bool": "IN ('true', 'false')"}
+
+
+def _contains(field: str, path: str, value: Any) -> tuple[str, list[Any]]:
+    """A string field holding `value` as a substring, or a list field holding it as an item (same type)."""
+    kind = _kind(field, value)
+    if kind == "null":
+        raise InputError(f"'$contains' on '{field}' takes a string, number or boolean; got null.")
+    item = "j.value = ?" if kind != "bool" else f"j.type = '{'true' if value else 'false'}'"
+    listed = f"EXISTS (SELECT 1 FROM json_each(d.metadata, ?) j WHERE j.type {_ITEM_TYPES[kind]} AND {item})"
+    args: list[Any] = [path, path] + ([value] if kind != "bool" else [])
+    if kind != "text":
+        return f"({_TYPE} = 'array' AND {listed})", args
+    substring = "instr(json_extract(d.metadata, ?), ?) > 0"
+    return f"(({_TYPE} = 'text' AND {substring}) OR ({_TYPE} = 'array' AND {listed}))", [path, path, value, *args]
+
+
 def _field(key: str, condition: Any) -> tuple[str, list[Any]]:
     path = _path(key)
     if not isinstance(condition, dict):
@@ -114,6 +149,8 @@ def _field(key: str, condition: Any) -> tuple[str, list[Any]]:
             sql = sql if op == "$eq" else f"NOT {sql}"
         elif op in _COMPARISONS:
             sql, args = _ordered(key, path, op, value)
+        elif op == "$contains":
+            sql, args = _contains(key, path, value)
         elif op in _LISTS:
             if not isinstance(value, list) or not value:
                 raise InputError(f"'{op}' on '{key}' takes a non-empty list, got {value!r}.")
@@ -121,7 +158,8 @@ def _field(key: str, condition: Any) -> tuple[str, list[Any]]:
             sql = "(" + " OR ".join(p[0] for p in parts) + ")"
             sql, args = (sql if op == "$in" else f"NOT {sql}"), [a for p in parts for a in p[1]]
         else:
-            raise InputError(f"Filter on '{key}': " + unknown_name_message("operator", op, [*_COMPARISONS, *_LISTS]))
+            known = [*_COMPARISONS, *_LISTS, "$contains"]
+            raise InputError(f"Filter on '{key}': " + unknown_name_message("operator", op, known))
         clauses.append(sql)
         params += args
     return "(" + " AND ".join(clauses) + ")", params
