@@ -242,3 +242,25 @@ def test_progress_shows_on_a_terminal_for_any_job_over_a_second(tmp_path: Path) 
     os.close(parent)
     assert done.returncode == 0
     assert b"120/120" in shown and b"doc" in shown, shown[-500:]
+
+
+def test_get_list_and_collections(tmp_path: Path) -> None:
+    source = tmp_path / "docs.jsonl"
+    rows = [{"id": f"d{i:02d}", "text": f"document {i}", "year": 2015 + i % 10} for i in range(30)]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert runner.invoke(app, ["index", "build", str(source), str(tmp_path / "data" / "c")]).exit_code == 0
+    got = json.loads(runner.invoke(app, ["get", str(tmp_path / "data" / "c"), "d03", "nope", "--json"]).stdout)
+    assert got == {
+        "documents": [{"id": "d03", "text": "document 3", "metadata": {"year": 2018}}],
+        "not_found": ["nope"],
+    }
+    command = ["list", str(tmp_path / "data" / "c"), "--filter", '{"year": {"$gte": 2022}}', "--limit", "5"]
+    first = json.loads(runner.invoke(app, [*command, "--json"]).stdout)
+    wanted = [r["id"] for r in rows if r["year"] >= 2022]
+    assert [d["id"] for d in first["documents"]] == wanted[:5] and first["next_offset"] == 5
+    rest = json.loads(runner.invoke(app, [*command, "--offset", "5", "--json"]).stdout)
+    assert [d["id"] for d in rest["documents"]] == wanted[5:] and rest["next_offset"] is None
+    listed = json.loads(runner.invoke(app, ["collections", str(tmp_path / "data"), "--json"]).stdout)
+    assert [(c["name"], c["documents"]) for c in listed["collections"]] == [("c", 30)]
+    bad = runner.invoke(app, ["list", str(tmp_path / "data" / "c"), "--filter", "{oops"])
+    assert bad.exit_code == 1 and "--filter must be JSON" in bad.output

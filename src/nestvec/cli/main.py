@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from nestvec.cli.browse_cmd import collections, get, list_documents, parse_filter
 from nestvec.cli.check_cmd import check, repair
 from nestvec.cli.common import JsonOpt, emit, run_job
 from nestvec.cli.distill_cmd import distill
@@ -64,6 +65,9 @@ app.command("train")(train)
 app.command("export")(export)
 app.add_typer(vectors_app, name="vectors")
 app.add_typer(keys_app, name="keys")
+app.command("get")(get)
+app.command("list")(list_documents)
+app.command("collections")(collections)
 
 IdField = Annotated[str, typer.Option("--id-field", help="Field holding each record's id.")]
 NoId = Annotated[bool, typer.Option("--no-id", help="Number records by line instead of reading ids.")]
@@ -298,14 +302,10 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search a collection; prints the best documents first."""
-    from nestvec.errors import InputError
     from nestvec.store import Collection
 
     def job() -> Any:
-        try:
-            spec = json.loads(filter) if filter is not None else None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"--filter must be JSON, got {filter!r} ({exc.msg}).") from exc
+        spec = parse_filter(filter)
         mode, fusion = recipe.search()
         with Collection.open(collection, model=model) as coll:
             start = time.perf_counter()

@@ -19,6 +19,7 @@ from nestvec.index.spec import IndexSpec
 from nestvec.locks import ReadWriteLock
 from nestvec.recipe import Recipe
 from nestvec.store import chunking
+from nestvec.store.filters import compile_filter
 from nestvec.store.folder import STORE_FILE, read_recipe, write_folder
 from nestvec.store.fusion import Fusion
 from nestvec.store.live_index import CompactReport, LiveIndex
@@ -325,6 +326,13 @@ class Collection:
             ids = [ids]
         found = self._store.get(list(ids))
         return [Document(found[i].id, found[i].text, found[i].metadata) for i in ids if i in found]
+
+    def documents(self, *, filter: dict[str, Any] | None = None, offset: int = 0, limit: int = 100) -> list[Document]:
+        """Stored documents by id order, those matching `filter` only, `limit` from `offset` (paging)."""
+        if offset < 0 or limit < 1:
+            raise InputError(f"offset must be ≥ 0 and limit ≥ 1; got offset={offset}, limit={limit}.")
+        where, params = compile_filter(filter) if filter is not None else (None, [])
+        return [Document(d.id, d.text, d.metadata) for d in self._store.page(where, params, offset, limit)]
 
     def existing(self, ids: Sequence[str]) -> set[str]:
         """Which of `ids` are stored."""

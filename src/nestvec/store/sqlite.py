@@ -357,6 +357,14 @@ class SQLiteStore:
         with self._lock:
             return np.fromiter((r[0] for r in self._db.execute(sql, list(params))), dtype=np.int64)
 
+    def page(self, where: str | None, params: Sequence[Any], offset: int, limit: int) -> list[StoredDoc]:
+        """Documents by id, those matching `where` (a compiled filter over `d`) only."""
+        sql = "SELECT d.id, d.text, d.metadata, d.tokens, d.truncated FROM documents d"
+        sql += f" WHERE {where}" if where else ""
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY d.id LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+        return [StoredDoc(r[0], r[1], json.loads(r[2]), int(r[3]), bool(r[4])) for r in rows]
+
     def iter_documents(self) -> Iterator[StoredDoc]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM documents ORDER BY id").fetchall()
