@@ -264,3 +264,17 @@ def test_get_list_and_collections(tmp_path: Path) -> None:
     assert [(c["name"], c["documents"]) for c in listed["collections"]] == [("c", 30)]
     bad = runner.invoke(app, ["list", str(tmp_path / "data" / "c"), "--filter", "{oops"])
     assert bad.exit_code == 1 and "--filter must be JSON" in bad.output
+
+
+def test_train_hash_makes_a_model_that_loads(tmp_path: Path) -> None:
+    texts = tmp_path / "texts.txt"
+    texts.write_text(
+        "".join(p["title"] + "\n" for p in json.loads("[" + ",".join(PAPERS.read_text().splitlines()[:300]) + "]"))
+    )
+    made = runner.invoke(app, ["train-hash", str(tmp_path / "hash"), "--texts", str(texts), "--epochs", "1", "--json"])
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["texts"] == 300
+    vectors = nestvec.load_encoder(str(tmp_path / "hash")).encode(["binary codes", "graph search"])
+    assert vectors.shape == (2, 384) and np.isfinite(vectors).all()
+    missing = runner.invoke(app, ["train-hash", str(tmp_path / "h2"), "--texts", str(tmp_path / "none.txt")])
+    assert missing.exit_code == 1 and "no such file" in missing.output and not (tmp_path / "h2").exists()

@@ -76,3 +76,39 @@ def _words(path: Path, teacher: str, size: int) -> list[str]:
     folder = read_st_folder(resolve_model(teacher)[1])
     tokenizer = Tokenizer.from_file(str(folder.transformer_dir / "tokenizer.json"))
     return corpus_words(_texts(path), tokenizer, size=size)
+
+
+def train_hash(
+    output: Annotated[Path, typer.Argument(help="Folder for the hash model (must not exist).")],
+    texts: Annotated[Path, typer.Option("--texts", help="Unlabeled texts (.txt/.jsonl/.csv/.parquet) to learn on.")],
+    teacher: Annotated[str, typer.Option("--teacher", "-t", help="Teacher: model name or folder.")] = "minilm",
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the texts.")] = 3,
+    typo_rate: Annotated[
+        float, typer.Option("--typo-rate", min=0.0, max=1.0, help="Share of words given a typo in a second copy.")
+    ] = 0.0,
+    lexicon: Annotated[int, typer.Option("--lexicon", min=0, help="Known words kept to mend typos (0: none).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the table and the data order.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train hash embeddings (no vocabulary, no torch at inference) on a teacher's vectors of TEXTS."""
+    from dataclasses import asdict
+
+    from nestvec.encoders import load_encoder
+    from nestvec.train.hashed import train_hashed
+
+    def job() -> Any:
+        corpus = _texts(texts)  # read first: a bad file fails before the teacher loads
+        targets = load_encoder(teacher).encode(corpus, batch_size=64)
+        name = f"hash embeddings of {teacher}"
+        made = train_hashed(
+            corpus, targets, output, epochs=epochs, typo_rate=typo_rate, lexicon=lexicon, seed=seed, name=name
+        )
+        return asdict(made)
+
+    report = run_job(as_json, job)
+    emit(
+        as_json,
+        report,
+        f"trained {report['path']} on {report['texts']} texts, {report['epochs']} epochs "
+        f"(loss {report['final_loss']:.4f}) in {report['seconds']:.1f}s",
+    )

@@ -12,7 +12,7 @@ import typer
 from nestvec.cli.browse_cmd import collections, get, list_documents, parse_filter
 from nestvec.cli.check_cmd import check, repair
 from nestvec.cli.common import JsonOpt, emit, run_job
-from nestvec.cli.distill_cmd import distill
+from nestvec.cli.distill_cmd import distill, train_hash
 from nestvec.cli.eval_cmd import eval_app
 from nestvec.cli.eval_cmd import inspect as inspect_command
 from nestvec.cli.export_cmd import export
@@ -61,6 +61,7 @@ app.command("check")(check)
 app.command("repair")(repair)
 app.command("serve")(serve)
 app.command("distill")(distill)
+app.command("train-hash")(train_hash)
 app.command("train")(train)
 app.command("export")(export)
 app.add_typer(vectors_app, name="vectors")
