@@ -304,3 +304,30 @@ def test_writes_to_a_collection_removed_under_the_server_are_refused(client: Tes
     ):
         assert response.status_code == 404, response.text
         assert "was removed or replaced while open; nothing was written" in response.json()["error"]["message"]
+
+
+def test_documents_with_their_vectors_and_search_by_vector(client: TestClient, encoder: nestvec.Encoder) -> None:
+    docs = _docs(12)
+    vectors = encoder.encode([d["text"] for d in docs])
+    with_vectors = [{**d, "vector": v.tolist()} for d, v in zip(docs, vectors, strict=True)]
+    assert client.post("/collections", json={"name": "given"}).status_code == 201
+    added = client.post("/collections/given/documents", json={"documents": with_vectors})
+    assert added.status_code == 200 and added.json()["added"] == 12
+    query = "contrastive sentence embeddings"
+    by_text = client.post("/collections/given/search", json={"query": query, "k": 3}).json()["hits"]
+    by_vector = client.post(
+        "/collections/given/search", json={"query_vector": encoder.encode([query])[0].tolist(), "k": 3}
+    ).json()["hits"]
+    assert [(h["id"], round(h["score"], 4)) for h in by_vector] == [(h["id"], round(h["score"], 4)) for h in by_text]
+    for body, words in [
+        ({"documents": [{**with_vectors[0], "id": "x"}, {**docs[1], "id": "y"}]}, "1 of 2 documents carry a vector"),
+        ({"documents": [{**docs[0], "id": "z", "vector": [1.0] * 384}]}, "has norm 19.5959"),
+        ({"documents": [{**docs[0], "id": "w", "vector": [0.5] * 4}]}, "must have shape (1, 384)"),
+    ]:
+        refused = client.post("/collections/given/documents", json=body)
+        assert refused.status_code == 400 and words in refused.json()["error"]["message"], refused.text
+    both = client.post("/collections/given/search", json={"query": "x", "query_vector": [0.0] * 384})
+    assert both.status_code == 422 and "exactly one of query" in both.json()["error"]["message"]
+    hybrid = {"query_vector": vectors[0].tolist(), "mode": "hybrid"}
+    assert client.post("/collections/given/search", json=hybrid).status_code == 400
+    assert client.get("/collections/given").json()["documents"] == 12

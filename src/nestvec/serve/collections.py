@@ -71,8 +71,13 @@ async def add_documents(name: str, body: AddDocuments, server: State) -> AddResu
                 f"Document '{doc.id}' has {len(doc.text):,} characters; the limit is {limits.max_chars:,}."
             )
     docs = [Document(d.id, d.text, d.metadata) for d in body.documents]
+    given = [d.vector for d in body.documents if d.vector is not None]
+    if given and len(given) != len(docs):
+        raise InputError(f"{len(given)} of {len(docs)} documents carry a vector; send a vector with each, or none.")
     write = collection.upsert if body.upsert else collection.add
-    report = await run_in_threadpool(lambda: write(docs, progress=False))  # no timeout: a started write finishes
+    vectors = given or None
+    # no timeout: a started write finishes
+    report = await run_in_threadpool(lambda: write(docs, vectors=vectors, progress=False))
     return AddResult(
         added=report.added,
         updated=report.updated,
@@ -110,18 +115,26 @@ async def search(name: str, body: SearchRequest, server: State) -> JSONResponse:
     limits = server.config.limits
     if body.k > limits.max_k:
         raise InputError(f"k must be at most {limits.max_k}, got {body.k}.")
-    if len(body.query) > limits.max_chars:
-        raise InputError(f"The query has {len(body.query):,} characters; the limit is {limits.max_chars:,}.")
     given = body.model_dump(exclude_unset=True)  # fusion settings sent without mode hybrid are refused
     mode, fusion = table.search_options({k: v for k, v in given.items() if k in SEARCH_FIELDS})
+    if body.query_vector is not None:
+        if mode != "dense":
+            raise InputError(f"query_vector searches the dense index only; mode {mode} needs a query text.")
+        vector = [body.query_vector]
+        found = await run_in_threadpool(lambda: collection.search_vectors(vector, k=body.k, filter=body.filter))
+        return JSONResponse({"collection": name, "mode": mode, "hits": [h.to_dict() for h in found[0]]})
+    assert body.query is not None  # the schema asks for one of the two
+    if len(body.query) > limits.max_chars:
+        raise InputError(f"The query has {len(body.query):,} characters; the limit is {limits.max_chars:,}.")
+    text = body.query
 
     encoder = collection.encoder
 
     async def run() -> list[Any]:
         encoded = None
         if mode != "sparse" and isinstance(encoder, BatchedEncoder):
-            encoded = await encoder.encode_async([body.query])  # waits for the batcher on the loop, not a thread
-        query = [body.query]
+            encoded = await encoder.encode_async([text])  # waits for the batcher on the loop, not a thread
+        query = [text]
         found = await run_in_threadpool(
             lambda: collection.search_batch(
                 query, k=body.k, filter=body.filter, mode=mode, fusion=fusion, encoded=encoded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from nestvec.recipe import fields as table
 
@@ -110,6 +110,9 @@ class DocumentIn(BaseModel):
     id: str = Field(min_length=1, max_length=512)
     text: str = Field(min_length=1)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    vector: list[float] | None = Field(
+        default=None, description="Its vector, made elsewhere by the collection's model (then the model does not run)."
+    )
 
     _check_text = field_validator("id", "text")(_encodable)
 
@@ -148,11 +151,20 @@ class Deleted(BaseModel):
 class _SearchBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1)
+    query: str | None = Field(default=None, min_length=1, description="The query text (or send query_vector).")
+    query_vector: list[float] | None = Field(
+        default=None, description="A query vector made by the collection's model (dense search; unit length)."
+    )
     k: int = Field(default=10, ge=1)
     filter: dict[str, Any] | None = None
 
     _check_query = field_validator("query")(_encodable)
+
+    @model_validator(mode="after")
+    def _one_query(self) -> _SearchBase:
+        if (self.query is None) == (self.query_vector is None):
+            raise ValueError("send exactly one of query (text) and query_vector")
+        return self
 
 
 SEARCH_FIELDS = [f.name for f in table.in_part("search")]

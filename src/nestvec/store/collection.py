@@ -22,6 +22,7 @@ from nestvec.store import chunking
 from nestvec.store.filters import compile_filter
 from nestvec.store.folder import STORE_FILE, read_recipe, write_folder
 from nestvec.store.fusion import Fusion
+from nestvec.store.given import checked_vectors
 from nestvec.store.live_index import CompactReport, LiveIndex
 from nestvec.store.searcher import Searcher, check_queries
 from nestvec.store.sparse import SparseSpec
@@ -205,20 +206,39 @@ class Collection:
 
     # -- writes ------------------------------------------------------------------------------
     def add(
-        self, documents: Iterable[Document | dict[str, Any]], *, batch_size: int = 256, progress: bool | None = None
-    ) -> AddReport:
+        self, documents: Iterable[Document | dict[str, Any]], *, vectors: Any = None, batch_size: int = 256,
+        progress: bool | None = None,
+    ) -> AddReport:  # fmt: skip
         """Add new documents; an id already stored raises DuplicateIdError (use `upsert` to replace).
 
         Each batch is one transaction: once a batch returns, its documents are on disk.
-        A list is validated whole before anything is written.
+        A list is validated whole before anything is written. `vectors`: one per document, made
+        elsewhere by the collection's model (checked: its width, unit length); the model does not run.
         """
+        if vectors is not None:
+            return self._add_given(documents, vectors, replace=False)
         return self._write(documents, replace=False, batch_size=batch_size, progress=progress)
 
     def upsert(
-        self, documents: Iterable[Document | dict[str, Any]], *, batch_size: int = 256, progress: bool | None = None
-    ) -> AddReport:
+        self, documents: Iterable[Document | dict[str, Any]], *, vectors: Any = None, batch_size: int = 256,
+        progress: bool | None = None,
+    ) -> AddReport:  # fmt: skip
         """Add documents, replacing any stored document with the same id (its chunks too)."""
+        if vectors is not None:
+            return self._add_given(documents, vectors, replace=True)
         return self._write(documents, replace=True, batch_size=batch_size, progress=progress)
+
+    def _add_given(self, documents: Iterable[Any], vectors: Any, *, replace: bool) -> AddReport:
+        docs = [as_document(d) for d in documents]
+        check_unique(docs)
+        if not replace:
+            self._refuse_stored(self._store.existing_ids([d.id for d in docs]))
+        width = self.recipe.identity.dim if self.recipe.identity else self.encoder.dim
+        matrix = checked_vectors(vectors, rows=len(docs), dim=width, what="vectors")
+        counts = self.encoder.token_counts([d.text for d in docs])
+        limit = self.encoder.max_tokens
+        plans = [chunking.DocPlan(c, c > limit, [(0, len(d.text))]) for d, c in zip(docs, counts, strict=True)]
+        return self.add_embedded(docs, plans, matrix, replace=replace)
 
     def _write(self, documents: Iterable[Any], *, replace: bool, batch_size: int, progress: bool | None) -> AddReport:
         if batch_size < 1:
@@ -357,6 +377,20 @@ class Collection:
         `fusion`, which also carries per-query weights). `filter` applies to both sides alike.
         """
         return self.search_batch([query], k=k, filter=filter, mode=mode, fusion=fusion)[0]
+
+    def search_vectors(self, vectors: Any, *, k: int = 10, filter: dict[str, Any] | None = None) -> list[list[Hit]]:
+        """Dense search by query vectors made elsewhere by the collection's model (checked as for
+        `add(vectors=)`), one list of hits per vector; the recipe's vector steps apply as for text."""
+        width = self.recipe.identity.dim if self.recipe.identity else self.encoder.dim
+        matrix = checked_vectors(vectors, rows=None, dim=width, what="query vectors")
+        queries = [""] * len(matrix)
+        check_queries(["query"] * len(matrix), k, "dense")
+        steps = self._fitted_steps(None)
+        with self._lock.write():
+            self._live.current()
+        with self._lock.read():
+            found = steps.apply(matrix) if steps is not None else None
+            return self._searcher.search(queries, found, k=k, filter=filter, mode="dense", fusion=None)
 
     def search_batch(
         self,
