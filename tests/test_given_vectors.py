@@ -48,3 +48,35 @@ def test_wrong_vectors_are_refused_and_nothing_is_written(
         assert len(collection) == 0
         with pytest.raises(InputError, match="query vectors"):
             collection.search_vectors(np.ones(384), k=1)
+
+
+def test_cli_add_with_vectors_from_nestvec_embed(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nestvec.cli.main import app
+
+    runner = CliRunner()
+    source = tmp_path / "docs.jsonl"
+    import json
+
+    source.write_text("".join(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in paper_docs(30)))
+    for suffix in ("npy", "parquet"):
+        out = tmp_path / f"vectors.{suffix}"
+        assert runner.invoke(app, ["embed", str(source), str(out), "--no-progress"]).exit_code == 0
+        folder = tmp_path / f"c-{suffix}"
+        nestvec.Collection.create(folder, model="minilm").close()
+        added = runner.invoke(app, ["add", str(folder), str(source), "--vectors", str(out), "--json"])
+        assert added.exit_code == 0, added.output
+        assert json.loads(added.stdout)["added"] == 30
+    built = tmp_path / "built"
+    assert runner.invoke(app, ["index", "build", str(source), str(built)]).exit_code == 0
+    query = "binary quantization"
+    with nestvec.Collection.open(built) as reference:
+        expected = [(h.id, round(h.score, 4)) for h in reference.search(query, k=5)]
+    for suffix in ("npy", "parquet"):
+        with nestvec.Collection.open(tmp_path / f"c-{suffix}") as collection:
+            assert [(h.id, round(h.score, 4)) for h in collection.search(query, k=5)] == expected
+    np.save(tmp_path / "short.npy", np.zeros((3, 384), dtype=np.float32))
+    nestvec.Collection.create(tmp_path / "c3", model="minilm").close()
+    short = runner.invoke(app, ["add", str(tmp_path / "c3"), str(source), "--vectors", str(tmp_path / "short.npy")])
+    assert short.exit_code == 1 and "3 vectors for 30 records" in short.output

@@ -204,6 +204,12 @@ def add(
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Leave documents whose id is already stored (resume an add).")
     ] = False,
+    vectors: Annotated[
+        Path | None,
+        typer.Option(
+            "--vectors", help="Their vectors, made by the collection's model: .npy (input order) or .parquet."
+        ),
+    ] = None,
     id_field: IdField = "id",
     no_id: NoId = False,
     text_field: TextField = None,
@@ -226,7 +232,7 @@ def add(
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
         with Collection.open(collection, cache=cache) as coll:
             return add_file(
-                coll, reader, upsert=upsert, skip_existing=skip_existing, batch_size=batch_size,
+                coll, reader, upsert=upsert, skip_existing=skip_existing, vectors=vectors, batch_size=batch_size,
                 progress=_progress(no_progress),
             )  # fmt: skip
 

@@ -20,6 +20,7 @@ from nestvec.encoders.base import progress_bar
 from nestvec.errors import DuplicateIdError, InputError, InputFileError, MissingExtraError
 from nestvec.files import fsync_dir
 from nestvec.io.readers import RecordReader
+from nestvec.io.vector_files import VectorFile
 from nestvec.store.collection import Collection
 from nestvec.store.types import AddReport, Document
 from nestvec.store.validate import as_document
@@ -63,6 +64,7 @@ def add_file(
     *,
     upsert: bool = False,
     skip_existing: bool = False,
+    vectors: Path | None = None,
     batch_size: int = 256,
     progress: bool | None = None,
     scanned: dict[str, int] | None = None,
@@ -71,7 +73,8 @@ def add_file(
 
     `skip_existing` leaves records whose id is already stored alone (counted as skipped): an add
     that was interrupted continues where it stopped. `scanned` is what `scan(reader)` returned,
-    when the caller has already validated the file.
+    when the caller has already validated the file. `vectors`: the records' vectors made elsewhere
+    by the collection's model (io/vector_files.py); the model does not run.
     """
     if upsert and skip_existing:
         raise InputError("Choose one: --upsert replaces stored ids, --skip-existing leaves them alone.")
@@ -80,6 +83,7 @@ def add_file(
     stored = _stored(collection, lines) if skip_existing else set()
     if not upsert and not skip_existing:
         _refuse_existing(collection, reader.path, lines)
+    given = VectorFile(vectors, list(lines)) if vectors is not None else None
     report = AddReport()
     write = collection.upsert if upsert else collection.add
     with progress_bar(total, progress, unit="doc") as bar:
@@ -90,7 +94,11 @@ def add_file(
                 if record.id not in stored:
                     yield record.document()
 
-        report.merge(write(documents(), batch_size=batch_size, progress=False))
+        if given is None:
+            report.merge(write(documents(), batch_size=batch_size, progress=False))
+        else:
+            for batch in batched(documents(), batch_size):
+                report.merge(write(batch, vectors=given.rows([d.id for d in batch])))
     report.skipped = reader.skipped + len(stored)
     return report
 
