@@ -76,3 +76,11 @@ def test_empty_input_and_empty_strings(encoder: nestvec.Encoder) -> None:
     # Encoders embed an empty string as sentence-transformers does; collections refuse it.
     vectors = encoder.encode(["", "   "])
     assert vectors.shape == (2, 384)
+
+
+def test_the_bundled_model_loads_by_the_id_it_displays(encoder: nestvec.Encoder) -> None:
+    for name in (encoder.name, encoder.name.rsplit("/", 1)[-1]):
+        same = nestvec.load_encoder(name)
+        assert same is encoder and same.source == "minilm"
+    with pytest.raises(ModelError, match="Valid choices: minilm, sentence-transformers/all-MiniLM-L6-v2"):
+        nestvec.load_encoder("all-mpnet-base-v2")

@@ -35,9 +35,19 @@ _cache: dict[tuple[Any, ...], Encoder] = {}
 _lock = threading.Lock()
 
 
+def canonical_name(name_or_path: str | Path) -> str:
+    """A registered model by any of its names: `minilm`, the id `info` and `/v1/models` show
+    (sentence-transformers/all-MiniLM-L6-v2), or that id without its owner; anything else as given."""
+    ref = str(name_or_path)
+    for name, (display, _) in NAMED_MODELS.items():
+        if ref in (display, display.rsplit("/", 1)[-1]):
+            return name
+    return ref
+
+
 def resolve_model(name_or_path: str | Path) -> tuple[str, Path]:
     """Map a registered name or a folder path to (display name, folder)."""
-    ref = str(name_or_path)
+    ref = canonical_name(name_or_path)
     if ref in NAMED_MODELS:
         display, locate = NAMED_MODELS[ref]
         return display, locate()
@@ -46,7 +56,7 @@ def resolve_model(name_or_path: str | Path) -> tuple[str, Path]:
         return path.resolve().name, path.resolve()
     raise ModelError(
         f"'{ref}' is neither a model folder nor a known model name. "
-        + unknown_name_message("model name", ref, list(NAMED_MODELS))
+        + unknown_name_message("model name", ref, [*NAMED_MODELS, *(d for d, _ in NAMED_MODELS.values())])
         + " Pass the path of a sentence-transformers folder to use another model."
     )
 
@@ -73,7 +83,8 @@ def load_encoder(
     if compute not in COMPUTES:
         raise InputError(unknown_name_message("compute", compute, list(COMPUTES)))
     display, folder = resolve_model(name_or_path)
-    source = str(name_or_path) if str(name_or_path) in NAMED_MODELS else str(folder)
+    named = canonical_name(name_or_path)
+    source = named if named in NAMED_MODELS else str(folder)
     key = (source, device, threads, backend, compute, layers, _signature(folder))
     with _lock:
         if key not in _cache:
