@@ -114,6 +114,7 @@ def test_embed_to_npy_and_parquet_match_the_library(tmp_path: Path) -> None:
         (["search", "{demo}", "query", "--fusion", "rrf"], "with mode dense they do nothing"),
         (["embed", "{good}", "{folder}"], "(it is a folder); choose a writable output path"),
         (["keys", "revoke", "{missing}.json", "abc", "--json"], '"type": "InputError"'),
+        (["add", "{good}", "{demo}"], "add takes COLLECTION then INPUT"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_clear_message(

@@ -224,6 +224,7 @@ def add(
     from nestvec.store import Collection
 
     def job() -> Any:
+        _check_order(collection, input)
         if input.is_dir():  # shards: stored as they are, the model not run
             from nestvec.scale import ingest_shards
 
@@ -238,6 +239,18 @@ def add(
 
     report = run_job(as_json, job)
     emit(as_json, {"collection": str(collection), **report.to_dict()}, _report_text(report, collection))
+
+
+def _check_order(collection: Path, input: Path) -> None:
+    """`index build INPUT COLLECTION` but `add COLLECTION INPUT`: name the swap when it happened."""
+    from nestvec.errors import InputError
+    from nestvec.store.folder import STORE_FILE
+
+    if not (collection / STORE_FILE).is_file() and (input / STORE_FILE).is_file():
+        raise InputError(
+            f"{input} is the collection and {collection} is not one: add takes COLLECTION then INPUT "
+            f"(nestvec add {input} {collection})."
+        )
 
 
 def _scale(ray: str, actors: int | None, threads: int, gpus: float, rows: int, store_as: str, no_progress: bool) -> Any:
