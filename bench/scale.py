@@ -37,6 +37,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))  # tests.ray_faults: the same fault helpers as tests/test_scale.py
+from tests.ray_faults import finished, kill_an_actor  # noqa: E402
+
 SHARED = Path(os.environ.get("NESTVEC_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -143,25 +146,6 @@ def compare(model: str, files: list[Path], folder: Path, options: object) -> tup
     again = embed_shards(files, folder, recipe=Recipe.make(model=model), read=ReadOptions(), options=options)  # type: ignore[arg-type]
     result["rerun"] = {"skipped": again.skipped, "of": again.shards, "seconds": again.seconds}
     return result, expected
-
-
-def finished(folder: Path) -> int:
-    from nestvec.scale.shards import MANIFEST
-
-    path = folder / MANIFEST
-    return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
-
-
-def kill_an_actor() -> int | None:
-    for pid in os.listdir("/proc"):
-        try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if title.startswith("ray::") and "ShardEmbedder" in title:
-            os.kill(int(pid), signal.SIGKILL)
-            return int(pid)
-    return None
 
 
 def embed_command(files: list[Path], folder: Path, address: str, rows: int) -> list[str]:

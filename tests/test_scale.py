@@ -4,7 +4,6 @@ ingested into collections without the model. A real local Ray runtime, real Mini
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,8 +20,8 @@ from nestvec.recipe import Recipe
 from nestvec.scale import ScaleOptions, embed_shards, ingest_shards
 from nestvec.scale.ingest import build_from_shards
 from nestvec.scale.plan import ReadOptions
-from nestvec.scale.shards import MANIFEST
 from tests.conftest import papers
+from tests.ray_faults import finished, kill_an_actor
 
 ray = pytest.importorskip("ray", reason="Ray jobs need the 'ray' extra")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -90,29 +89,12 @@ def test_a_killed_actor_loses_no_id_and_writes_none_twice(runtime: object, input
     thread = threading.Thread(target=job)
     thread.start()
     deadline = time.monotonic() + 120
-    while not _finished(out) and time.monotonic() < deadline:
+    while not finished(out) and time.monotonic() < deadline:
         time.sleep(0.2)
-    killed = _kill_an_actor()
+    killed = kill_an_actor() is not None
     thread.join(timeout=300)
     assert killed and not thread.is_alive() and done["report"].rows == 90  # type: ignore[attr-defined]
     assert sorted(_vectors(out)) == sorted(_expected(inputs))
-
-
-def _finished(folder: Path) -> int:
-    path = folder / MANIFEST
-    return max(0, len(path.read_text().splitlines()) - 1) if path.exists() else 0
-
-
-def _kill_an_actor() -> bool:
-    for pid in os.listdir("/proc"):
-        try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if title.startswith("ray::") and "ShardEmbedder" in title:
-            os.kill(int(pid), signal.SIGKILL)
-            return True
-    return False
 
 
 def test_a_killed_driver_resumes_from_its_finished_shards(inputs: Path, tmp_path: Path) -> None:
@@ -121,11 +103,11 @@ def test_a_killed_driver_resumes_from_its_finished_shards(inputs: Path, tmp_path
     command += ["--shard-rows", "5", "--actors", "1", "--no-progress"]
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
-    while _finished(out) < 3 and time.monotonic() < deadline and driver.poll() is None:
+    while finished(out) < 3 and time.monotonic() < deadline and driver.poll() is None:
         time.sleep(0.1)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
-    before = _finished(out)
+    before = finished(out)
     assert 3 <= before < 18
     rerun = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]

@@ -8,8 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -75,20 +76,25 @@ def _chromium() -> tuple[str, str] | None:
     return None
 
 
+def _browser(webdriver: Any, flags: Sequence[str] = ()) -> Any:
+    """Headless Chromium under selenium, or a skip naming why there is none."""
+    found = _chromium()
+    if found is None:
+        pytest.skip("no Chromium here, and Debian's chromium/chromium-driver could not be installed (needs apt + root)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = found[0]
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900", *flags):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=found[1]))
+
+
 def test_search_page_in_a_real_browser(server: str, artifacts: Path) -> None:
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    found = _chromium()
-    if found is None:
-        pytest.skip("no Chromium here, and Debian's chromium/chromium-driver could not be installed (needs apt + root)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = found[0]
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=found[1]))
+    driver = _browser(webdriver)
     target = papers(150)[105]["title"]  # SimCSE: Simple Contrastive Learning of Sentence Embeddings
     try:
         driver.get(server)
@@ -149,22 +155,9 @@ def test_docs_render_with_the_network_blocked(server: str, artifacts: Path) -> N
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    found = _chromium()
-    if found is None:
-        pytest.skip("no Chromium here, and Debian's chromium/chromium-driver could not be installed (needs apt + root)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = found[0]
     # every host name fails to resolve and only loopback is reachable: a CDN script could not load
     blocked = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--proxy-server=http://127.0.0.1:9"]
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        *blocked,
-        "--proxy-bypass-list=127.0.0.1",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=found[1]))
+    driver = _browser(webdriver, [*blocked, "--proxy-bypass-list=127.0.0.1"])
     try:
         driver.get(f"{server}/docs")
         WebDriverWait(driver, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 5)
