@@ -71,7 +71,9 @@ def test_shards_equal_single_process_and_a_rerun_skips_them(runtime: object, inp
     assert sorted(got) == sorted(expected)
     assert max(float(np.abs(got[i] - v).max()) for i, v in expected.items()) < 1e-6
     row = pq.read_table(tmp_path / "out").to_pylist()[-1]
-    assert "\nsecond line, with a comma" in row["text"] and json.loads(row["metadata"]) == {"year": "2029"}
+    assert "\nsecond line, with a comma" in row["text"] and json.loads(row["metadata"]) == {
+        "year": 2029
+    }  # typed from the whole CSV
     again = embed_shards([inputs], tmp_path / "out", recipe=Recipe.make(), read=ReadOptions(), options=options)
     assert again.skipped == 6 and again.rows == 90
     with pytest.raises(InputError, match="another job"):  # other shard size: another plan
