@@ -77,7 +77,9 @@ class BodyLimit:
             f"The request body is larger than this server's limit of {self.max_bytes:,} bytes. "
             "Send fewer or shorter texts per request (or start the server with a larger --max-body-mb)."
         )
-        await send_error(send, 413, message, "request_too_large", close=True)
+        # Not closed: closing with the client's body still arriving makes the kernel reset the
+        # connection, and the client may lose this answer; uvicorn reads and drops the rest instead.
+        await send_error(send, 413, message, "request_too_large")
 
     async def _too_slow(self, send: Send) -> None:
         message = f"The request body did not arrive within {self.timeout_s:g} s (the server's --body-timeout)."
