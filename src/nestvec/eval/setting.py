@@ -45,9 +45,12 @@ class Setting:
         return cls(recipe, *table.search_options(query))
 
     def with_values(self, **values: Any) -> Setting:
-        query = {f.name: getattr(self.fusion, f.attribute) for f in table.in_part("search") if f.name != "mode"}
-        query["mode"] = self.mode
         changed_query = {k: v for k, v in values.items() if table.field(k).query_time}
+        mode = changed_query.get("mode", self.mode)
+        # the fusion carried over only where it means something: search options refuse it otherwise
+        fields = [f for f in table.in_part("search") if f.name != "mode"] if mode == "hybrid" else []
+        query = {f.name: getattr(self.fusion, f.attribute) for f in fields}
+        query["mode"] = self.mode
         recipe = self.recipe.with_values(**{k: v for k, v in values.items() if k not in changed_query})
         return self._with_query(recipe, {**query, **changed_query})
 
