@@ -331,3 +331,9 @@ def test_documents_with_their_vectors_and_search_by_vector(client: TestClient, e
     hybrid = {"query_vector": vectors[0].tolist(), "mode": "hybrid"}
     assert client.post("/collections/given/search", json=hybrid).status_code == 400
     assert client.get("/collections/given").json()["documents"] == 12
+
+
+def test_a_search_by_vector_without_a_query_is_validated_not_crashed(client: TestClient) -> None:
+    # found by schemathesis: the query text's Unicode check met the None of a search by vector
+    empty = client.post("/collections/papers/search", json={"query": None, "query_vector": []})
+    assert empty.status_code == 400 and "must have shape" in empty.json()["error"]["message"]

@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from nestvec.recipe import fields as table
 
 
-def _encodable(text: str) -> str:
+def _encodable(text: str | None) -> str | None:
     """JSON can carry lone surrogates ("\\ud800") that no tokenizer accepts: refuse them up front."""
+    if text is None:  # an optional text left out (a search by query_vector)
+        return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
