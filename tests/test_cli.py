@@ -224,8 +224,8 @@ def test_progress_shows_on_a_terminal_for_any_job_over_a_second(tmp_path: Path) 
     import struct
     import termios
 
-    source = tmp_path / "few.jsonl"  # 120 texts: fewer than any batch, but seconds of work
-    source.write_text("".join(json.dumps({"id": str(i), "text": f"sentence {i} " * 90}) + "\n" for i in range(120)))
+    source = tmp_path / "few.jsonl"  # 250 texts: under the old 256-text threshold, but seconds of work
+    source.write_text("".join(json.dumps({"id": str(i), "text": f"sentence {i} " * 90}) + "\n" for i in range(250)))
     parent, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a new pty is 0 columns wide
     command = [sys.executable, "-m", "nestvec.cli.main", "embed", str(source), str(tmp_path / "out.npy")]
@@ -242,7 +242,7 @@ def test_progress_shows_on_a_terminal_for_any_job_over_a_second(tmp_path: Path) 
         shown += chunk
     os.close(parent)
     assert done.returncode == 0
-    assert b"120/120" in shown and b"doc" in shown, shown[-500:]
+    assert b"250/250" in shown and b"doc" in shown, shown[-500:]
 
 
 def test_get_list_and_collections(tmp_path: Path) -> None:
