@@ -160,16 +160,16 @@ class RecordReader:
             yield number, row
 
     def _csv(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        if self.types is None:
-            keep = {self.id_field, *self.text_fields}
-            self.types = column_types((row for _, row in self._csv_rows(whole=True)), keep=keep)
+        types = self.metadata_types()
         for number, row in self._csv_rows():
-            yield number, typed(row, self.types)
+            yield number, typed(row, types)
 
     def metadata_types(self) -> dict[str, str]:
-        """The CSV/TSV metadata columns read as numbers or booleans (csv_types.py); {} for other formats."""
+        """The CSV/TSV metadata columns read as numbers or booleans (csv_types.py), inferred from the
+        whole file once; {} for other formats."""
         if self.format in ("csv", "tsv") and self.types is None:
-            next(self._csv(), None)
+            keep = {self.id_field, *self.text_fields}
+            self.types = column_types((row for _, row in self._csv_rows(whole=True)), keep=keep)
         return dict(self.types or {})
 
     def _csv_rows(self, *, whole: bool = False) -> Iterator[tuple[int, dict[str, str]]]:

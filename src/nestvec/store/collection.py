@@ -233,12 +233,15 @@ class Collection:
         check_unique(docs)
         if not replace:
             self._refuse_stored(self._store.existing_ids([d.id for d in docs]))
-        width = self.recipe.identity.dim if self.recipe.identity else self.encoder.dim
-        matrix = checked_vectors(vectors, rows=len(docs), dim=width, what="vectors")
-        counts = self.encoder.token_counts([d.text for d in docs])
-        limit = self.encoder.max_tokens
-        plans = [chunking.DocPlan(c, c > limit, [(0, len(d.text))]) for d, c in zip(docs, counts, strict=True)]
+        matrix = checked_vectors(vectors, rows=len(docs), dim=self._model_dim, what="vectors")
+        # one vector per document: each is one whole chunk, cut at the window as the model would
+        plans = chunking.plan(self.encoder, [d.text for d in docs], chunking.LongDocuments("truncate"))
         return self.add_embedded(docs, plans, matrix, replace=replace)
+
+    @property
+    def _model_dim(self) -> int:
+        """The width of the model's vectors, before the recipe's vector steps."""
+        return self.recipe.identity.dim if self.recipe.identity else self.encoder.dim
 
     def _write(self, documents: Iterable[Any], *, replace: bool, batch_size: int, progress: bool | None) -> AddReport:
         if batch_size < 1:
@@ -381,8 +384,7 @@ class Collection:
     def search_vectors(self, vectors: Any, *, k: int = 10, filter: dict[str, Any] | None = None) -> list[list[Hit]]:
         """Dense search by query vectors made elsewhere by the collection's model (checked as for
         `add(vectors=)`), one list of hits per vector; the recipe's vector steps apply as for text."""
-        width = self.recipe.identity.dim if self.recipe.identity else self.encoder.dim
-        matrix = checked_vectors(vectors, rows=None, dim=width, what="query vectors")
+        matrix = checked_vectors(vectors, rows=None, dim=self._model_dim, what="query vectors")
         queries = [""] * len(matrix)
         check_queries(["query"] * len(matrix), k, "dense")
         steps = self._fitted_steps(None)

@@ -25,7 +25,7 @@ from nestvec.limits import check_filter_shape
 from nestvec.registry import unknown_name_message
 
 _COMPARISONS = {"$eq": "=", "$ne": "!=", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_LISTS = {"$in": "IN", "$nin": "NOT IN"}
+_LISTS = ("$in", "$nin")
 
 
 def compile_filter(spec: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -118,7 +118,7 @@ def _text(condition: Any) -> tuple[str, list[Any]]:
     return "(instr(lower(d.text), lower(?)) > 0)", [value]
 
 
-_ITEM_TYPES = {"number": "IN ('integer', 'real')", "text": "= 'text'", "bool": "IN ('true', 'false')"}
+_ITEM_TYPES = {**_TYPES, "bool": "IN ('true', 'false')"}  # json_each's types: a boolean item is 'true' or 'false'
 
 
 def _contains(field: str, path: str, value: Any) -> tuple[str, list[Any]]:

@@ -332,7 +332,7 @@ class SQLiteStore:
             for part in _parts(list(ids)):
                 marks = ",".join("?" * len(part))
                 for row in self._db.execute(f"SELECT * FROM documents WHERE id IN ({marks})", part):
-                    out[row[0]] = StoredDoc(row[0], row[1], json.loads(row[2]), int(row[3]), bool(row[4]))
+                    out[row[0]] = _stored_doc(row)
         return out
 
     def chunk_rows(self, labels: Sequence[int]) -> dict[int, ChunkRow]:
@@ -363,13 +363,13 @@ class SQLiteStore:
         sql += f" WHERE {where}" if where else ""
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY d.id LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
-        return [StoredDoc(r[0], r[1], json.loads(r[2]), int(r[3]), bool(r[4])) for r in rows]
+        return [_stored_doc(r) for r in rows]
 
     def iter_documents(self) -> Iterator[StoredDoc]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM documents ORDER BY id").fetchall()
         for row in rows:
-            yield StoredDoc(row[0], row[1], json.loads(row[2]), int(row[3]), bool(row[4]))
+            yield _stored_doc(row)
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
@@ -399,6 +399,11 @@ def _disk_full(path: Path) -> bool:
         return os.statvfs(path.parent).f_bavail == 0
     except OSError:
         return False
+
+
+def _stored_doc(row: Sequence[Any]) -> StoredDoc:
+    """A documents row (id, text, metadata, tokens, truncated, …) as a StoredDoc."""
+    return StoredDoc(row[0], row[1], json.loads(row[2]), int(row[3]), bool(row[4]))
 
 
 def _advice(exc: sqlite3.DatabaseError, path: Path) -> str:
