@@ -9,7 +9,10 @@ Runs (each from the bundled MiniLM, seeded, wall time recorded):
 - `cosent-matryoshka-similarity`: `cosent-matryoshka` beside the similarity loss (every prefix of
   the ladder learns the base model's in-batch cosine similarities, Matryoshka-Adaptor style) over
   `--unlabeled` texts: STS-B train sentences, train papers' abstracts and WordNet/GCIDE train
-  definitions (bench/gloss_data.py), the base MiniLM as the teacher.
+  definitions (bench/gloss_data.py), the base MiniLM as the teacher;
+- `rotated`: `cosent-matryoshka-similarity` started from the principal axes of the training texts
+  (`--rotate`, nestvec/train/rotation.py), with msmarco-5k's corpus passages first among the
+  unlabeled texts (the issue's unlabeled in-domain text; its queries and qrels stay for the test).
 For every trained run, WiSE-FT mixes of the fine-tune with the base (`--base-weights`) are scored
 on the dev sets (STS-B dev, held-out dev papers' title→abstract nDCG@10); the weight with the
 best mean of the two is chosen on dev alone, and only the plain fine-tune (weight 0) and the
@@ -50,6 +53,7 @@ RUNS: dict[str, dict[str, Any] | None] = {
     "mixed": {"mixed": True, "dims": ()},
     "mixed-matryoshka": {"mixed": True, "dims": LADDER},
     "cosent-matryoshka-similarity": {"mixed": False, "dims": LADDER, "similarity": True},
+    "rotated": {"mixed": False, "dims": LADDER, "similarity": True, "rotate": True, "corpus": True},
 }
 
 
@@ -81,10 +85,11 @@ def score_test(model: str, titles: Path) -> dict[str, float]:
     return found
 
 
-def write_unlabeled(folder: Path, count: int, seed: int) -> Path:
-    """Training-split text only: train papers' abstracts, then STS-B train sentences and train glosses in turn."""
+def write_unlabeled(folder: Path, count: int, seed: int, *, corpus: bool = False) -> Path:
+    """Training-split text only: (with `corpus`, msmarco-5k's passages, never its queries), train
+    papers' abstracts, then STS-B train sentences and train glosses in turn."""
     from gloss_data import write_sets
-    from nestvec.eval.readers import read_sts
+    from nestvec.eval.readers import read_beir, read_sts
     from train_data import split_of
 
     sts = read_sts(STS / "stsb-en-train.csv")
@@ -97,7 +102,8 @@ def write_unlabeled(folder: Path, count: int, seed: int) -> Path:
     rng.shuffle(glosses)
     # every abstract (the only passages), then sentences and definitions in turn
     mixed = [t for pair in zip(sentences, glosses, strict=False) for t in pair]
-    texts = list(dict.fromkeys(abstracts + mixed))[:count]
+    passages = [f"{t} {x}".strip() for t, x in read_beir(MSMARCO).corpus.values()] if corpus else []
+    texts = list(dict.fromkeys(passages + abstracts + mixed))[:count]
     out = folder / "unlabeled.txt"
     out.write_text("".join(t.replace("\n", " ") + "\n" for t in texts), encoding="utf-8")
     return out
@@ -115,12 +121,13 @@ def train(
         sets.append(read_training(write_title_pairs(PAPERS, folder / "title-pairs.jsonl"), "pairs"))
         losses.append("mnrl")
     if options.get("similarity"):
-        sets.append(read_training(write_unlabeled(folder, unlabeled, seed), "text"))
+        texts = write_unlabeled(folder, unlabeled, seed, corpus=options.get("corpus", False))
+        sets.append(read_training(texts, "text"))
         losses.append("similarity")
     config = FinetuneConfig(
         loss=tuple(losses), dims=options["dims"], epochs=epochs, batch_size=16, learning_rate=2e-5, seed=seed,
-        teacher="minilm" if options.get("similarity") else None, dev=STS / "stsb-en-dev.csv", eval_steps=90,
-        save_steps=90, progress=False,
+        teacher="minilm" if options.get("similarity") else None, rotate=options.get("rotate", False),
+        dev=STS / "stsb-en-dev.csv", eval_steps=90, save_steps=90, progress=False,
     )  # fmt: skip
     report = finetune("minilm", folder / name, sets, config=config)
     return {"steps": report.steps, "train_seconds": round(report.seconds, 1), "dev_during_training": report.dev}

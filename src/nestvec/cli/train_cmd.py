@@ -36,6 +36,9 @@ def train(
     ladder: Annotated[
         str | None, typer.Option("--ladder", help="Starbucks pairs LAYERS:DIMS, e.g. 1:32,2:64,3:128,6:384.")
     ] = None,
+    rotate: Annotated[
+        bool, typer.Option("--rotate", help="Start from the principal axes of the training texts (for --dims).")
+    ] = False,
     epochs: Annotated[float, typer.Option("--epochs", min=0.01, help="Passes over the data.")] = 1.0,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many steps.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Texts per batch.")] = 32,
@@ -79,7 +82,8 @@ def train(
         config = FinetuneConfig(
             loss=losses, dims=widths or tuple(sorted({d for _, d in pairs}, reverse=True)), two_d=two_d,
             starbucks=starbucks or bool(pairs), ladder=pairs, epochs=epochs, max_steps=steps, batch_size=batch_size,
-            mini_batch=mini_batch, learning_rate=lr, seed=seed, base_weight=base_weight, teacher=teacher, dev=dev,
+            mini_batch=mini_batch, learning_rate=lr, seed=seed, base_weight=base_weight, rotate=rotate, teacher=teacher,
+            dev=dev,
             eval_steps=eval_steps, save_steps=save_steps, device=device, progress=not as_json,
         )  # fmt: skip
         training = [read_training(path, k) for path, k in zip(data, kinds, strict=True)]

@@ -45,6 +45,7 @@ class FinetuneConfig:
     warmup_ratio: float = 0.1
     seed: int = 0
     base_weight: float = 0.0  # WiSE-FT: the saved weights are (1-w)·tuned + w·base
+    rotate: bool = False  # start from the principal axes of the training texts (train/rotation.py)
     teacher: str | None = None  # the distillation losses' teacher (mse, similarity): a name or folder
     dev: Path | None = None  # an STS file or a BEIR folder scored during training; the best checkpoint is kept
     eval_steps: int = 100
@@ -76,6 +77,16 @@ def finetune(
     pairs = _paired(sets, config.loss)
     if not 0.0 <= config.base_weight <= 1.0:
         raise InputError(f"base_weight is a fraction in [0, 1]; got {config.base_weight}.")
+    if config.rotate and config.base_weight:
+        raise InputError(
+            "A rotated model has a layer its base lacks, so their weights cannot be mixed; "
+            "drop --rotate or --base-weight."
+        )
+    if config.rotate and "mse" in ((config.loss,) if isinstance(config.loss, str) else config.loss):
+        raise InputError(
+            "The mse loss matches the teacher's coordinates, which a rotation moves; "
+            "use the similarity loss with --rotate (it matches cosines, which a rotation keeps)."
+        )
     if config.dev is not None and config.save_steps % config.eval_steps:
         raise InputError(
             f"With a dev set, save_steps ({config.save_steps}) must be a multiple of eval_steps "
@@ -160,6 +171,10 @@ def _trainer(
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = SentenceTransformer(str(folder), device=config.device or "cpu")
+    if config.rotate:  # the same texts and seed give the same rotation, so a resumed run matches its checkpoints
+        from nestvec.train.rotation import add_rotation, rotation_texts
+
+        model = add_rotation(model, rotation_texts([d for d, _ in pairs], seed=config.seed))
     built = [
         build_loss(
             model,
