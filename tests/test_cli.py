@@ -105,7 +105,7 @@ def test_embed_to_npy_and_parquet_match_the_library(tmp_path: Path) -> None:
         (["search", "{missing}", "query"], "does not exist"),
         (["search", "{demo}", "query", "-k", "0"], "k must be a positive integer"),
         (["search", "{demo}", "query", "--filter", "[bad"], "--filter must be JSON"),
-        (["search", "{demo}", "query", "--model", "nosuchmodel"], "neither a model folder"),
+        (["search", "{demo}", "query", "--model", "nosuchmodel"], "was not found"),
         (["info", "{missing}"], "does not exist"),
         (["embed", "{bad_utf8}", "{out}.npy"], ":2: invalid UTF-8"),
         (["embed", "{good}", "{out}.txt"], "should end in one of .npy, .parquet"),

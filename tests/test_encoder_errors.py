@@ -19,7 +19,7 @@ def test_unknown_name_lists_choices_and_suggests() -> None:
 
 
 def test_missing_folder_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="neither a model folder"):
+    with pytest.raises(ModelError, match="was not found"):
         nestvec.load_encoder(tmp_path / "nope")
 
 

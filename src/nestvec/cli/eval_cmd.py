@@ -11,7 +11,9 @@ import typer
 from nestvec.cli.common import JsonOpt, emit, run_job
 from nestvec.errors import InputError
 
-eval_app = typer.Typer(help="Measure models and settings on standard tasks.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Measure models and settings on standard tasks.", no_args_is_help=True, rich_markup_mode=None
+)
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name or folder (ignored when --compare is given).")]
 Compare = Annotated[

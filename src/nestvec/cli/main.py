@@ -31,7 +31,9 @@ from nestvec.cli.serve_cmd import keys_app, serve
 from nestvec.cli.train_cmd import train
 from nestvec.cli.vectors_cmd import vectors_app
 
-app = typer.Typer(help="nestvec: embed, store and search text.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="nestvec: embed, store and search text.", no_args_is_help=True, add_completion=False, rich_markup_mode=None
+)
 
 
 def _version(shown: bool) -> None:
@@ -51,7 +53,7 @@ def _options(
     """nestvec: embed, store and search text."""
 
 
-index_app = typer.Typer(help="Build and manage collections from files.", no_args_is_help=True)
+index_app = typer.Typer(help="Build and manage collections from files.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(index_app, name="index")
 app.add_typer(eval_app, name="eval")
 app.command("inspect")(inspect_command)

@@ -11,7 +11,9 @@ import typer
 from nestvec.cli.common import JsonOpt, emit, run_job
 from nestvec.errors import InputError
 
-keys_app = typer.Typer(help="Create, list and revoke API keys for nestvec serve.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys for nestvec serve.", no_args_is_help=True, rich_markup_mode=None
+)
 KeysFile = Annotated[Path, typer.Argument(help="The keys file (JSON of hashed keys; created if missing).")]
 
 

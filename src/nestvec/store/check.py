@@ -176,7 +176,7 @@ def _check_model(recipe: Recipe, folder: Path) -> Finding:
 
 def _changed_files(model: Path, recipe: Recipe) -> list[str]:
     """The model files whose sha256 differs from the recipe's record (none recorded before 0.3)."""
-    from nestvec.encoders.base import file_differences
+    from nestvec.encoders.identity import file_differences
     from nestvec.files import hash_file
 
     recorded = recipe.identity.details.get("files") if recipe.identity is not None else None

@@ -8,6 +8,7 @@ a plain mean of the rows of a text's tokens, then L2 normalization.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -97,8 +98,6 @@ class StaticEncoder:
         self.lowercase = bool(config.get("lowercase", False))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        self._truncating = Tokenizer.from_str(self.tokenizer.to_str())
-        self._truncating.enable_truncation(self.max_tokens)  # in Rust, rather than slicing every list here
         self._digest = hash_file(folder / TABLE).hexdigest()
         self._files = {"tokenizer.json": hash_file(folder / "tokenizer.json").hexdigest()}  # token ids index the table
         if self.table.rows.shape[0] < self.tokenizer.get_vocab_size():
@@ -106,6 +105,14 @@ class StaticEncoder:
                 f"{folder}: the table has {self.table.rows.shape[0]} rows but the tokenizer "
                 f"{self.tokenizer.get_vocab_size()} tokens; the folder is inconsistent."
             )
+
+    @functools.cached_property
+    def _truncating(self) -> Tokenizer:
+        """A second tokenizer that truncates in Rust rather than slicing every list here; parsed on
+        first use, since parsing tokenizer.json is a good part of the model's load time."""
+        truncating = Tokenizer.from_str(self.tokenizer.to_str())
+        truncating.enable_truncation(self.max_tokens)
+        return truncating
 
     def save_as(self, folder: str | Path, *, storage: str) -> StaticEncoder:
         """A copy of this model with its table stored as float32, float16 or int8 (a row scale each)."""
@@ -185,7 +192,7 @@ class StaticEncoder:
         # Short texts of equal length are pooled together, one gather per length (as Model2Vec
         # does): measured 11 vs 19 ms on STS-B test's 2,552 sentences, whose per-text overhead the
         # grouped path below pays; long texts keep the grouped path, whose gathers stay in cache.
-        for length in np.unique(counts[short]):
+        for length in sorted(set(counts[short].tolist())):  # np.unique would import numpy.ma (50 ms)
             rows = np.flatnonzero(counts == length)
             step = max(1, _GROUP_TOKENS * 8 // int(length))
             for lo in range(0, len(rows), step):
