@@ -43,18 +43,24 @@ def _columns(spec: str | None, count: int) -> dict[str, Any]:
 
 def _settings(model: str, compare: list[str] | None) -> list[Any]:
     from nestvec.eval import Setting
+    from nestvec.recipe.recipe import split_unquoted
 
-    specs = [s.strip() for group in (compare or [model]) for s in group.split(",") if s.strip()]
+    specs = [s.strip() for group in (compare or [model]) for s in split_unquoted(group, ",") if s.strip()]
     return [Setting.parse(spec) for spec in specs]
 
 
 def _evaluate(
-    task: str, settings: list[Any], as_json: bool, out: Path | None, plot: Path | None, call: Callable[[Any], Any]
+    task: str,
+    settings: Callable[[], list[Any]],
+    as_json: bool,
+    out: Path | None,
+    plot: Path | None,
+    call: Callable[[Any], Any],
 ) -> None:
     from nestvec.eval import report
 
-    def job() -> list[Any]:
-        return [call(setting) for setting in settings]
+    def job() -> list[Any]:  # the settings are read inside, so a malformed one is an error line, not a traceback
+        return [call(setting) for setting in settings()]
 
     results = run_job(as_json, job)
     if plot is not None:
@@ -94,7 +100,7 @@ def sts(
             data, setting, header=header, score_range=bounds, batch_size=batch_size, **_columns(columns, 3)
         )
 
-    _evaluate("sts", _settings(model, compare), as_json, out, plot, call)
+    _evaluate("sts", lambda: _settings(model, compare), as_json, out, plot, call)
 
 
 @eval_app.command("pairs")
@@ -115,7 +121,7 @@ def pairs(
     def call(setting: Any) -> Any:
         return evaluate_pairs(data, setting, header=header, batch_size=batch_size, **_columns(columns, 3))
 
-    _evaluate("pairs", _settings(model, compare), as_json, out, plot, call)
+    _evaluate("pairs", lambda: _settings(model, compare), as_json, out, plot, call)
 
 
 @eval_app.command("classification")
@@ -141,7 +147,7 @@ def classification(
             data, setting, test=test, header=header, batch_size=batch_size, **_columns(columns, 2)
         )
 
-    _evaluate("classification", _settings(model, compare), as_json, out, plot, call)
+    _evaluate("classification", lambda: _settings(model, compare), as_json, out, plot, call)
 
 
 @eval_app.command("clustering")
@@ -162,7 +168,7 @@ def clustering(
     def call(setting: Any) -> Any:
         return evaluate_clustering(data, setting, header=header, batch_size=batch_size, **_columns(columns, 2))
 
-    _evaluate("clustering", _settings(model, compare), as_json, out, plot, call)
+    _evaluate("clustering", lambda: _settings(model, compare), as_json, out, plot, call)
 
 
 @eval_app.command("retrieval")
@@ -200,7 +206,7 @@ def retrieval(
         modes = [m.strip() for m in mode.split(",")] if mode else [None]
         return [s.with_values(**override, **({"mode": m} if m else {})) for s in settings for m in modes]
 
-    _evaluate("retrieval", run_job(as_json, expand), as_json, out, plot, call)
+    _evaluate("retrieval", expand, as_json, out, plot, call)
 
 
 def inspect(

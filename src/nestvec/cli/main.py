@@ -119,12 +119,20 @@ def embed(
     gpus: GpusOpt = 0.0,
     shard_rows: ShardRowsOpt = 5000,
     store_as: StoreAsOpt = "float32",
+    input_type: Annotated[
+        str,
+        typer.Option(
+            "--input-type", help="query or document: which prompt goes before each text (see --query-prompt)."
+        ),
+    ] = "document",
     as_json: JsonOpt = False,
 ) -> None:
     """Embed every record of a file into a .npy or .parquet file (or, on Ray, a folder of shards)."""
     from nestvec.encoders import encoder_for
+    from nestvec.encoders.prompts import model_prompts, prompted
     from nestvec.io.ingest import embed_file
 
+    run_job(as_json, lambda: _check_input_type(input_type, ray=ray is not None))
     if ray is not None:
         options = _scale(ray, actors, threads, gpus, shard_rows, store_as, no_progress)
         shards = run_job(
@@ -137,6 +145,7 @@ def embed(
         reader = _reader(input, id_field, no_id, text_field, skip_empty)
         spec = recipe.build().encoder
         encoder = encoder_for(spec, cache=cache)
+        encoder = prompted(encoder, spec.resolved(model_prompts(encoder)).prompt(input_type))
         return embed_file(reader, output, encoder=encoder, batch_size=batch_size, progress=_progress(no_progress))
 
     report = run_job(as_json, job)
@@ -145,6 +154,17 @@ def embed(
         report.to_dict(),
         f"wrote {report.rows} × {report.dim} vectors to {report.path} in {report.seconds:.1f}s",
     )
+
+
+def _check_input_type(input_type: str, *, ray: bool) -> None:
+    from nestvec.encoders.prompts import SIDES
+    from nestvec.errors import InputError
+    from nestvec.registry import unknown_name_message
+
+    if input_type not in SIDES:
+        raise InputError(unknown_name_message("input type", input_type, list(SIDES)))
+    if ray and input_type != "document":
+        raise InputError("With --ray the shards are documents for a collection; drop --input-type query.")
 
 
 @index_app.command("build")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from nestvec.errors import InputError, ModelError
@@ -19,12 +19,16 @@ COMPUTES = ("fp32", "int8", "bf16", "fp16")
 @dataclass(frozen=True)
 class EncoderSpec:
     """`model`: a registered name (minilm) or a model folder; `backend` and `compute` as above;
-    `layers`: run only the first L transformer layers (None: all of them)."""
+    `layers`: run only the first L transformer layers (None: all of them); `query_prompt` and
+    `document_prompt`: text put before queries and documents (None: the model folder's own, if it
+    declares any; "": none). A recipe bound to its model holds them resolved."""
 
     model: str = DEFAULT_MODEL
     backend: str = "auto"
     compute: str = "fp32"
     layers: int | None = None
+    query_prompt: str | None = None
+    document_prompt: str | None = None
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -36,11 +40,18 @@ class EncoderSpec:
         layers = self.layers
         if layers is not None and (isinstance(layers, bool) or not isinstance(layers, int) or layers < 1):
             raise InputError(f"layers must be a positive integer or None, got {self.layers!r}.")
+        for name in ("query_prompt", "document_prompt"):
+            prompt = getattr(self, name)
+            if prompt is not None and not isinstance(prompt, str):
+                raise InputError(f"{name} must be a string or None, got {prompt!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         found = asdict(self)
         if self.layers is None:
             del found["layers"]  # recipes saved without it read the same, by older versions too
+        for name in ("query_prompt", "document_prompt"):
+            if found[name] == "":
+                del found[name]  # as recipes from before prompts: none
         return found
 
     @classmethod
@@ -51,4 +62,19 @@ class EncoderSpec:
             str(data.get("backend", "auto")),
             str(data.get("compute", "fp32")),
             int(layers) if layers is not None else None,
+            # absent: saved with no prompt (and every recipe before prompts existed was built without)
+            data.get("query_prompt", ""),
+            data.get("document_prompt", ""),
+        )
+
+    def prompt(self, side: str) -> str:
+        """The prompt put before texts of `side` (query or document); "" when there is none."""
+        return (self.query_prompt if side == "query" else self.document_prompt) or ""
+
+    def resolved(self, declared: dict[str, str]) -> EncoderSpec:
+        """Prompts left to the model (None) set to what its folder declares (`declared`), or none."""
+        return replace(
+            self,
+            query_prompt=declared.get("query", "") if self.query_prompt is None else self.query_prompt,
+            document_prompt=declared.get("document", "") if self.document_prompt is None else self.document_prompt,
         )

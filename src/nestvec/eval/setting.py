@@ -75,6 +75,14 @@ class Setting:
         self.recipe.bound(encoder.identity)  # checks dims against the model
         return encoder
 
+    def symmetric_encoder(self) -> Encoder:
+        """The encoder for tasks whose two sides are alike (STS, pairs, classification,
+        clustering): the query prompt before every text (nestvec.encoders.prompts)."""
+        from nestvec.encoders.prompts import model_prompts, prompted
+
+        encoder = self.encoder()
+        return prompted(encoder, self.recipe.encoder.resolved(model_prompts(encoder)).prompt("query"))
+
     def bytes_per_vector(self, encoder: Encoder) -> int:
         return self.recipe.index.bytes_per_code(self.recipe.vectors.dims or encoder.dim)
 

@@ -99,7 +99,7 @@ def evaluate_sts(
     """Spearman and Pearson (×100) between cosine similarity and the gold scores."""
     start = time.perf_counter()
     pairs = read_sts(path, columns=columns, header=header, score_range=score_range)
-    timer = _Timer(setting, setting.encoder(), batch_size)
+    timer = _Timer(setting, setting.symmetric_encoder(), batch_size)
     cosines = _cosine_pairs(timer, pairs.texts1, pairs.texts2)
     values = metrics.correlations(cosines, np.asarray(pairs.values))
     return _result("sts", pairs.path, setting, timer, "spearman", values, len(pairs.values), start)
@@ -116,7 +116,7 @@ def evaluate_pairs(
     """Pair classification: AP, best F1 and best accuracy (×100) of cosine similarity."""
     start = time.perf_counter()
     pairs = read_pair_labels(path, columns=columns, header=header)
-    timer = _Timer(setting, setting.encoder(), batch_size)
+    timer = _Timer(setting, setting.symmetric_encoder(), batch_size)
     cosines = _cosine_pairs(timer, pairs.texts1, pairs.texts2)
     values = metrics.pair_classification(cosines, np.asarray(pairs.values))
     return _result("pairs", pairs.path, setting, timer, "ap", values, len(pairs.values), start)
@@ -141,7 +141,7 @@ def evaluate_classification(
 
     start = time.perf_counter()
     train = read_labelled(path, columns=columns, header=header)
-    timer = _Timer(setting, setting.encoder(), batch_size)
+    timer = _Timer(setting, setting.symmetric_encoder(), batch_size)
     model = LogisticRegression(max_iter=1000)
     x_train = timer(train.texts)
     if test is not None:
@@ -177,7 +177,7 @@ def evaluate_clustering(
 
     start = time.perf_counter()
     data = read_labelled(path, columns=columns, header=header)
-    timer = _Timer(setting, setting.encoder(), batch_size)
+    timer = _Timer(setting, setting.symmetric_encoder(), batch_size)
     vectors = timer(data.texts)
     clusters = KMeans(n_clusters=len(set(data.labels)), n_init=10, random_state=0).fit_predict(vectors)
     values = {"v_measure": 100.0 * float(v_measure_score(data.labels, clusters))}

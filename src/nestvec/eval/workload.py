@@ -31,15 +31,19 @@ class Workload:
 
 def from_beir(folder: str | Path, *, model: str | Encoder = "minilm", split: str = "test") -> Workload:
     beir = read_beir(folder, split=split)
+    from nestvec.encoders.prompts import model_prompts, prompted
+
     encoder = load_encoder(model) if isinstance(model, (str, Path)) else model
+    declared = model_prompts(encoder)  # the model's own prompts, as a collection would use them
+    documents, queries = (prompted(encoder, declared.get(side)) for side in ("document", "query"))
     ids = list(beir.corpus)
     texts = [f"{title} {text}".strip() for title, text in beir.corpus.values()]
     judged = [q for q in beir.queries if q in beir.qrels]
     return Workload(
         name=str(folder),
-        vectors=encoder.encode(texts, batch_size=64),
+        vectors=documents.encode(texts, batch_size=64),
         row_docs=ids,
-        queries=encoder.encode([beir.queries[q] for q in judged], batch_size=64, progress=False),
+        queries=queries.encode([beir.queries[q] for q in judged], batch_size=64, progress=False),
         query_ids=judged,
         qrels={q: beir.qrels[q] for q in judged},
     )

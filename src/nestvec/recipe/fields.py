@@ -63,8 +63,8 @@ class Field:
 
     def parse(self, text: str) -> Any:
         """A value written as text (grammar, CLI), checked."""
-        if self.optional and text.lower() in ("none", "auto", ""):
-            return None
+        if self.optional and (text.lower() in ("none", "auto") or (text == "" and self.kind is not str)):
+            return None  # an empty text value is a value: an empty prompt is "no prompt"
         if self.kind is bool:
             if text.lower() not in _TRUE + _FALSE:
                 raise InputError(f"{self.name} takes yes or no, got {text!r}.")
@@ -121,6 +121,22 @@ FIELDS: tuple[Field, ...] = (
     Field("backend", str, _S.backend, "encoder", "How a transformer runs.", choices=BACKENDS),
     Field("compute", str, _S.compute, "encoder", "The network's arithmetic.", choices=COMPUTES),
     Field("layers", int, _S.layers, "encoder", "Run only the first L transformer layers.", low=1, optional=True),
+    Field(
+        "query_prompt",
+        str,
+        _S.query_prompt,
+        "encoder",
+        "Text before each query (default: the model's own).",
+        optional=True,
+    ),
+    Field(
+        "document_prompt",
+        str,
+        _S.document_prompt,
+        "encoder",
+        "Text before each document (default: the model's own).",
+        optional=True,
+    ),
     Field("dims", int, None, "vectors", "Keep this many dimensions (Matryoshka, or whitened).", low=1, optional=True),
     Field("whiten", bool, False, "vectors", "Whiten the vectors, fitted on the first documents added."),
     Field(

@@ -8,6 +8,7 @@ recipe; `str(recipe)` writes it back (only what differs from the defaults). Coll
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -77,12 +78,14 @@ class Recipe:
         explicit = "rescore" in values or self.index.rescore != IndexSpec.make(codes=self.index.codes).rescore
         return _build(current, rescore_given=explicit, identity=self.identity)
 
-    def bound(self, identity: ModelIdentity) -> Recipe:
-        """This recipe with the identity of the model that embeds for it (checked against dims)."""
+    def bound(self, identity: ModelIdentity, *, prompts: dict[str, str] | None = None) -> Recipe:
+        """This recipe with the identity of the model that embeds for it (checked against dims),
+        and prompts left to the model set to those it declares (`prompts`), so that the saved
+        recipe says what every text was embedded with."""
         dims = self.vectors.dims
         if dims is not None and dims > identity.dim:
             raise InputError(f"dims must be between 1 and the model's {identity.dim}, got {dims}.")
-        return replace(self, identity=identity)
+        return replace(self, identity=identity, encoder=self.encoder.resolved(prompts or {}))
 
     # -- reading -----------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
@@ -119,6 +122,8 @@ class Recipe:
         defaults["rescore"] = IndexSpec.make(codes=self.index.codes).rescore
         parts = [self.encoder.model]
         for name, value in self.values().items():
+            if name.endswith("_prompt") and (value is None or (value == "" and self.identity is not None)):
+                continue  # the model's own; or, once bound (prompts resolved), none
             if name != "model" and value != defaults[name]:
                 parts.append(f"{name}={_text(value)}")
         return ":".join(parts)
@@ -178,7 +183,7 @@ def parse(text: str, *, base: Recipe | None = None) -> tuple[Recipe, dict[str, A
     """`MODEL[:key=value]...` into a recipe and the search options it also names."""
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"A recipe is written MODEL[:key=value]..., got {text!r}.")
-    head, *options = text.strip().split(":")
+    head, *options = split_unquoted(text.strip(), ":")
     values: dict[str, Any] = {}
     if "=" in head:  # no model named: options only, on the base recipe's model
         options.insert(0, head)
@@ -192,7 +197,7 @@ def parse(text: str, *, base: Recipe | None = None) -> tuple[Recipe, dict[str, A
                 f"Recipe option {option!r} in {text!r} is not understood; valid: {table.valid_keys(query_time=True)}."
             )
         f = table.BY_NAME[key]
-        (query if f.query_time else values)[key] = f.parse(raw)
+        (query if f.query_time else values)[key] = _quoted(f, raw, text) if raw.startswith('"') else f.parse(raw)
     return (base or Recipe()).with_values(**values), query
 
 
@@ -216,7 +221,40 @@ def _build(values: dict[str, Any], *, rescore_given: bool, identity: ModelIdenti
     )
 
 
+def split_unquoted(text: str, sep: str) -> list[str]:
+    """`text` cut at every `sep` outside double quotes (a prompt such as "query: " holds a ':')."""
+    parts, current, quoted, escaped = [], "", False, False
+    for ch in text:
+        if ch == sep and not quoted:
+            parts.append(current)
+            current = ""
+            continue
+        current += ch
+        if quoted and escaped:
+            escaped = False
+        elif quoted and ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+    if quoted:
+        raise InputError(f'{text!r} opens a quote it does not close; write text values as key="...".')
+    return [*parts, current]
+
+
+def _quoted(f: table.Field, raw: str, whole: str) -> Any:
+    """A value written as a JSON string: text with ':' or spaces at its ends (a prompt)."""
+    if f.kind is not str:
+        raise InputError(f"{f.name} takes {f.shape()}; quotes are for text values, got {raw} in {whole!r}.")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InputError(f"{f.name}={raw} in {whole!r} is not a well-formed quoted text (JSON string).") from None
+    return f.check(value)
+
+
 def _text(value: Any) -> str:
+    if isinstance(value, str) and (not value or value != value.strip() or any(c in value for c in ':"\\')):
+        return json.dumps(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if value is None:

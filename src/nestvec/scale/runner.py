@@ -70,7 +70,10 @@ def embed_shards(
     if target.suffix.lower() in (".npy", ".parquet"):
         raise InputError(f"With --ray the output is a folder of Parquet shards; give a folder path, not {target.name}.")
     plan = plan_shards(input_files(inputs), read, rows=options.rows)  # bad input fails before Ray starts
-    bound = recipe.bound(encoder_for(recipe.encoder).identity)
+    from nestvec.encoders.prompts import model_prompts
+
+    encoder = encoder_for(recipe.encoder)
+    bound = recipe.bound(encoder.identity, prompts=model_prompts(encoder))
     header = {"fingerprint": plan.fingerprint, "recipe": bound.to_dict(), "store_as": options.store_as}
     started = _connect(ray, options.ray)  # an unreachable cluster fails before the folder is made
     try:

@@ -23,6 +23,7 @@ class ShardEmbedder:
         batch_size: int, device: str | None = None,
     ) -> None:  # fmt: skip
         from nestvec.encoders import encoder_for
+        from nestvec.encoders.prompts import prompted
 
         self.recipe = Recipe.from_dict(recipe)
         self.read = ReadOptions(**{**read, "text_fields": tuple(read["text_fields"])})
@@ -30,6 +31,7 @@ class ShardEmbedder:
         # a worker machine with other weights under the same name must not mix its vectors in
         self.recipe.check_encoder(self.encoder.identity, f"{folder} (the job's recipe)")
         self.folder, self.store_as, self.batch_size = Path(folder), store_as, batch_size
+        self.documents = prompted(self.encoder, self.recipe.encoder.prompt("document"))  # the bound recipe's
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         done = [json.dumps(self.embed(Shard.from_json(str(spec)))) for spec in batch["spec"]]
@@ -39,9 +41,9 @@ class ShardEmbedder:
         start = time.perf_counter()
         records = list(self.read.reader(Path(shard.path), shard.span, shard.types))
         texts = [r.text for r in records]
-        plans = chunking.plan(self.encoder, texts, self.recipe.long_documents)
+        plans = chunking.plan(self.documents, texts, self.recipe.long_documents)
         pieces = [(r, n, s, e) for r, p in zip(records, plans, strict=True) for n, (s, e) in enumerate(p.spans)]
-        vectors = self.encoder.encode(
+        vectors = self.documents.encode(
             [r.text[s:e] for r, _, s, e in pieces], batch_size=self.batch_size, progress=False
         )
         heads = [(r, p) if n == 0 else None for (r, n, _, _), p in zip(pieces, _plan_per_piece(plans), strict=True)]

@@ -133,7 +133,8 @@ async def search(name: str, body: SearchRequest, server: State) -> JSONResponse:
     async def run() -> list[Any]:
         encoded = None
         if mode != "sparse" and isinstance(encoder, BatchedEncoder):
-            encoded = await encoder.encode_async([text])  # waits for the batcher on the loop, not a thread
+            # waits for the batcher on the loop, not a thread; the prompt as collection.search_batch would put it
+            encoded = await encoder.encode_async([collection.recipe.encoder.prompt("query") + text])
         query = [text]
         found = await run_in_threadpool(
             lambda: collection.search_batch(

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from nestvec.encoders.prompts import model_prompts
 from nestvec.errors import InputError
 from nestvec.serve.catalog import NotFoundError
 from nestvec.serve.deps import Read, State
@@ -37,6 +38,8 @@ async def models(server: State) -> ModelList:
 async def embeddings(body: EmbeddingRequest, server: State) -> JSONResponse:
     _check_model(server, body.model)
     texts = _texts(server, body.input)
+    if body.input_type is not None and (prompt := model_prompts(server.encoder).get(body.input_type)):
+        texts = [prompt + t for t in texts]
     dims = body.dimensions
     if dims is not None and dims > server.encoder.dim:
         raise InputError(f"dimensions must be at most the model's {server.encoder.dim}, got {dims}.")

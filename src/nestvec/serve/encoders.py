@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nestvec.encoders import Encoder, ModelIdentity, load_encoder
+from nestvec.encoders.prompts import model_prompts
 from nestvec.errors import RecipeMismatchError
 from nestvec.recipe import Recipe
 from nestvec.serve.batcher import MicroBatcher
@@ -37,6 +38,10 @@ class BatchedEncoder:
     @property
     def identity(self) -> ModelIdentity:
         return self.model.identity
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        return model_prompts(self.model)
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
         texts = list(texts)

@@ -33,6 +33,10 @@ class EmbeddingRequest(BaseModel):
     truncate: bool = Field(
         default=True, description="Texts over the model's window: embed their first tokens (true) or refuse (413)."
     )
+    input_type: Literal["query", "document"] | None = Field(
+        default=None,
+        description="Put the model's query or document prompt (from its folder) before each text; none: as given.",
+    )
     user: str | None = None
 
 
@@ -91,9 +95,11 @@ class _CreateBase(BaseModel):
 
 
 # The server's --backend and --compute decide how models run, so a new collection names only the
-# model and how many of its layers to run (the server loads each (model, layers) once).
+# model, how many of its layers to run (the server loads each (model, layers) once) and its prompts.
 RECIPE_FIELDS = [
-    f.name for f in table.FIELDS if f.part in ("vectors", "index", "documents", "bm25") or f.name == "layers"
+    f.name
+    for f in table.FIELDS
+    if f.part in ("vectors", "index", "documents", "bm25") or f.name in ("layers", "query_prompt", "document_prompt")
 ]
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from nestvec.batching import batched
 from nestvec.encoders import EmbeddingCache, Encoder, encoder_for
+from nestvec.encoders.prompts import model_prompts, prompted
 from nestvec.errors import CollectionError, DuplicateIdError, InputError
 from nestvec.index.spec import IndexSpec
 from nestvec.locks import ReadWriteLock
@@ -63,6 +64,7 @@ class Collection:
         self.recipe = recipe
         self._store = store
         self._encoder = encoder
+        self._sides: dict[str, Encoder] = {}
         self._steps = VectorSteps.load_from(path, blank_steps(recipe))
         self._live = LiveIndex(path, recipe.index, recipe.dim, store)
         self._searcher = Searcher(store, self._live, recipe)
@@ -110,7 +112,7 @@ class Collection:
             details = encoder.identity.details
             compute, layers = str(details.get("compute", "fp32")), details.get("layers")
             made = made.with_values(model=encoder.source, compute=compute, layers=layers)
-        made = made.bound(encoder.identity)
+        made = made.bound(encoder.identity, prompts=model_prompts(encoder))
         write_folder(target, made)
         return cls(target, made, SQLiteStore(target / STORE_FILE), encoder)
 
@@ -176,6 +178,12 @@ class Collection:
             self._encoder = encoder
         return self._encoder
 
+    def side_encoder(self, side: str) -> Encoder:
+        """The encoder with the recipe's prompt for `side` (query or document) before each text."""
+        if side not in self._sides:
+            self._sides[side] = prompted(self.encoder, self.recipe.encoder.prompt(side))
+        return self._sides[side]
+
     @property
     def steps(self) -> VectorSteps:
         """The recipe's vector steps (whitening, truncation) as fitted for this collection."""
@@ -198,7 +206,8 @@ class Collection:
 
     def _embed(self, texts: list[str], *, batch_size: int, progress: bool | None, documents: bool) -> np.ndarray:
         """Documents and queries take exactly this path, so they are always comparable."""
-        vectors = self.encoder.encode(texts, batch_size=batch_size, progress=progress)
+        encoder = self.side_encoder("document" if documents else "query")
+        vectors = encoder.encode(texts, batch_size=batch_size, progress=progress)
         steps = self._fitted_steps(vectors if documents else None)
         if steps is None:
             raise InputError("This collection whitens its vectors, fitted on its first documents; add documents first.")
@@ -235,7 +244,7 @@ class Collection:
             self._refuse_stored(self._store.existing_ids([d.id for d in docs]))
         matrix = checked_vectors(vectors, rows=len(docs), dim=self._model_dim, what="vectors")
         # one vector per document: each is one whole chunk, cut at the window as the model would
-        plans = chunking.plan(self.encoder, [d.text for d in docs], chunking.LongDocuments("truncate"))
+        plans = chunking.plan(self.side_encoder("document"), [d.text for d in docs], chunking.LongDocuments("truncate"))
         return self.add_embedded(docs, plans, matrix, replace=replace)
 
     @property
@@ -269,7 +278,7 @@ class Collection:
         check_unique(docs)
         if not replace:
             self._refuse_stored(self._store.existing_ids([d.id for d in docs]))  # before the model runs, not after
-        plans = chunking.plan(self.encoder, [d.text for d in docs], self.recipe.long_documents)
+        plans = chunking.plan(self.side_encoder("document"), [d.text for d in docs], self.recipe.long_documents)
         pieces = [(d, n, s, e) for d, p in zip(docs, plans, strict=True) for n, (s, e) in enumerate(p.spans)]
         vectors = self._embed([d.text[s:e] for d, _, s, e in pieces], batch_size=32, progress=progress, documents=True)
         return self._store_batch(docs, plans, vectors, replace=replace, start=start)

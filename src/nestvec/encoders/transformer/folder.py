@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from nestvec.encoders.prompts import folder_prompts
 from nestvec.errors import ModelError
 from nestvec.files import hash_file, load_json
 from nestvec.registry import unknown_name_message
@@ -68,6 +69,7 @@ class STFolder:
     dense: tuple[DenseSpec, ...]
     normalize: bool
     weight_files: tuple[Path, ...]
+    prompts: dict[str, str] = field(default_factory=dict)  # query/document prompts it declares
 
     def config(self) -> dict[str, Any]:
         return _read_json(self.transformer_dir / "config.json")
@@ -209,4 +211,5 @@ def read_st_folder(path: str | Path) -> STFolder:
         dense=tuple(dense),
         normalize=normalize,
         weight_files=weights + dense_weights,
+        prompts=folder_prompts(root),
     )

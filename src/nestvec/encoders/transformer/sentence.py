@@ -83,6 +83,11 @@ class SentenceEncoder:
     def special_tokens(self) -> int:
         return self.tokenizer.special_tokens
 
+    @property
+    def prompts(self) -> dict[str, str]:
+        """The query and document prompts the model folder declares (see nestvec.encoders.prompts)."""
+        return dict(self.folder.prompts)
+
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         return self.tokenizer.token_counts(texts)
 
