@@ -18,6 +18,7 @@ from nestvec.cli.eval_cmd import inspect as inspect_command
 from nestvec.cli.export_cmd import export
 from nestvec.cli.plan_cmd import compact, plan
 from nestvec.cli.recipe_options import RecipeArgs, recipe_options
+from nestvec.cli.rerank_cmd import DepthOpt, RerankOpt, rerank
 from nestvec.cli.scale_options import (
     ActorsOpt,
     GpusOpt,
@@ -71,6 +72,7 @@ app.add_typer(keys_app, name="keys")
 app.command("get")(get)
 app.command("list")(list_documents)
 app.command("collections")(collections)
+app.command("rerank")(rerank)
 
 IdField = Annotated[str, typer.Option("--id-field", help="Field holding each record's id.")]
 NoId = Annotated[bool, typer.Option("--no-id", help="Number records by line instead of reading ids.")]
@@ -341,6 +343,8 @@ def search(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model to query with; must match the collection's.")
     ] = None,
+    rerank: RerankOpt = None,
+    rerank_depth: DepthOpt = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """Search a collection; prints the best documents first."""
@@ -351,7 +355,9 @@ def search(
         mode, fusion = recipe.search()
         with Collection.open(collection, model=model) as coll:
             start = time.perf_counter()
-            hits = coll.search(query, k=k, filter=spec, mode=mode, fusion=fusion)
+            hits = coll.search(
+                query, k=k, filter=spec, mode=mode, fusion=fusion, rerank=rerank, rerank_depth=rerank_depth
+            )
             return hits, time.perf_counter() - start
 
     hits, seconds = run_job(as_json, job)

@@ -52,6 +52,9 @@ def serve(
     layers: Annotated[
         int | None, typer.Option("--layers", min=1, help="Run the model's first L layers only (a 2D-trained model).")
     ] = None,
+    reranker: Annotated[
+        str | None, typer.Option("--reranker", help="Cross-encoder folder for POST /rerank and search's rerank.")
+    ] = None,
     no_access_log: Annotated[bool, typer.Option("--no-access-log", help="No log line per request.")] = False,
 ) -> None:
     """Serve embeddings (OpenAI-compatible), collections, search and a search page over HTTP."""
@@ -80,6 +83,7 @@ def serve(
             backend=backend,
             compute=compute,
             layers=layers,
+            reranker=reranker,
         )
         if data_dir:
             data_dir.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nestvec._version import __version__
 from nestvec.errors import CollectionGoneError, DuplicateIdError, NestvecError
-from nestvec.serve import collections, embeddings
+from nestvec.serve import collections, embeddings, rerank
 from nestvec.serve.auth import DOCS_ASSETS, Authenticate, KeyStore
 from nestvec.serve.catalog import Catalog, ConflictError, NotFoundError
 from nestvec.serve.deps import Read, State
@@ -41,6 +41,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         catalog=Catalog(list(config.collections), data_dir=config.data_dir, encoders=encoders),
         keys=KeyStore.open(config.keys) if config.keys is not None else None,
         metrics=metrics,
+        reranker=_reranker(config),
     )
 
     @asynccontextmanager
@@ -55,6 +56,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.state.nestvec = server
     app.include_router(embeddings.router)
     app.include_router(collections.router)
+    app.include_router(rerank.router)
     _add_basics(app)
     _add_errors(app)
     app.add_middleware(Observe, metrics=metrics)
@@ -68,6 +70,14 @@ def create_app(config: ServeConfig) -> FastAPI:
     if server.keys is not None:
         app.add_middleware(Authenticate, keys=server.keys)  # outermost: before any body is read
     return app
+
+
+def _reranker(config: ServeConfig) -> Any:
+    if config.reranker is None:
+        return None
+    from nestvec.rerank import load_reranker
+
+    return load_reranker(config.reranker, backend=config.backend, threads=config.threads)
 
 
 _DESCRIPTION = (

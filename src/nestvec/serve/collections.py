@@ -11,9 +11,11 @@ from starlette.concurrency import run_in_threadpool
 
 from nestvec.errors import InputError
 from nestvec.recipe import fields as table
+from nestvec.rerank.hits import check_depth, rerank_hits
 from nestvec.serve.catalog import NotFoundError
 from nestvec.serve.deps import Read, State, Write
 from nestvec.serve.encoders import BatchedEncoder
+from nestvec.serve.rerank import reranker_of
 from nestvec.serve.schemas import (
     RECIPE_FIELDS,
     SEARCH_FIELDS,
@@ -118,6 +120,8 @@ async def search(name: str, body: SearchRequest, server: State) -> JSONResponse:
     given = body.model_dump(exclude_unset=True)  # fusion settings sent without mode hybrid are refused
     mode, fusion = table.search_options({k: v for k, v in given.items() if k in SEARCH_FIELDS})
     if body.query_vector is not None:
+        if body.rerank:
+            raise InputError("rerank reads the query text with each hit; send query, not query_vector.")
         if mode != "dense":
             raise InputError(f"query_vector searches the dense index only; mode {mode} needs a query text.")
         vector = [body.query_vector]
@@ -129,6 +133,7 @@ async def search(name: str, body: SearchRequest, server: State) -> JSONResponse:
     text = body.query
 
     encoder = collection.encoder
+    reranker = reranker_of(server) if body.rerank else None
 
     async def run() -> list[Any]:
         encoded = None
@@ -136,12 +141,15 @@ async def search(name: str, body: SearchRequest, server: State) -> JSONResponse:
             # waits for the batcher on the loop, not a thread; the prompt as collection.search_batch would put it
             encoded = await encoder.encode_async([collection.recipe.encoder.prompt("query") + text])
         query = [text]
+        depth = check_depth(body.k, body.rerank_depth) if reranker is not None else body.k
         found = await run_in_threadpool(
             lambda: collection.search_batch(
-                query, k=body.k, filter=body.filter, mode=mode, fusion=fusion, encoded=encoded
+                query, k=depth, filter=body.filter, mode=mode, fusion=fusion, encoded=encoded
             )
         )
-        return found[0]
+        if reranker is None:
+            return found[0]
+        return await run_in_threadpool(rerank_hits, reranker, text, found[0], k=body.k)
 
     try:
         hits = await asyncio.wait_for(run(), limits.timeout_s)

@@ -165,6 +165,8 @@ class _SearchBase(BaseModel):
     )
     k: int = Field(default=10, ge=1)
     filter: dict[str, Any] | None = None
+    rerank: bool = Field(default=False, description="Re-score the first rerank_depth hits with the server's reranker.")
+    rerank_depth: int = Field(default=50, ge=1, le=1000, description="Hits the reranker re-scores.")
 
     _check_query = field_validator("query")(_encodable)
 
@@ -188,6 +190,26 @@ else:
     SearchRequest = create_model(
         "SearchRequest", __base__=_SearchBase, **{n: _from_table(table.field(n)) for n in SEARCH_FIELDS}
     )
+
+
+class RerankRequest(BaseModel):
+    """Text Embeddings Inference's /rerank request."""
+
+    model_config = ConfigDict(extra="ignore")  # TEI clients may send truncation_direction and the like
+
+    query: str = Field(min_length=1)
+    texts: list[str] = Field(min_length=1)
+    raw_scores: bool = Field(default=False, description="Logits instead of sigmoid scores.")
+    return_text: bool = Field(default=False, description="Each result carries its text.")
+    truncate: bool = Field(default=True, description="Pairs over the model's window: cut (true) or refuse (413).")
+
+    _check_query = field_validator("query")(_encodable)
+
+
+class Rank(BaseModel):
+    index: int
+    score: float
+    text: str | None = None
 
 
 class ChunkOut(BaseModel):

@@ -13,6 +13,7 @@ from nestvec.serve.limits import Limits
 from nestvec.serve.metrics import Metrics
 
 if TYPE_CHECKING:
+    from nestvec.rerank.model import Reranker
     from nestvec.serve.catalog import Catalog
     from nestvec.serve.encoders import ServedEncoders
 
@@ -32,6 +33,7 @@ class ServeConfig:
     backend: str = "auto"  # how a transformer model runs: auto, torch or onnx
     compute: str = "fp32"  # its arithmetic: fp32, int8 (onnx), bf16 (torch), fp16 (torch on CUDA)
     layers: int | None = None  # the main model's first L layers only (collections use their recipe's)
+    reranker: str | None = None  # a cross-encoder for POST /rerank and search's rerank
 
 
 @dataclass
@@ -41,6 +43,7 @@ class ServerState:
     catalog: Catalog
     keys: KeyStore | None
     metrics: Metrics
+    reranker: Reranker | None = None
 
     @property
     def encoder(self) -> Encoder:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from nestvec.store.sqlite import SQLiteStore, StoredChunk, StoredDoc
 from nestvec.store.types import AddReport, Document, Hit
 from nestvec.store.validate import as_document, check_unique
 from nestvec.transforms.steps import VectorSteps
+
+if TYPE_CHECKING:
+    from nestvec.rerank.model import Reranker
 
 FIT_SAMPLE = 4096  # documents in the first batch when whitening is still to be fitted on them
 
@@ -382,13 +385,23 @@ class Collection:
         filter: dict[str, Any] | None = None,
         mode: str = "dense",
         fusion: Fusion | None = None,
+        rerank: Reranker | str | Path | None = None,
+        rerank_depth: int = 50,
     ) -> list[Hit]:
         """The k best documents for `query` (each once, with its best chunk), best first.
 
         `mode`: "dense" (embeddings), "sparse" (BM25 keywords) or "hybrid" (both, merged by
         `fusion`, which also carries per-query weights). `filter` applies to both sides alike.
+        `rerank`: a cross-encoder (or its folder) that re-scores the first `rerank_depth` hits;
+        their scores become its scores.
         """
-        return self.search_batch([query], k=k, filter=filter, mode=mode, fusion=fusion)[0]
+        if rerank is None:
+            return self.search_batch([query], k=k, filter=filter, mode=mode, fusion=fusion)[0]
+        from nestvec.rerank.hits import as_reranker, check_depth, rerank_hits
+
+        reranker = as_reranker(rerank)
+        hits = self.search_batch([query], k=check_depth(k, rerank_depth), filter=filter, mode=mode, fusion=fusion)
+        return rerank_hits(reranker, query, hits[0], k=k)
 
     def search_vectors(self, vectors: Any, *, k: int = 10, filter: dict[str, Any] | None = None) -> list[list[Hit]]:
         """Dense search by query vectors made elsewhere by the collection's model (checked as for

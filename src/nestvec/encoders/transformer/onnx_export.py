@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,12 +49,23 @@ def onnx_file(folder: STFolder, compute: str, *, cache_dir: Path | None = None, 
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     cut = "" if layers is None else f"L{layers}-"
     name = f"{folder.root.name}-{cut}{compute}-{digest}"
+    return cached_graph(
+        name,
+        lambda graph: _make(folder, compute, graph, layers, cache_dir),
+        cache_dir=cache_dir,
+        record={"compute": compute, "source": str(folder.root), "layers": layers},
+    )
+
+
+def cached_graph(name: str, make: Callable[[Path], None], *, cache_dir: Path | None, record: dict[str, Any]) -> Path:
+    """The ONNX graph cached under `name`, made by `make(path)` (seconds, needs torch) when missing
+    or damaged; `record` is kept beside it."""
     root = cache_dir or cache_root()
     if _valid(root / "onnx" / name):  # a read-only cache filled beforehand is fine
         return root / "onnx" / name / "model.onnx"
     dest = _writable(root) / "onnx" / name
     if not _valid(dest):
-        _build(folder, compute, dest, layers)
+        _build(dest, make, record)
     return dest / "model.onnx"
 
 
@@ -98,22 +110,15 @@ def _valid(dest: Path) -> bool:
         return False
 
 
-def _build(folder: STFolder, compute: str, dest: Path, layers: int | None) -> None:
+def _build(dest: Path, make: Callable[[Path], None], record: dict[str, Any]) -> None:
     # Built beside the destination and renamed into place, so readers never see half a folder
     # and two processes exporting at once both end with one complete entry.
     tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex}"
     tmp.mkdir(parents=True)
     try:
         graph = tmp / "model.onnx"
-        if compute == "int8":
-            _quantize(onnx_file(folder, "fp32", cache_dir=dest.parent.parent, layers=layers), graph)
-        else:
-            _export(folder, tmp / "exported.onnx", layers)
-            _fuse(folder, tmp / "exported.onnx", graph)
-        sha256 = hash_file(graph).hexdigest()
-        config = {
-            "format": EXPORT_FORMAT, "compute": compute, "source": str(folder.root), "layers": layers, "sha256": sha256,
-        }  # fmt: skip
+        make(graph)
+        config = {"format": EXPORT_FORMAT, **record, "sha256": hash_file(graph).hexdigest()}
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if dest.exists():
             shutil.rmtree(dest)  # an invalid entry (checked by the caller)
@@ -123,6 +128,14 @@ def _build(folder: STFolder, compute: str, dest: Path, layers: int | None) -> No
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _make(folder: STFolder, compute: str, graph: Path, layers: int | None, cache_dir: Path | None) -> None:
+    if compute == "int8":
+        quantize(onnx_file(folder, "fp32", cache_dir=cache_dir, layers=layers), graph)
+    else:
+        _export(folder, graph.with_name("exported.onnx"), layers)
+        _fuse(folder, graph.with_name("exported.onnx"), graph)
 
 
 def _export(folder: STFolder, path: Path, layers: int | None) -> None:
@@ -166,7 +179,7 @@ def _fuse(folder: STFolder, source: Path, dest: Path) -> None:
     model.save_model_to_file(str(dest))
 
 
-def _quantize(source: Path, dest: Path) -> None:
+def quantize(source: Path, dest: Path) -> None:
     """Dynamic int8: weights per output channel (per-tensor loses too much on MiniLM's outliers)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
