@@ -11,7 +11,7 @@ import numpy as np
 from nestvec.encoders.identity import ModelIdentity, file_differences
 from nestvec.errors import InputError
 
-__all__ = ["Encoder", "ModelIdentity", "check_texts", "file_differences", "progress_bar"]
+__all__ = ["Encoder", "ModelIdentity", "Wrapper", "check_texts", "file_differences", "progress_bar"]
 
 
 @runtime_checkable
@@ -40,6 +40,28 @@ class Encoder(Protocol):
     def special_tokens(self) -> int:
         """How many special tokens the encoder adds around each text."""
         ...
+
+
+class Wrapper:
+    """An encoder around another (a cache, a prompt): all but `encode` is the inner model's."""
+
+    def __init__(self, inner: Encoder) -> None:
+        self.inner = inner
+        self.name, self.source, self.dim, self.max_tokens = inner.name, inner.source, inner.dim, inner.max_tokens
+
+    @property
+    def identity(self) -> ModelIdentity:
+        return self.inner.identity
+
+    @property
+    def special_tokens(self) -> int:
+        return self.inner.special_tokens
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.token_counts(texts)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        return self.inner.token_offsets(text)
 
 
 def check_texts(texts: Sequence[str]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nestvec.encoders.base import Encoder, ModelIdentity, check_texts
+from nestvec.encoders.base import Encoder, ModelIdentity, Wrapper, check_texts
 from nestvec.errors import InputError
 
 CACHE_FILE = "embeddings.sqlite"
@@ -116,31 +116,13 @@ def recipe_digest(identity: ModelIdentity) -> bytes:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).digest()
 
 
-class CachedEncoder:
+class CachedEncoder(Wrapper):
     """Any encoder, with vectors looked up in an EmbeddingCache before the model runs."""
 
     def __init__(self, encoder: Encoder, cache: EmbeddingCache) -> None:
-        self.inner = encoder
+        super().__init__(encoder)
         self.cache = cache
-        self.name = encoder.name
-        self.source = encoder.source
-        self.dim = encoder.dim
-        self.max_tokens = encoder.max_tokens
         self._recipe = recipe_digest(encoder.identity)
-
-    @property
-    def identity(self) -> ModelIdentity:
-        return self.inner.identity
-
-    @property
-    def special_tokens(self) -> int:
-        return self.inner.special_tokens
-
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        return self.inner.token_counts(texts)
-
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        return self.inner.token_offsets(text)
 
     def key(self, text: str) -> bytes:
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16, key=self._recipe[:32]).digest()

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from nestvec.encoders.base import Encoder, check_texts
-from nestvec.encoders.identity import ModelIdentity
+from nestvec.encoders.base import Encoder, Wrapper, check_texts
 from nestvec.errors import ModelError
 
 SIDES = ("query", "document")
@@ -53,13 +52,14 @@ def model_prompts(encoder: Encoder) -> dict[str, str]:
     return dict(prompts) if isinstance(prompts, dict) else {}
 
 
-class PromptedEncoder:
-    """`inner` with `prompt` put before every text. Lengths are of the texts as given, against a
-    window shortened by the prompt's tokens, so long-document windows still fit the model."""
+class PromptedEncoder(Wrapper):
+    """`inner` with `prompt` put before every text (its identity is the inner model's: the prompts
+    are the recipe's, recorded there). Lengths are of the texts as given, against a window
+    shortened by the prompt's tokens, so long-document windows still fit the model."""
 
     def __init__(self, inner: Encoder, prompt: str) -> None:
-        self.inner, self.prompt = inner, prompt
-        self.dim, self.name, self.source = inner.dim, inner.name, inner.source
+        super().__init__(inner)
+        self.prompt = prompt
         extra = inner.token_counts([prompt])[0] - inner.special_tokens
         self.max_tokens = inner.max_tokens - max(0, extra)
         if self.max_tokens <= inner.special_tokens:
@@ -67,20 +67,6 @@ class PromptedEncoder:
                 f"The prompt {prompt!r} takes {extra} of the model's {inner.max_tokens} tokens; "
                 "choose a shorter prompt."
             )
-
-    @property
-    def identity(self) -> ModelIdentity:
-        return self.inner.identity  # the prompts are the recipe's, recorded there
-
-    @property
-    def special_tokens(self) -> int:
-        return self.inner.special_tokens
-
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        return self.inner.token_counts(texts)
-
-    def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        return self.inner.token_offsets(text)
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
         check_texts(texts)
