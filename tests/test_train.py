@@ -280,3 +280,46 @@ def test_similarity_distillation_teaches_a_prefix_the_teachers_similarities(
     assert gap(tmp_path / "student", 64) < gap(tiny, 64) * 0.8
     record = json.loads((tmp_path / "student" / "config_sentence_transformers.json").read_text())[RECORD_KEY]
     assert record["data"][0] == {**record["data"][0], "teacher": str(minilm_dir), "loss": "similarity"}
+
+
+def test_rotate_starts_from_the_principal_axes_and_keeps_full_width_cosines(
+    tiny: Path, tmp_path: Path, minilm_dir: Path
+) -> None:
+    from nestvec.train.rotation import add_rotation
+
+    texts = [p["title"] for p in papers(450)]  # at least as many texts as dims
+    base = st.SentenceTransformer(str(minilm_dir), device="cpu")
+    rotated = add_rotation(st.SentenceTransformer(str(minilm_dir), device="cpu"), texts)
+    before, after = base.encode(texts), rotated.encode(texts)
+    np.testing.assert_allclose(after @ after.T, before @ before.T, atol=1e-5)  # an orthogonal rotation
+
+    def kept(vectors: np.ndarray) -> tuple[float, float]:  # at 32 dims: energy kept, top-5 neighbours shared
+        cut = vectors[:, :32] / np.linalg.norm(vectors[:, :32], axis=1, keepdims=True)
+        full, short = before @ before.T - 2 * np.eye(len(texts)), cut @ cut.T - 2 * np.eye(len(texts))
+        top = lambda m: np.argsort(-m, axis=1)[:, :5]  # noqa: E731
+        shared = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(top(full), top(short), strict=True)])
+        return float(np.mean(np.sum(vectors[:, :32] ** 2, axis=1))), float(shared)
+
+    (energy, shared), (energy_naive, shared_naive) = kept(after), kept(before)
+    assert energy > 2 * energy_naive and shared > shared_naive
+    sentences = tmp_path / "texts.txt"
+    sentences.write_text("".join(t + "\n" for t in texts))
+    config = FinetuneConfig(
+        loss=("cosent", "similarity"), teacher=str(minilm_dir), dims=(384, 64), rotate=True, max_steps=4,
+        batch_size=16, save_steps=4, progress=False,
+    )  # fmt: skip
+    finetune(tiny, tmp_path / "out", [read_training(TRAIN, "scored"), read_training(sentences, "text")], config=config)
+    modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((tmp_path / "out" / "modules.json").read_text())]
+    assert modules == ["Transformer", "Pooling", "Dense", "Normalize"]
+    ours = nestvec.load_encoder(str(tmp_path / "out")).encode(TEXTS)
+    np.testing.assert_allclose(
+        ours, st.SentenceTransformer(str(tmp_path / "out"), device="cpu").encode(TEXTS), atol=1e-5
+    )
+    for refused, match in (
+        (dict(loss="similarity", base_weight=0.3), "cannot be mixed"),
+        (dict(loss="mse"), "rotation moves"),
+    ):
+        bad = FinetuneConfig(**{"teacher": str(minilm_dir), "rotate": True, "max_steps": 1, **refused})
+        with pytest.raises(InputError, match=match):
+            finetune(tiny, tmp_path / "refused", read_training(sentences, "text"), config=bad)
+    assert not (tmp_path / "refused").exists()
