@@ -179,7 +179,7 @@ def test_help_does_not_import_the_heavy_modules() -> None:
         "import sys; from nestvec.cli.main import main; sys.argv = ['nestvec', '--help']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = {'torch', 'onnxruntime', 'faiss', 'sklearn', 'scipy', 'matplotlib', 'pyarrow', 'fastapi',"
-        " 'transformers', 'sqlite3', 'tokenizers'}\n"
+        " 'transformers', 'sqlite3', 'tokenizers', 'numpy', 'pydantic'}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
