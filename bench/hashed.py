@@ -11,6 +11,11 @@ limited to the --texts trained on) except the STS-B test sentences, to mend one-
 context; the same table without them is measured too.
 
 Usage: python bench/hashed.py [--texts 250000] [--epochs 2] [--lexicon 300000] [--out bench/results/hashed.json]
+       python bench/hashed.py --speed-only [--out bench/results/hashed-speed.json]
+With --speed-only, no table is trained (no teacher vectors are needed): the same lexicon is built
+and saved beside a random table of the same shape, whose values do not change what encoding costs,
+and sentences/s are measured as in the full run, with and without the lexicon, and with the
+lexicon's saved neighbours removed (folders saved before they were), whose mended tokens must match.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import json
 import random
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -81,6 +87,74 @@ def measure_teacher() -> dict[str, float]:
     return row
 
 
+def _timed(model: object, texts: list[str]) -> tuple[float, float]:
+    """(cold, warm) sentences/s: a new model object (no typo decisions cached), then the same again."""
+    from nestvec.encoders.hashed import HashEncoder
+
+    fresh = HashEncoder(model.source)  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    fresh.encode(texts)
+    cold = len(texts) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    fresh.encode(texts)
+    return cold, len(texts) / (time.perf_counter() - start)
+
+
+def speed_only(args: argparse.Namespace) -> None:
+    import platform
+
+    import realdata
+    from nestvec.encoders.hashed import HashEncoder, HashSpec, Lexicon, save_hashed, words
+
+    a, b, _ = sts_pairs(noisy=False)
+    noisy_a, noisy_b, _ = sts_pairs(noisy=True)
+    held_out = set(a) | set(b)
+    lexicon_texts = [t for t in realdata.pool() if t not in held_out]
+    tmp = Path(tempfile.mkdtemp(prefix="nestvec-hash-speed-"))
+    spec = HashSpec(rows=args.rows, dim=384, features=tuple(args.features.split(",")))
+    table = np.random.default_rng(0).standard_normal((spec.rows, spec.dim), dtype=np.float32)
+    start = time.perf_counter()
+    Lexicon.from_texts(lexicon_texts, split=words, size=args.lexicon).save(tmp / "hash")
+    lexicon_s = time.perf_counter() - start
+    save_hashed(tmp / "hash", spec=spec, table=table, config={"name": "random table, speed only"})
+    shutil.copytree(tmp / "hash", tmp / "looked-up")
+    (tmp / "looked-up" / "neighbours.safetensors").unlink()
+    table_only_copy(tmp / "hash", tmp / "bare")
+    results: dict = {
+        "table": "random, same shape as the full run's (encoding cost does not depend on its values)",
+        "lexicon": args.lexicon,
+        "lexicon_texts": len(lexicon_texts),
+        "lexicon_and_neighbours_s": lexicon_s,
+        "cpu": platform.processor() or platform.machine(),
+        "sentences": len(a),
+    }
+    models = {name: HashEncoder(tmp / name) for name in ("hash", "looked-up", "bare")}
+    every = a + b + noisy_a + noisy_b
+    tokens = {name: [m.lexicon.mend(words(t)) for t in every] for name, m in models.items() if m.lexicon}
+    results["same_mended_tokens_as_looked_up"] = tokens["hash"] == tokens["looked-up"]
+    labels = {"hash": "hash", "looked-up": "hash, neighbours looked up", "bare": "hash without lexicon"}
+    for name, model in models.items():
+        model.encode(every)  # as in the full run: word features cached by the STS-B passes before timing
+        runs = [_timed(model, a) for _ in range(3)]
+        results[labels[name]] = {
+            "sentences_per_s": statistics.median(cold for cold, _ in runs),
+            "sentences_per_s_seen_before": statistics.median(warm for _, warm in runs),
+            "runs": runs,
+        }
+        print(labels[name], results[labels[name]], flush=True)
+    results["command"] = "python bench/hashed.py " + " ".join(sys.argv[1:])
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print("saved", args.out)
+    shutil.rmtree(tmp)
+
+
+def table_only_copy(model: Path, to: Path) -> Path:
+    shutil.copytree(model, to)
+    for name in ("lexicon.json", "bigrams.safetensors", "neighbours.safetensors"):
+        (to / name).unlink()
+    return to
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=250_000)
@@ -93,14 +167,20 @@ def main() -> None:
     parser.add_argument(
         "--teacher-only", action="store_true", help="only measure the teacher (MiniLM) on the typo copy, into --out"
     )
+    parser.add_argument("--speed-only", action="store_true", help="no training: sentences/s with a random table")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "bench"))
+    if args.speed_only:
+        if args.out == ROOT / "bench" / "results" / "hashed.json":
+            args.out = ROOT / "bench" / "results" / "hashed-speed.json"
+        speed_only(args)
+        return
     if args.teacher_only:
         results = json.loads(args.out.read_text()) if args.out.exists() else {}
         results["teacher"] = measure_teacher()
         results["teacher_command"] = "python bench/hashed.py " + " ".join(sys.argv[1:])
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         return
-    sys.path.insert(0, str(ROOT / "bench"))
     import nestvec
     import realdata
     from nestvec.encoders.hashed import HashEncoder, HashSpec
@@ -130,10 +210,7 @@ def main() -> None:
     hashed = nestvec.load_encoder(tmp / "hash")
     bare = None
     if args.lexicon:  # the same table without the lexicon: what the mending adds
-        shutil.copytree(tmp / "hash", tmp / "bare")
-        for name in ("lexicon.json", "bigrams.safetensors"):
-            (tmp / "bare" / name).unlink()
-        bare = nestvec.load_encoder(tmp / "bare")
+        bare = nestvec.load_encoder(table_only_copy(tmp / "hash", tmp / "bare"))
     static = nestvec.load_encoder(distill("minilm", tmp / "static").path)
     results: dict = {
         "training_texts": len(texts),

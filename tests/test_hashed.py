@@ -32,7 +32,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, encoder: nestvec.Encoder) 
 def table_only(model: Path, to: Path) -> Path:
     """A copy of a hash model without its lexicon: the same table, nothing mended."""
     shutil.copytree(model, to)
-    for name in ("lexicon.json", "bigrams.safetensors"):
+    for name in ("lexicon.json", "bigrams.safetensors", "neighbours.safetensors"):
         (to / name).unlink()
     return to
 

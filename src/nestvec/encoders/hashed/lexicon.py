@@ -1,14 +1,13 @@
-"""A token list that mends one-letter typos before hashing (SymSpell lookup, noisy-channel choice).
+"""A token list that mends one-letter typos before hashing (noisy-channel choice by context).
 
 Hashed features of a misspelt word share only part of the word's features, and its whole-word
 feature lands on a row trained for some other word. When a hash model carries a lexicon (the
 frequent tokens of unlabeled texts and their bigram counts, encoders/bigrams.py), each word is
-checked against its one-edit neighbours: a deletion, insertion, substitution or transposition
-leaves the two words with a common one-letter deletion (or one is the other's deletion), so a
-dictionary from deletions to words finds every candidate without generating all edits. An
-unknown word becomes the neighbour that best fits its two neighbours and the typo; a known
-word is replaced only when a neighbour is far likelier there ("a hose is running" → "horse"):
-real-word typos cost STS-B more than all the others together.
+checked against its one-edit neighbours (encoders/neighbours.py). An unknown word becomes the
+neighbour that best fits its two neighbours and the typo; a known word is replaced only when a
+neighbour is far likelier there ("a hose is running" → "horse"): real-word typos cost STS-B more
+than all the others together. A batch of texts is decided in one vectorized pass; a word right
+after a mended one is decided again, beside what it was mended to, in the rounds that follow.
 """
 
 from __future__ import annotations
@@ -19,60 +18,80 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from nestvec.encoders.hashed.bigrams import FILE as BIGRAMS
-from nestvec.encoders.hashed.bigrams import Bigrams, channel
+from nestvec.encoders.hashed.bigrams import Bigrams
+from nestvec.encoders.hashed.neighbours import FILE as NEIGHBOURS
+from nestvec.encoders.hashed.neighbours import Neighbours, plain
 from nestvec.errors import InputError
 from nestvec.files import write_json_atomic
 
 FILE = "lexicon.json"
-_MIN_LENGTH = 2  # one-letter words have too many neighbours one edit away to guess from
-_LETTERS = re.compile(r"[a-z]+")
 _PARTS = re.compile(r"([-'])")  # the separators are kept as parts of their own
 _KEEP = math.log(0.999)  # prior that a known word was typed as meant
 _SWAP = math.log(0.001)
+_SLACK = 1e-9  # rounding room: the bound must never settle a word the exact scores would not
 _DECISIONS = 1 << 18  # cached (before, word, after) decisions, about 50 MB at most
+Context = tuple[int, str, int]  # (id before, word, id after); -1 where no neighbour or no bigrams
 
 
-def _deletions(word: str) -> set[str]:
-    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+class _Mending:
+    """One text being mended: its slots (plain words with neighbours) decided in order."""
 
+    def __init__(self, lexicon: Lexicon, tokens: Sequence[str]) -> None:
+        self.lexicon, self.tokens, self.out = lexicon, tokens, list(tokens)
+        self.lowers = [t.lower() for t in tokens]
+        index, other = lexicon.index, len(lexicon.counts)
+        self.ids = np.array([index.get(w, other) for w in self.lowers], dtype=np.int64)
+        neighbours = lexicon.neighbours.of
+        self.slots = [j for j, w in enumerate(self.lowers) if plain(w) and len(neighbours(w)[0])]
+        self.typed = [self.context(j) for j in self.slots]  # every slot beside what was typed
+        self.at = 0  # the next slot
+        self.last: int | None = None  # what the slot before it was mended to
 
-def _one_edit(a: str, b: str) -> bool:
-    """Whether `b` is `a` with one letter deleted, inserted, replaced, or two neighbours swapped."""
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) != len(b):
-        short, long = (a, b) if len(a) < len(b) else (b, a)
-        return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
-    diff = [i for i in range(len(a)) if a[i] != b[i]]
-    if len(diff) == 1:
-        return True
-    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    def context(self, j: int) -> Context:
+        contextual, ids = self.lexicon.contextual, self.ids
+        before = int(ids[j - 1]) if j > 0 and contextual else -1
+        after = int(ids[j + 1]) if j < len(ids) - 1 and contextual else -1
+        return before, self.lowers[j], after
 
-
-def _plain(word: str) -> bool:
-    return len(word) >= _MIN_LENGTH and _LETTERS.fullmatch(word) is not None
+    def advance(self, decisions: dict[Context, int | None]) -> Context | None:
+        """Apply decided slots in order; the first context not decided yet, or None when done."""
+        while self.at < len(self.slots):
+            j = self.slots[self.at]
+            after_mended = self.at and self.slots[self.at - 1] == j - 1 and self.last is not None
+            key = self.context(j) if after_mended else self.typed[self.at]
+            if key not in decisions:
+                return key
+            self.last = meant = decisions[key]
+            if meant is not None:
+                word = self.lexicon.words[meant]
+                self.out[j] = word.capitalize() if self.tokens[j][:1].isupper() else word
+                self.ids[j] = meant
+            self.at += 1
+        return None
 
 
 class Lexicon:
-    def __init__(self, counts: dict[str, int], bigrams: Bigrams | None = None, *, digest: str | None = None) -> None:
+    def __init__(
+        self,
+        counts: dict[str, int],
+        bigrams: Bigrams | None = None,
+        *,
+        digest: str | None = None,
+        neighbours: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.counts = counts
+        self.words = list(counts)
         self.index = {word: i for i, word in enumerate(counts)}  # len(counts) stands for any other token
         self.contextual = bigrams is not None  # else: choose by frequency and channel alone
         self.bigrams = bigrams or Bigrams.unigrams_only([*counts.values(), 0])
         self.digest = digest  # sha256 of the files it was loaded from: part of a model's identity
-        self._by_deletion: dict[str, list[str]] = {}
-        for word in counts:
-            if _plain(word):
-                for variant in _deletions(word):
-                    self._by_deletion.setdefault(variant, []).append(word)
-        self.candidates = lru_cache(maxsize=1 << 16)(self._candidates)
-        self._decisions: dict[tuple[int, str, int], str | None] = {}
+        self.neighbours = Neighbours(self.words, self.index, neighbours)
+        self._decisions: dict[Context, int | None] = {}
 
     @classmethod
     def from_texts(
@@ -87,73 +106,71 @@ class Lexicon:
         unigrams = [*kept.values(), counts.total() - sum(kept.values())]  # the last: every other token
         return cls(kept, Bigrams.count(sentences, unigrams))
 
-    def _candidates(self, lower: str) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-        """The known words one edit from `lower`, their ids, and log P(`lower` typed | each meant)."""
-        found = set(self._by_deletion.get(lower, []))  # the typo dropped a letter
-        for variant in _deletions(lower):
-            if variant in self.counts and _plain(variant):  # the typo added a letter
-                found.add(variant)
-            found.update(self._by_deletion.get(variant, []))  # a letter replaced or two swapped
-        found.discard(lower)
-        near = tuple(sorted(w for w in found if _one_edit(lower, w)))
-        ids = np.array([self.index[w] for w in near], dtype=np.int64)
-        return near, ids, np.log([channel(w, lower) for w in near]) if near else np.zeros(0)
+    def _decide(self, contexts: Sequence[Context]) -> list[int | None]:
+        """For each context, the id of the word meant (None: as typed), all scored in one pass.
 
-    def _context(self, lowers: Sequence[str], ids: np.ndarray, j: int) -> tuple[int, str, int]:
-        """(id before, word, id after); -1 where there is no neighbour or no bigrams to use it."""
-        before = int(ids[j - 1]) if j > 0 and self.contextual else -1
-        after = int(ids[j + 1]) if j < len(ids) - 1 and self.contextual else -1
-        return before, lowers[j], after
-
-    def _decide(self, contexts: Sequence[tuple[int, str, int]]) -> list[str | None]:
-        """For each (before, word, after), the word meant (None: as typed), all scored in one pass."""
-        found = [self.candidates(lower) for _, lower, _ in contexts]
-        mine = [self.index.get(lower, -1) for _, lower, _ in contexts]
-        scored = [np.append(c[1], k) if k >= 0 else c[1] for c, k in zip(found, mine, strict=True)]
-        sizes = [len(c) for c in scored]
-        before = np.repeat([b for b, _, _ in contexts], sizes)
-        after = np.repeat([a for _, _, a in contexts], sizes)
-        fit = self.bigrams.log_fit(np.concatenate(scored), before, after)
-        meant: list[str | None] = []
-        offset = 0
-        for (near, _, log_channel), known, size in zip(found, mine, sizes, strict=True):
-            scores = fit[offset : offset + len(near)] + log_channel
-            best = int(np.argmax(scores))
-            keep = known >= 0 and scores[best] + _SWAP <= fit[offset + len(near)] + _KEEP
-            meant.append(None if keep else near[best])
-            offset += size
+        A known word is kept unless a neighbour scores far above it there. Most known words are
+        kept whatever their neighbours' bigrams say: an upper bound of every neighbour's score
+        from unigram counts alone settles them, and only the rest are looked up in the bigrams.
+        """
+        found = [self.neighbours.of(lower) for _, lower, _ in contexts]
+        sizes = np.fromiter((len(ids) for ids, _ in found), np.int64, len(found))
+        before = np.fromiter((b for b, _, _ in contexts), np.int64, len(contexts))
+        after = np.fromiter((a for _, _, a in contexts), np.int64, len(contexts))
+        mine = np.fromiter((self.index.get(lower, -1) for _, lower, _ in contexts), np.int64, len(contexts))
+        known = mine >= 0
+        own = np.full(len(contexts), -np.inf)  # an unknown word always takes its best neighbour
+        own[known] = self.bigrams.log_fit(mine[known], before[known], after[known]) + _KEEP - _SWAP
+        near, log_channel = np.concatenate([i for i, _ in found]), np.concatenate([c for _, c in found])
+        left, right = np.repeat(before, sizes), np.repeat(after, sizes)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        bound = np.maximum.reduceat(self.bigrams.log_fit_bound(near, left, right) + log_channel, starts)
+        open_ = np.flatnonzero(bound + _SLACK > own)  # the contexts the bound does not settle
+        meant: list[int | None] = [None] * len(contexts)
+        if len(open_):
+            rows = np.repeat(np.isin(np.arange(len(contexts)), open_), sizes)
+            sub_sizes, sub_near = sizes[open_], near[rows]
+            scores = self.bigrams.log_fit(sub_near, left[rows], right[rows]) + log_channel[rows]
+            sub_starts = np.concatenate([[0], np.cumsum(sub_sizes)[:-1]])
+            best = np.maximum.reduceat(scores, sub_starts)
+            tops = np.flatnonzero(scores == np.repeat(best, sub_sizes))
+            first = sub_near[tops[np.searchsorted(tops, sub_starts)]]  # the first of equals, as argmax would
+            for c, score, word in zip(open_.tolist(), best.tolist(), first.tolist(), strict=True):
+                meant[c] = None if score <= own[c] else int(word)
         return meant
 
-    def _meant(self, lowers: Sequence[str], slots: Sequence[int], ids: np.ndarray) -> list[str | None]:
-        """`_decide` through a cache: a word between the same two tokens is decided once."""
-        keys = [self._context(lowers, ids, j) for j in slots]
-        todo = list(dict.fromkeys(key for key in keys if key not in self._decisions))
-        if todo:
-            if len(self._decisions) > _DECISIONS:
-                self._decisions.clear()
-            self._decisions.update(zip(todo, self._decide(todo), strict=True))
-        return [self._decisions[key] for key in keys]
+    def _fill(self, contexts: Sequence[Context]) -> None:
+        todo = list(dict.fromkeys(key for key in contexts if key not in self._decisions))
+        if not todo:
+            return
+        if len(self._decisions) + len(todo) > _DECISIONS:
+            self._decisions.clear()
+        self._decisions.update(zip(todo, self._decide(todo), strict=True))
+
+    def mend_many(self, texts: Sequence[Sequence[str]]) -> list[list[str]]:
+        """Each token list with each plain word replaced by the word it most likely misspells."""
+        jobs = [_Mending(self, tokens) for tokens in texts]
+        self._fill([key for job in jobs for key in job.typed])
+        pending = jobs
+        while pending:  # rounds: a word after a mended one is decided beside the mended word
+            missing = [(job, job.advance(self._decisions)) for job in pending]
+            pending = [job for job, key in missing if key is not None]
+            self._fill([key for _, key in missing if key is not None])
+        split = [  # "closk-up", "chied's": mended part by part, without context
+            (job, j, _PARTS.split(job.tokens[j]))
+            for job in jobs
+            for j, lower in enumerate(job.lowers)
+            if ("-" in lower or "'" in lower) and lower not in self.index
+        ]
+        parts = [[p] for _, _, ps in split for p in ps if plain(p.lower())]
+        mended = iter(self.mend_many(parts) if parts else [])
+        for job, j, ps in split:
+            job.out[j] = "".join(next(mended)[0] if plain(p.lower()) else p for p in ps)
+        return [job.out for job in jobs]
 
     def mend(self, tokens: Sequence[str]) -> list[str]:
         """`tokens` with each plain word replaced by the word it most likely misspells (itself if none)."""
-        out = list(tokens)
-        lowers = [t.lower() for t in tokens]
-        ids = np.array([self.index.get(w, len(self.counts)) for w in lowers], dtype=np.int64)
-        slots = [j for j, lower in enumerate(lowers) if _plain(lower) and len(self.candidates(lower)[0])]
-        for j, lower in enumerate(lowers):
-            if ("-" in lower or "'" in lower) and lower not in self.index:  # "closk-up", "chied's": by part
-                out[j] = "".join(self.correct(p) if _plain(p.lower()) else p for p in _PARTS.split(tokens[j]))
-        if not slots:
-            return out
-        meant = self._meant(lowers, slots, ids)
-        for n, j in enumerate(slots):
-            if n and slots[n - 1] == j - 1 and meant[n - 1] is not None:  # scored beside what was typed
-                meant[n] = self._meant(lowers, [j], ids)[0]
-            if meant[n] is not None:
-                word = str(meant[n])
-                out[j] = word.capitalize() if tokens[j][:1].isupper() else word
-                ids[j] = self.index[word]
-        return out
+        return self.mend_many([tokens])[0]
 
     def correct(self, word: str) -> str:
         """`word` mended without context."""
@@ -163,6 +180,7 @@ class Lexicon:
         folder.mkdir(parents=True, exist_ok=True)
         if self.contextual:
             self.bigrams.save(folder)
+        self.neighbours.save(folder)
         write_json_atomic(folder / FILE, {"words": list(self.counts), "counts": list(self.counts.values())})
 
     @classmethod
@@ -177,8 +195,10 @@ class Lexicon:
             raise InputError(f"{path} must hold equal-length 'words' and 'counts' lists; rewrite it with Lexicon.save.")
         counted = {str(w): int(c) for w, c in zip(words, counts, strict=True)}
         digest = hashlib.sha256(raw)
+        # derived from the words alone, so not part of the digest; folders saved before it look them up
+        stored = Neighbours.read(folder / NEIGHBOURS, len(counted)) if (folder / NEIGHBOURS).exists() else None
         if not (folder / BIGRAMS).exists():
-            return cls(counted, digest=digest.hexdigest())
+            return cls(counted, digest=digest.hexdigest(), neighbours=stored)
         raw_bigrams = (folder / BIGRAMS).read_bytes()
         bigrams = Bigrams.from_bytes(raw_bigrams)
         if bigrams.width != len(counted) + 1:
@@ -187,4 +207,4 @@ class Lexicon:
                 "they were not saved together: retrain the model or delete both files."
             )
         digest.update(raw_bigrams)
-        return cls(counted, bigrams, digest=digest.hexdigest())
+        return cls(counted, bigrams, digest=digest.hexdigest(), neighbours=stored)

@@ -116,16 +116,16 @@ class HashEncoder:
     def encode(self, texts: Sequence[str], *, batch_size: int = 1024, progress: bool | None = None) -> np.ndarray:
         check_texts(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            found = words(text)
-            if not found:
-                continue
-            if self.lexicon is not None:
-                found = self.lexicon.mend(found)
-            ids = np.fromiter(chain.from_iterable(self.spec.ids(w) for w in found), np.int64)
-            total = self.table[ids].sum(axis=0)
-            norm = np.linalg.norm(total)
-            out[i] = total / norm if norm > 0 else 0.0  # the mean's direction: the count cancels out
+        for start in range(0, len(texts), batch_size):
+            found = [words(text) for text in texts[start : start + batch_size]]
+            if self.lexicon is not None:  # decided for the whole batch at once
+                found = self.lexicon.mend_many(found)
+            for i, tokens in enumerate(found, start):
+                if tokens:
+                    ids = np.fromiter(chain.from_iterable(self.spec.ids(w) for w in tokens), np.int64)
+                    total = self.table[ids].sum(axis=0)
+                    norm = np.linalg.norm(total)
+                    out[i] = total / norm if norm > 0 else 0.0  # the mean's direction: the count cancels out
         return out
 
 

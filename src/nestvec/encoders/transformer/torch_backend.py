@@ -38,12 +38,9 @@ def _load_model(folder: STFolder, *, attention: str | None = None) -> Any:
         raise MissingExtraError("transformers", "transformer", "Transformer models") from exc
     hf_logging.disable_progress_bar()
     try:
+        options: dict[str, Any] = {"attn_implementation": attention} if attention else {}
         model = AutoModel.from_pretrained(
-            str(folder.transformer_dir),
-            local_files_only=True,
-            use_safetensors=True,
-            trust_remote_code=False,
-            **({"attn_implementation": attention} if attention else {}),
+            str(folder.transformer_dir), local_files_only=True, use_safetensors=True, trust_remote_code=False, **options
         )
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError(f"Could not load the transformer in {folder.transformer_dir}: {exc}") from exc
