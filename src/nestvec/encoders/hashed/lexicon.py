@@ -45,17 +45,16 @@ class _Mending:
         self.lexicon, self.tokens, self.out = lexicon, tokens, list(tokens)
         self.lowers = [t.lower() for t in tokens]
         index, other = lexicon.index, len(lexicon.counts)
-        self.ids = np.array([index.get(w, other) for w in self.lowers], dtype=np.int64)
-        neighbours = lexicon.neighbours.of
-        self.slots = [j for j, w in enumerate(self.lowers) if plain(w) and len(neighbours(w)[0])]
+        self.ids = [index.get(w, other) for w in self.lowers]
+        self.slots = [j for j, w in enumerate(self.lowers) if lexicon.has_neighbours(w)]
         self.typed = [self.context(j) for j in self.slots]  # every slot beside what was typed
         self.at = 0  # the next slot
         self.last: int | None = None  # what the slot before it was mended to
 
     def context(self, j: int) -> Context:
         contextual, ids = self.lexicon.contextual, self.ids
-        before = int(ids[j - 1]) if j > 0 and contextual else -1
-        after = int(ids[j + 1]) if j < len(ids) - 1 and contextual else -1
+        before = ids[j - 1] if j > 0 and contextual else -1
+        after = ids[j + 1] if j < len(ids) - 1 and contextual else -1
         return before, self.lowers[j], after
 
     def advance(self, decisions: dict[Context, int | None]) -> Context | None:
@@ -92,6 +91,7 @@ class Lexicon:
         self.digest = digest  # sha256 of the files it was loaded from: part of a model's identity
         self.neighbours = Neighbours(self.words, self.index, neighbours)
         self._decisions: dict[Context, int | None] = {}
+        self._slot: dict[str, bool] = {}  # whether a word is plain and has neighbours: asked for every token
 
     @classmethod
     def from_texts(
@@ -105,6 +105,14 @@ class Lexicon:
         sentences = ([index.get(t.lower(), other) for t in split(text)] for text in texts)
         unigrams = [*kept.values(), counts.total() - sum(kept.values())]  # the last: every other token
         return cls(kept, Bigrams.count(sentences, unigrams))
+
+    def has_neighbours(self, lower: str) -> bool:
+        found = self._slot.get(lower)
+        if found is None:
+            if len(self._slot) > _DECISIONS:
+                self._slot.clear()
+            found = self._slot[lower] = plain(lower) and len(self.neighbours.of(lower)[0]) > 0
+        return found
 
     def _decide(self, contexts: Sequence[Context]) -> list[int | None]:
         """For each context, the id of the word meant (None: as typed), all scored in one pass.

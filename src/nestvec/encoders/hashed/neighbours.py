@@ -50,11 +50,13 @@ def _one_edit(a: str, b: str) -> bool:
 class Neighbours:
     def __init__(self, words: Sequence[str], index: dict[str, int], stored: dict[str, np.ndarray] | None = None):
         self.words, self.index = words, index
-        self._by_deletion: dict[str, list[str]] = {}
+        by_deletion: dict[str, list[str]] = {}
         for word in words:
             if plain(word):
                 for variant in _deletions(word):
-                    self._by_deletion.setdefault(variant, []).append(word)
+                    by_deletion.setdefault(variant, []).append(word)
+        # tuples of strings leave the garbage collector's lists: a million lists were scanned on every full pass
+        self._by_deletion = {variant: tuple(found) for variant, found in by_deletion.items()}
         self._stored = stored
         self.of = lru_cache(maxsize=1 << 16)(self._of)
 
@@ -66,11 +68,11 @@ class Neighbours:
         return self.look_up(lower)
 
     def look_up(self, lower: str) -> Found:
-        found = set(self._by_deletion.get(lower, []))  # the typo dropped a letter
+        found = set(self._by_deletion.get(lower, ()))  # the typo dropped a letter
         for variant in _deletions(lower):
             if variant in self.index and plain(variant):  # the typo added a letter
                 found.add(variant)
-            found.update(self._by_deletion.get(variant, []))  # a letter replaced or two swapped
+            found.update(self._by_deletion.get(variant, ()))  # a letter replaced or two swapped
         found.discard(lower)
         near = sorted(w for w in found if _one_edit(lower, w))
         ids = np.array([self.index[w] for w in near], dtype=np.int64)
