@@ -9,7 +9,16 @@ On a CUDA machine the GPU paths run too (`--devices cuda` runs only them): sente
 at its default batch of 32 and at 256, against nestvec torch fp16 with batches of 256 texts / 65,536
 tokens, on the texts repeated (GPU_REPEAT) so that each timing lasts long enough to mean something.
 
-Usage: python bench/encode.py [--threads 2] [--rounds 2] [--devices cpu,cuda] [--skip-quality] [--out FILE]
+The peers users would pick instead run with `--peers-python` (an interpreter of a separate
+environment: infinity pins older sentence-transformers, transformers and numpy): fastembed, pointed
+at a local ONNX export of the same MiniLM weights (last_hidden_state, its MEAN pooling and
+normalization: its custom-model path, no hub), and infinity's Python engine (torch) over the same
+model folder; every path truncates at the model's 256 tokens. Set up the peers once with
+`python -m venv /tmp/peers && /tmp/peers/bin/pip install torch==2.13.0 && /tmp/peers/bin/pip
+install fastembed "infinity-emb[torch]"`.
+
+Usage: python bench/encode.py [--threads 2] [--rounds 2] [--devices cpu,cuda] [--skip-quality]
+       [--peers-python /tmp/peers/bin/python] [--out FILE]
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -44,6 +54,10 @@ PATHS: dict[str, Spec] = {
     "nestvec onnx int8": ("nestvec", "onnx", "int8", 64, 0),
     "nestvec torch bf16": ("nestvec", "torch", "bf16", 64, 0),
 }
+PEER_PATHS: dict[str, Spec] = {
+    "fastembed": ("fastembed", "onnx", "fp32", 256, 0),  # its default batch
+    "infinity": ("infinity", "torch", "fp32", 32, 0),  # its default batch
+}
 GPU_PATHS: dict[str, Spec] = {
     "sentence-transformers fp16": ("st", "", "fp16", 32, 0),
     "sentence-transformers fp16 batch 256": ("st", "", "fp16", 256, 0),
@@ -64,6 +78,29 @@ if library == "nestvec":
     model = nestvec.load_encoder("minilm", backend=backend, compute=compute, threads=threads, device=device)
     budget = {"max_batch_tokens": tokens} if tokens else {}
     run = lambda t: model.encode(t, batch_size=batch, progress=False, **budget)
+elif library == "fastembed":
+    import os
+    from fastembed import TextEmbedding
+    from fastembed.common.model_description import ModelSource, PoolingType
+    TextEmbedding.add_custom_model(
+        model="nestvec-bench/minilm", pooling=PoolingType.MEAN, normalization=True,
+        sources=ModelSource(hf="nestvec-bench/minilm"), dim=384, model_file="model.onnx",
+    )
+    model = TextEmbedding("nestvec-bench/minilm", specific_model_path=os.environ["FASTEMBED_FOLDER"], threads=threads)
+    run = lambda t: np.stack(list(model.embed(t, batch_size=batch)))
+elif library == "infinity":
+    import asyncio, os
+    from infinity_emb import AsyncEmbeddingEngine, EngineArgs
+    engine = AsyncEmbeddingEngine.from_args(EngineArgs(
+        model_name_or_path=os.environ["MINILM_FOLDER"], engine="torch", device="cpu", batch_size=batch,
+        bettertransformer=False, model_warmup=False,
+    ))
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(engine.astart())
+    async def embed(t):
+        vectors, _ = await engine.embed(sentences=t)
+        return np.array(vectors)
+    run = lambda t: loop.run_until_complete(embed(t))
 else:
     from sentence_transformers import SentenceTransformer
     from nestvec.encoders import resolve_model
@@ -104,10 +141,60 @@ def model_flops(texts: list[str]) -> float:
     return float(layers * per_layer.sum())
 
 
+PEERS: dict[str, str] = {}  # library -> the interpreter that runs it (--peers-python)
+PEER_ENV: dict[str, str] = {}  # where the peers find the model: set up by peer_folders
+
+
+def peer_folders(work: Path) -> None:
+    """The MiniLM folder for infinity, and for fastembed an ONNX export of it (last_hidden_state)."""
+    import torch
+    from transformers import AutoModel
+
+    from nestvec.encoders import resolve_model
+
+    folder = Path(resolve_model("minilm")[1])
+    onnx = work / "fastembed-minilm"
+    onnx.mkdir()
+    for name in ("config.json", "tokenizer.json", "special_tokens_map.json", "vocab.txt"):
+        shutil.copy(folder / name, onnx / name)
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    max_tokens = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+    (onnx / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "model_max_length": max_tokens}))
+    bert = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+
+    class Hidden(torch.nn.Module):  # by keyword: the positional order differs between transformers releases
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
+
+    model = Hidden()
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3])  # padded: an all-ones mask may be traced away
+    example = (torch.full((2, 8), 1000), mask, torch.zeros(2, 8, dtype=torch.int64))
+    axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]}
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            example,
+            str(onnx / "model.onnx"),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    PEER_ENV.update({"FASTEMBED_FOLDER": str(onnx), "MINILM_FOLDER": str(folder), "HF_HUB_OFFLINE": "1"})
+
+
 def measure(spec: Spec, texts_file: Path, threads: int, device: str, out: Path) -> dict[str, float]:
     library, backend, compute, batch, tokens = spec
     args = [str(threads), library, backend, compute, str(batch), str(tokens), device, str(texts_file), str(out)]
-    done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True)
+    python = PEERS.get(library, sys.executable)
+    env = {**os.environ, **PEER_ENV}
+    done = subprocess.run([python, "-c", CHILD, *args], capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{spec} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -204,12 +291,24 @@ def cache_reindex(work: Path) -> dict[str, float]:
     return {"cold_s": seconds["cold"], "warm_s": seconds["warm"], "speedup": ratio, "entries": cache.stats().entries}
 
 
+def cpu_flags() -> list[str]:
+    """The vector extensions that decide these speeds (they differ between machines of one kind)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "f16c", "sse4")))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2, help="alternate the paths this many times; best kept")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--devices", default="cpu,cuda", help="cpu, cuda or both; cuda is skipped where absent")
+    parser.add_argument("--peers-python", help="interpreter with fastembed and infinity-emb installed")
+    parser.add_argument("--only", help="comma-separated path names to run (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "encode.json")
     args = parser.parse_args()
     import torch
@@ -225,7 +324,14 @@ def main() -> None:
         elif "cuda" in devices:
             report["gpu"] = "no CUDA device on this machine: GPU paths not measured"
         if "cpu" in devices:
-            report["cpu"] = speed(PATHS, args.threads, args.rounds, "cpu", work)
+            paths = dict(PATHS)
+            if args.peers_python:
+                PEERS.update({"fastembed": args.peers_python, "infinity": args.peers_python})
+                peer_folders(work)
+                paths.update(PEER_PATHS)
+            if args.only:
+                paths = {name: spec for name, spec in paths.items() if name in args.only.split(",")}
+            report["cpu"] = speed(paths, args.threads, args.rounds, "cpu", work)
             if not args.skip_quality:
                 report["quality"] = quality(PATHS)
             report["cache"] = cache_reindex(work)
@@ -236,6 +342,7 @@ def main() -> None:
         "rounds": args.rounds,
         "machine": platform.machine(),
         "processor": platform.processor(),
+        "cpu_flags": cpu_flags(),
         "when": time.strftime("%F %T"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
