@@ -119,6 +119,8 @@ seconds = time.perf_counter() - start
 np.save(out, np.asarray(vectors, dtype=np.float32))
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": seconds, "texts_per_s": len(texts) / seconds, "peak_rss_mb": peak}))
+if library == "infinity":
+    loop.run_until_complete(engine.astop())  # else its worker threads keep the process from exiting
 """
 
 
