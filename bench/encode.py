@@ -66,7 +66,7 @@ GPU_PATHS: dict[str, Spec] = {
 GPU_REPEAT = {"stsb_test_sentences": 8, "demo_abstracts": 16}
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 threads, library, backend, compute, batch, tokens, device, path, out = sys.argv[1:10]
 threads, batch, tokens = int(threads), int(batch), int(tokens)
@@ -117,7 +117,8 @@ if device == "cuda":
     torch.cuda.synchronize()
 seconds = time.perf_counter() - start
 np.save(out, np.asarray(vectors, dtype=np.float32))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this program's own peak; ru_maxrss keeps the forking parent's across exec
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 print(json.dumps({"seconds": seconds, "texts_per_s": len(texts) / seconds, "peak_rss_mb": peak}))
 if library == "infinity":
     loop.run_until_complete(engine.astop())  # else its worker threads keep the process from exiting
@@ -162,7 +163,8 @@ def peer_folders(work: Path) -> None:
     tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
     max_tokens = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
     (onnx / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "model_max_length": max_tokens}))
-    bert = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    # eager attention: the graph optimum exports and fastembed's own hub models carry
+    bert = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager").eval()
 
     class Hidden(torch.nn.Module):  # by keyword: the positional order differs between transformers releases
         def __init__(self) -> None:
