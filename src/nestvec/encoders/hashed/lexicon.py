@@ -38,6 +38,11 @@ _DECISIONS = 1 << 18  # cached (before, word, after) decisions, about 50 MB at m
 Context = tuple[int, str, int]  # (id before, word, id after); -1 where no neighbour or no bigrams
 
 
+def _starts(sizes: np.ndarray) -> np.ndarray:
+    """Where each segment of these sizes begins in their concatenation."""
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+
 class _Mending:
     """One text being mended: its slots (plain words with neighbours) decided in order."""
 
@@ -131,15 +136,15 @@ class Lexicon:
         own[known] = self.bigrams.log_fit(mine[known], before[known], after[known]) + _KEEP - _SWAP
         near, log_channel = np.concatenate([i for i, _ in found]), np.concatenate([c for _, c in found])
         left, right = np.repeat(before, sizes), np.repeat(after, sizes)
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        bound = np.maximum.reduceat(self.bigrams.log_fit_bound(near, left, right) + log_channel, starts)
-        open_ = np.flatnonzero(bound + _SLACK > own)  # the contexts the bound does not settle
+        bound = np.maximum.reduceat(self.bigrams.log_fit_bound(near, left, right) + log_channel, _starts(sizes))
+        unsettled = bound + _SLACK > own  # the contexts the bound does not settle
+        open_ = np.flatnonzero(unsettled)
         meant: list[int | None] = [None] * len(contexts)
         if len(open_):
-            rows = np.repeat(np.isin(np.arange(len(contexts)), open_), sizes)
+            rows = np.repeat(unsettled, sizes)
             sub_sizes, sub_near = sizes[open_], near[rows]
             scores = self.bigrams.log_fit(sub_near, left[rows], right[rows]) + log_channel[rows]
-            sub_starts = np.concatenate([[0], np.cumsum(sub_sizes)[:-1]])
+            sub_starts = _starts(sub_sizes)
             best = np.maximum.reduceat(scores, sub_starts)
             tops = np.flatnonzero(scores == np.repeat(best, sub_sizes))
             first = sub_near[tops[np.searchsorted(tops, sub_starts)]]  # the first of equals, as argmax would
