@@ -1,14 +1,18 @@
 """Load test of `nestvec serve`: throughput and latency at 1, 8 and 64 concurrent clients, on loopback.
 
-The server runs in its own process (2 model threads); the clients run in another process
-(asyncio keep-alive connections, one per client), back to back, one STS-B test sentence per request:
-- `--mode embed` (default): to /v1/embeddings as OpenAI clients do, with and without micro-batching
-  (same server, same texts; only --no-batching differs);
+The server runs in its own processes (HTTP, and the model with 2 threads); the clients run in another
+process (asyncio keep-alive connections, one per client), back to back, STS-B test sentences:
+- `--mode embed` (default): to /v1/embeddings as OpenAI clients do, `--sizes 1,32` sentences per
+  request, with and without micro-batching (same server, same texts; only --no-batching differs),
+  for each of `--backends`; with `--peers-python PY`, infinity's server (`infinity_emb v2`, torch,
+  its dynamic batching) over the same MiniLM folder, under the same load (set up as bench/encode.py
+  says: `pip install "infinity-emb[torch,server]"` in that environment);
 - `--mode search`: as the query of /collections/papers/search (k=10, dense) over the 678 demo
   abstracts, the collection built by the nestvec that serves it. `--srcs OLD/src,src` serves the
   same load from two checkouts one after the other in the same run, so old and new code compare.
 
-Usage: python bench/serve.py [--mode embed|search] [--levels 1,8,64] [--seconds 20] [--srcs A,B] [--out FILE]
+Usage: python bench/serve.py [--mode embed|search] [--levels 1,8,64] [--sizes 1,32] [--backends onnx,torch]
+       [--peers-python PY] [--seconds 20] [--srcs A,B] [--out FILE]
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,21 +61,24 @@ async def _post(
     return int(lines[0].split()[1]), await reader.readexactly(length)
 
 
-def _request(mode: str, text: str) -> tuple[str, bytes]:
+def _request(mode: str, texts: list[str]) -> tuple[str, bytes]:
     if mode == "search":
-        return "/collections/papers/search", json.dumps({"query": text, "k": 10}).encode()
-    return "/v1/embeddings", json.dumps({"input": text, "model": "minilm", "encoding_format": FORMAT}).encode()
+        return "/collections/papers/search", json.dumps({"query": texts[0], "k": 10}).encode()
+    one = texts[0] if len(texts) == 1 else texts
+    return "/v1/embeddings", json.dumps({"input": one, "model": "minilm", "encoding_format": FORMAT}).encode()
 
 
-def _ok(mode: str, status: int, payload: bytes) -> bool:
+def _ok(mode: str, status: int, payload: bytes, size: int) -> bool:
     if status != 200:
         return False
     if mode == "search":
         return len(json.loads(payload)["hits"]) == 10
-    return len(json.loads(payload)["data"][0]["embedding"]) == (2048 if FORMAT == "base64" else 384)
+    data = json.loads(payload)["data"]
+    width = 2048 if FORMAT == "base64" else 384
+    return len(data) == size and all(len(d["embedding"]) == width for d in data)
 
 
-async def _clients(url: str, concurrency: int, seconds: float, mode: str = "embed") -> dict:
+async def _clients(url: str, concurrency: int, seconds: float, mode: str = "embed", size: int = 1) -> dict:
     texts = sentences()
     host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
@@ -78,14 +88,14 @@ async def _clients(url: str, concurrency: int, seconds: float, mode: str = "embe
     async def client(number: int) -> None:
         nonlocal errors
         reader, writer = await asyncio.open_connection(host, int(port))
-        i = number
+        i = number * size
         while time.perf_counter() < stop:
-            path, body = _request(mode, texts[i % len(texts)])
+            path, body = _request(mode, [texts[(i + j) % len(texts)] for j in range(size)])
             start = time.perf_counter()
             status, payload = await _post(reader, writer, path, body)
             latencies.append(time.perf_counter() - start)
-            errors += not _ok(mode, status, payload)
-            i += concurrency
+            errors += not _ok(mode, status, payload, size)
+            i += concurrency * size
         writer.close()
 
     began = time.perf_counter()
@@ -94,6 +104,7 @@ async def _clients(url: str, concurrency: int, seconds: float, mode: str = "embe
     ms = np.array(latencies) * 1000
     return {
         "concurrency": concurrency,
+        "texts_per_request": size,
         "requests": len(latencies),
         "errors": errors,
         "requests_per_s": len(latencies) / wall,
@@ -102,11 +113,11 @@ async def _clients(url: str, concurrency: int, seconds: float, mode: str = "embe
     }
 
 
-def run_clients(url: str, concurrency: int, seconds: float, mode: str = "embed") -> dict:
+def run_clients(url: str, concurrency: int, seconds: float, mode: str = "embed", size: int = 1) -> dict:
     """The load comes from a separate process, so client work is not charged to the server's loop."""
     command = [sys.executable, __file__, "--client", url, "--concurrency", str(concurrency), "--seconds", str(seconds)]
     out = subprocess.run(
-        [*command, "--mode", mode],
+        [*command, "--mode", mode, "--sizes", str(size)],
         capture_output=True,
         text=True,
         check=True,
@@ -114,22 +125,69 @@ def run_clients(url: str, concurrency: int, seconds: float, mode: str = "embed")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def measure(levels: list[int], seconds: float, threads: int, backend: str) -> dict:
+def servers(backends: list[str], threads: int, peers_python: str | None) -> dict[str, Callable[[Path], Any]]:
+    """Each server to load, by label: a function of a log path giving a context that yields its URL."""
     sys.path.insert(0, str(ROOT))
     from tests.serving import serve_process
 
+    found: dict[str, Callable[[Path], Any]] = {}
+    for backend in backends:
+        for label, extra in (("batching", []), ("no_batching", ["--no-batching"])):
+            flags = ["--backend", backend, *extra]
+            found[f"nestvec {backend} {label}"] = lambda log, f=flags: serve_process(f, log=log, threads=threads)
+    if peers_python:
+        found["infinity"] = lambda log: infinity_server(peers_python, log)
+    return found
+
+
+@contextmanager
+def infinity_server(peers_python: str, log: Path) -> Iterator[str]:
+    """`infinity_emb v2` over the bundled MiniLM folder, torch on CPU, OpenAI routes under /v1."""
+    import httpx
+
+    from nestvec.encoders import resolve_model
+
+    sys.path.insert(0, str(ROOT))
+    from tests.serving import free_port
+
+    port = free_port()
+    command = [str(Path(peers_python).parent / "infinity_emb"), "v2", "--model-id", str(resolve_model("minilm")[1])]
+    command += ["--served-model-name", "minilm", "--engine", "torch", "--device", "cpu", "--port", str(port)]
+    command += ["--url-prefix", "/v1", "--no-bettertransformer", "--no-model-warmup"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=log.parent)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"infinity did not start:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def measure(levels: list[int], sizes: list[int], seconds: float, found: dict[str, Callable[[Path], Any]]) -> dict:
     results: dict = {}
-    modes = (("batching", ["--backend", backend]), ("no_batching", ["--backend", backend, "--no-batching"]))
-    for label, flags in modes:
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            serve_process(flags, log=Path(tmp) / "server.log", threads=threads) as url,
-        ):
+    for label, start in found.items():
+        with tempfile.TemporaryDirectory() as tmp, start(Path(tmp) / "server.log") as url:
+            run_clients(url, 8, 2.0)  # warm-up: first batches, lazy imports, caches
             results[label] = []
-            for concurrency in levels:
-                row = run_clients(url, concurrency, seconds)
-                results[label].append(row)
-                print(label, row, flush=True)
+            for size in sizes:
+                for concurrency in levels:
+                    row = run_clients(url, concurrency, seconds, size=size)
+                    results[label].append(row)
+                    print(label, row, flush=True)
     return results
 
 
@@ -194,7 +252,10 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,64")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--backend", default="auto", help="the server's --backend: auto (ONNX on CPU), torch or onnx")
+    parser.add_argument("--backend", default="auto", help="search mode: the server's --backend")
+    parser.add_argument("--backends", default="onnx", help="embed mode: comma-separated --backend values to serve")
+    parser.add_argument("--sizes", default="1", help="embed mode: comma-separated sentences per request")
+    parser.add_argument("--peers-python", help="embed mode: interpreter of an environment with infinity-emb[server]")
     parser.add_argument("--mode", choices=("embed", "search"), default="embed")
     parser.add_argument("--rounds", type=int, default=3, help="search mode: interleaved rounds per tree")
     parser.add_argument("--srcs", default=str(ROOT / "src"), help="search mode: comma-separated source trees to serve")
@@ -203,32 +264,53 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        print(json.dumps(asyncio.run(_clients(args.client, args.concurrency, args.seconds, args.mode))))
+        run = _clients(args.client, args.concurrency, args.seconds, args.mode, int(args.sizes))
+        print(json.dumps(asyncio.run(run)))
         return
     levels = [int(x) for x in args.levels.split(",")]
     if args.mode == "search":
         search(args, levels)
         return
     args.out = args.out or ROOT / "bench" / "results" / "serve.json"
-    results = measure(levels, args.seconds, args.threads, args.backend)
-    top = levels[-1]
-    on = next(r for r in results["batching"] if r["concurrency"] == top)
-    off = next(r for r in results["no_batching"] if r["concurrency"] == top)
-    results["speedup_at_max_concurrency"] = on["requests_per_s"] / off["requests_per_s"]
+    sizes = [int(x) for x in args.sizes.split(",")]
+    backends = args.backends.split(",")
+    results: dict[str, Any] = {
+        "runs": measure(levels, sizes, args.seconds, servers(backends, args.threads, args.peers_python))
+    }
+    results["ratios_at_max_concurrency"] = ratios(results["runs"], levels[-1], sizes, backends)
+    print(json.dumps(results["ratios_at_max_concurrency"], indent=1))
     results["setup"] = {
         "machine": platform.machine(),
         "accelerator": accelerator(),
         "python": platform.python_version(),
         "server_threads": args.threads,
-        "backend": args.backend,
         "seconds_per_level": args.seconds,
-        "request": "one STS-B test sentence per /v1/embeddings call",
+        "request": "STS-B test sentences per /v1/embeddings call (texts_per_request), base64 vectors",
         "command": "python bench/serve.py " + " ".join(sys.argv[1:]),
     }
-    print(f"micro-batching at {top} clients: {results['speedup_at_max_concurrency']:.2f}x the requests/s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print("saved", args.out)
+
+
+def ratios(runs: dict, top: int, sizes: list[int], backends: list[str]) -> dict[str, float]:
+    """Batching over no batching, and nestvec over infinity, in requests/s at the top concurrency."""
+
+    def rate(label: str, size: int) -> float:
+        return float(
+            next(r["requests_per_s"] for r in runs[label] if (r["concurrency"], r["texts_per_request"]) == (top, size))
+        )
+
+    found: dict[str, float] = {}
+    for size in sizes:
+        for backend in backends:
+            on = rate(f"nestvec {backend} batching", size)
+            found[f"{backend} batching / no batching, {size} per request"] = on / rate(
+                f"nestvec {backend} no_batching", size
+            )
+            if "infinity" in runs:
+                found[f"{backend} batching / infinity, {size} per request"] = on / rate("infinity", size)
+    return found
 
 
 def search(args: argparse.Namespace, levels: list[int]) -> None:

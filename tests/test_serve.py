@@ -264,7 +264,7 @@ def test_collections_embed_through_the_servers_encoder_and_batcher(tmp_path: Pat
     with TestClient(create_app(config)) as c:
         state = c.app.state.nestvec  # type: ignore[attr-defined]
         served = state.catalog.get("fast").encoder
-        assert served.model is state.encoder and served.identity.details["compute"] == "int8"
+        assert served is state.encoder and served.identity.details["compute"] == "int8"
         before = _batches(c)
         doc = paper_docs(3)[2]
         hits = c.post("/collections/fast/search", json={"query": doc.text[:300], "k": 1}).json()["hits"]

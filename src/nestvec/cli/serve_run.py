@@ -17,8 +17,10 @@ from nestvec.errors import InputError
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port, or an InputError saying why not."""
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        family, kind, proto = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][:3]
+        # proto must say TCP: asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP,
+        # and without it every response written in two parts waited ~40 ms for a delayed ACK.
+        sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
     except OSError as exc:
         raise InputError(f"Cannot listen on {host}:{port} ({exc.strerror or exc}); check --host.") from exc
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart at once after a stop (TIME_WAIT)

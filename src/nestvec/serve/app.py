@@ -22,10 +22,10 @@ from nestvec.serve import collections, embeddings, rerank
 from nestvec.serve.auth import DOCS_ASSETS, Authenticate, KeyStore
 from nestvec.serve.catalog import Catalog, ConflictError, NotFoundError
 from nestvec.serve.deps import Read, State
-from nestvec.serve.embeddings import InputTooLong
-from nestvec.serve.encoders import ServedEncoders
+from nestvec.serve.encoders import InputTooLong, ServedEncoders
 from nestvec.serve.limits import BodyLimit, error_body
 from nestvec.serve.metrics import Metrics
+from nestvec.serve.model_link import ModelFailure
 from nestvec.serve.state import ServeConfig, ServerState
 
 log = logging.getLogger("nestvec.serve")
@@ -35,14 +35,18 @@ def create_app(config: ServeConfig) -> FastAPI:
     """Load the model and the collections, and build the app (nothing listens until uvicorn runs it)."""
     metrics = Metrics()
     encoders = ServedEncoders(config, metrics)
-    server = ServerState(
-        config=config,
-        encoders=encoders,
-        catalog=Catalog(list(config.collections), data_dir=config.data_dir, encoders=encoders),
-        keys=KeyStore.open(config.keys) if config.keys is not None else None,
-        metrics=metrics,
-        reranker=_reranker(config),
-    )
+    try:
+        server = ServerState(
+            config=config,
+            encoders=encoders,
+            catalog=Catalog(list(config.collections), data_dir=config.data_dir, encoders=encoders),
+            keys=KeyStore.open(config.keys) if config.keys is not None else None,
+            metrics=metrics,
+            reranker=_reranker(config),
+        )
+    except BaseException:
+        encoders.close()  # the model process goes with the app that failed to start
+        raise
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,6 +131,10 @@ def _add_errors(app: FastAPI) -> None:
     @app.exception_handler(TimeoutError)
     async def timeout(request: Request, exc: TimeoutError) -> JSONResponse:
         return reply(503, str(exc), "timeout")
+
+    @app.exception_handler(ModelFailure)
+    async def model_failure(request: Request, exc: ModelFailure) -> JSONResponse:
+        return reply(503, str(exc), "model_unavailable")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -75,14 +75,18 @@ class MicroBatcher:
         def settle(value: np.ndarray | None, error: BaseException | None) -> None:
             loop.call_soon_threadsafe(_settle, future, value, error)
 
-        self._queue.put(_Request(texts, tokens, settle))
+        self.submit(texts, tokens, settle)
         return await future
 
     def embed_blocking(self, texts: list[str], tokens: int) -> np.ndarray:
         """`embed` for threads (collection writes and searches run in the thread pool)."""
         future: Future[np.ndarray] = Future()
-        self._queue.put(_Request(texts, tokens, lambda v, e: _settle(future, v, e)))
+        self.submit(texts, tokens, lambda v, e: _settle(future, v, e))
         return future.result()
+
+    def submit(self, texts: list[str], tokens: int, settle: Settle) -> None:
+        """Queue `texts`; `settle` is called on the worker thread with their rows or the error."""
+        self._queue.put(_Request(texts, tokens, settle))
 
     def close(self) -> None:
         for _ in self._threads:

@@ -8,22 +8,13 @@ import base64
 import numpy as np
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
-from nestvec.encoders.prompts import model_prompts
 from nestvec.errors import InputError
 from nestvec.serve.catalog import NotFoundError
 from nestvec.serve.deps import Read, State
 from nestvec.serve.schemas import EmbeddingRequest, EmbeddingResponse, ModelCard, ModelList
 from nestvec.serve.state import ServerState
 from nestvec.transforms import Truncate
-
-_INLINE_CHARS = 20_000
-
-
-class InputTooLong(InputError):
-    """A text over the model's window with truncate=false: 413, as TEI answers."""
-
 
 router = APIRouter(tags=["embeddings"], dependencies=[Read])
 
@@ -38,23 +29,12 @@ async def models(server: State) -> ModelList:
 async def embeddings(body: EmbeddingRequest, server: State) -> JSONResponse:
     _check_model(server, body.model)
     texts = _texts(server, body.input)
-    if body.input_type is not None and (prompt := model_prompts(server.encoder).get(body.input_type)):
+    if body.input_type is not None and (prompt := server.encoder.prompts.get(body.input_type)):
         texts = [prompt + t for t in texts]
     dims = body.dimensions
     if dims is not None and dims > server.encoder.dim:
         raise InputError(f"dimensions must be at most the model's {server.encoder.dim}, got {dims}.")
-    if sum(len(t) for t in texts) < _INLINE_CHARS:  # a thread hop costs more than tokenizing a few sentences
-        counts = server.encoder.token_counts(texts)
-    else:
-        counts = await run_in_threadpool(server.encoder.token_counts, texts)
-    limit = server.encoder.max_tokens
-    if not body.truncate and (long := [i for i, c in enumerate(counts) if c > limit]):
-        raise InputTooLong(
-            f"input[{long[0]}] has {counts[long[0]]} tokens, over the model's {limit}; shorten it, or send "
-            '"truncate": true to embed its first tokens only.'
-        )
-    used = [min(c, limit) for c in counts]
-    vectors = await _embed(server, texts, sum(used))
+    vectors, used = await _embed(server, texts, truncate=body.truncate)
     if dims is not None and dims < server.encoder.dim:
         vectors = Truncate(dims).apply(vectors)
     data = [
@@ -67,10 +47,10 @@ async def embeddings(body: EmbeddingRequest, server: State) -> JSONResponse:
     return JSONResponse({"object": "list", "data": data, "model": server.encoder.name, "usage": usage})
 
 
-async def _embed(server: ServerState, texts: list[str], tokens: int) -> np.ndarray:
+async def _embed(server: ServerState, texts: list[str], *, truncate: bool) -> tuple[np.ndarray, list[int]]:
     timeout = server.config.limits.timeout_s
     try:
-        return await asyncio.wait_for(server.batcher.embed(texts, tokens), timeout)
+        return await asyncio.wait_for(server.encoder.embed(texts, truncate=truncate), timeout)
     except asyncio.TimeoutError:
         raise TimeoutError(f"The model did not answer within {timeout:g} s; the server is overloaded.") from None
 

@@ -1,101 +1,119 @@
-"""The server's encoders: one per model, each behind its micro-batcher, shared by every route.
+"""The server's encoders: each model loaded once, in the model process, behind its micro-batcher.
 
 /v1/embeddings and every served collection (queries and documents alike) embed through these,
 so a collection's queries run with the server's --backend/--compute/--threads and are batched
 with everyone else's. A collection whose recipe the server's encoder does not match is refused
-at start-up, naming what differs.
+at start-up, naming what differs. The models run in their own process (model_host.py says why);
+a `BatchedEncoder` is the HTTP process's view of one of them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from nestvec.encoders import Encoder, ModelIdentity, load_encoder
-from nestvec.encoders.prompts import model_prompts
-from nestvec.errors import RecipeMismatchError
+from nestvec.encoders import ModelIdentity
+from nestvec.errors import InputError, ModelError, RecipeMismatchError
 from nestvec.recipe import Recipe
-from nestvec.serve.batcher import MicroBatcher
 from nestvec.serve.metrics import Metrics
+from nestvec.serve.model_link import ModelFailure, ModelLink, Reply
 from nestvec.serve.state import ServeConfig
 
 
-class BatchedEncoder:
-    """An Encoder whose `encode` waits its turn in the micro-batcher; everything else is the model's."""
+class InputTooLong(InputError):
+    """A text over the model's window with truncate=false: 413, as TEI answers."""
 
-    def __init__(self, encoder: Encoder, batcher: MicroBatcher) -> None:
-        self.model, self.batcher = encoder, batcher
-        self.name, self.source, self.dim, self.max_tokens = (
-            encoder.name,
-            encoder.source,
-            encoder.dim,
-            encoder.max_tokens,
-        )
+
+class BatchedEncoder:
+    """An Encoder whose work runs in the model process; `encode` waits its turn in the micro-batcher."""
+
+    def __init__(self, link: ModelLink, key: str, described: dict[str, Any], metrics: Metrics) -> None:
+        self._link, self._key, self._metrics = link, key, metrics
+        self.name, self.source = str(described["name"]), str(described["source"])
+        self.dim, self.max_tokens = int(described["dim"]), int(described["max_tokens"])
+        self._special_tokens = int(described["special_tokens"])
+        self._identity = ModelIdentity.from_dict(described["identity"])
+        self.prompts: dict[str, str] = dict(described["prompts"])
 
     @property
     def identity(self) -> ModelIdentity:
-        return self.model.identity
+        return self._identity
 
     @property
-    def prompts(self) -> dict[str, str]:
-        return model_prompts(self.model)
+    def special_tokens(self) -> int:
+        return self._special_tokens
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool | None = None) -> np.ndarray:
         texts = list(texts)
         if not texts:
-            return self.model.encode(texts)
-        return self.batcher.embed_blocking(texts, self._tokens(texts))
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._vectors(self._link.call(self._embedding(texts, truncate=True)))[0]
+
+    async def embed(self, texts: list[str], *, truncate: bool = True) -> tuple[np.ndarray, list[int]]:
+        """Vectors and the tokens each text used, for the event loop (it awaits, holding no thread).
+        With `truncate=False` a text over the model's window is an InputTooLong, before any model work."""
+        return self._vectors(await asyncio.wrap_future(self._link.request(self._embedding(texts, truncate=truncate))))
 
     async def encode_async(self, texts: list[str]) -> np.ndarray:
-        """`encode` for the event loop: it awaits the batcher without holding a thread."""
-        return await self.batcher.embed(texts, self._tokens(texts))
+        return (await self.embed(texts))[0]
 
-    def _tokens(self, texts: list[str]) -> int:
-        """What the batch will cost the model: tokens after truncation (the batcher's budget unit)."""
-        return sum(min(c, self.max_tokens) for c in self.model.token_counts(texts))
+    def _embedding(self, texts: list[str], *, truncate: bool) -> dict[str, Any]:
+        return {"op": "embed", "key": self._key, "texts": texts, "truncate": truncate}
+
+    def _vectors(self, reply: Reply) -> tuple[np.ndarray, list[int]]:
+        header, payload = reply
+        if "too_long" in header:
+            i, count, limit = header["too_long"]
+            raise InputTooLong(
+                f"input[{i}] has {count} tokens, over the model's {limit}; shorten it, or send "
+                '"truncate": true to embed its first tokens only.'
+            )
+        if header.get("batch"):  # the first request answered by a model call reports it
+            self._metrics.observe_batch(*header["batch"])
+        rows = np.frombuffer(payload, dtype="<f4").reshape(header["shape"]).astype(np.float32)  # a writable copy
+        return rows, list(header["counts"])
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
-        return self.model.token_counts(texts)
+        reply, _ = self._link.call({"op": "count", "key": self._key, "texts": list(texts)})
+        return list(reply["counts"])
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
-        return self.model.token_offsets(text)
-
-    @property
-    def special_tokens(self) -> int:
-        return self.model.special_tokens
+        reply, _ = self._link.call({"op": "offsets", "key": self._key, "text": text})
+        return [(int(a), int(b)) for a, b in reply["offsets"]]
 
 
 class ServedEncoders:
     def __init__(self, config: ServeConfig, metrics: Metrics) -> None:
         self.config, self._metrics = config, metrics
         self._lock = threading.Lock()
-        self._by_model: dict[tuple[str, int | None], BatchedEncoder] = {}
-        self.main = self.get(config.model, layers=config.layers)
-        metrics.watch_queue(self.depth)
-
-    def depth(self) -> int:
-        """Requests waiting for a model, over all of them."""
-        return sum(e.batcher.depth() for e in list(self._by_model.values()))
+        self._by_model: dict[str, BatchedEncoder] = {}
+        settings = {"threads": config.threads, "backend": config.backend, "compute": config.compute}
+        self._link = ModelLink({**settings, "batching": dataclasses.asdict(config.batching)})
+        try:
+            self.main = self.get(config.model, layers=config.layers)
+        except BaseException:
+            self._link.close()
+            raise
+        metrics.watch_queue(self._link.in_flight)
 
     def get(self, model: str, *, layers: int | None = None) -> BatchedEncoder:
         """The encoder for `model` (a registered name or folder) at `layers`, loaded once with the
         server's settings."""
-        key = (model if not Path(model).exists() else str(Path(model).resolve()), layers)
+        model = model if not Path(model).exists() else str(Path(model).resolve())
+        key = f"{model}@{layers}"
         with self._lock:
             if key not in self._by_model:
-                config = self.config
-                encoder = load_encoder(
-                    model, threads=config.threads, backend=config.backend, compute=config.compute, layers=layers
-                )
-                batcher = MicroBatcher(
-                    lambda texts: encoder.encode(texts, batch_size=64, progress=False),
-                    config.batching,
-                    observe=self._metrics.observe_batch,
-                )
-                self._by_model[key] = BatchedEncoder(encoder, batcher)
+                try:
+                    described = self._link.load(key, model, layers)
+                except ModelFailure as exc:
+                    raise ModelError(f"Could not load the model '{model}': {exc}") from None
+                self._by_model[key] = BatchedEncoder(self._link, key, described, self._metrics)
             return self._by_model[key]
 
     def for_recipe(self, recipe: Recipe, where: str) -> BatchedEncoder:
@@ -113,6 +131,4 @@ class ServedEncoders:
         return encoder
 
     def close(self) -> None:
-        with self._lock:
-            for encoder in self._by_model.values():
-                encoder.batcher.close()
+        self._link.close()

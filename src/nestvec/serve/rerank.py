@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from nestvec.errors import InputError
 from nestvec.rerank.model import Reranker
 from nestvec.serve.deps import Read, State
-from nestvec.serve.embeddings import InputTooLong
+from nestvec.serve.encoders import InputTooLong
 from nestvec.serve.schemas import Rank, RerankRequest
 from nestvec.serve.state import ServerState
 

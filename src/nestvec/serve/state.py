@@ -1,4 +1,4 @@
-"""What one running server holds: the model, its batcher, the collections, keys, limits, metrics."""
+"""What one running server holds: its models (in the model process), the collections, keys, limits, metrics."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nestvec.encoders import Encoder
 from nestvec.serve.auth import KeyStore
-from nestvec.serve.batcher import BatchPolicy, MicroBatcher
+from nestvec.serve.batcher import BatchPolicy
 from nestvec.serve.limits import Limits
 from nestvec.serve.metrics import Metrics
 
 if TYPE_CHECKING:
     from nestvec.rerank.model import Reranker
     from nestvec.serve.catalog import Catalog
-    from nestvec.serve.encoders import ServedEncoders
+    from nestvec.serve.encoders import BatchedEncoder, ServedEncoders
 
 
 @dataclass(frozen=True)
@@ -46,13 +45,9 @@ class ServerState:
     reranker: Reranker | None = None
 
     @property
-    def encoder(self) -> Encoder:
+    def encoder(self) -> BatchedEncoder:
         """The served model (/v1/embeddings)."""
-        return self.encoders.main.model
-
-    @property
-    def batcher(self) -> MicroBatcher:
-        return self.encoders.main.batcher
+        return self.encoders.main
 
     def close(self) -> None:
         self.catalog.close()  # checkpoints first, while the encoders still answer

@@ -10,7 +10,7 @@ import numpy as np
 from nestvec.encoders.transformer.folder import STFolder
 from nestvec.encoders.transformer.layers import cut_layers
 from nestvec.encoders.transformer.pooling import pool
-from nestvec.encoders.transformer.sentence import SentenceEncoder
+from nestvec.encoders.transformer.sentence import ACCELERATOR_BATCH_TOKENS, SentenceEncoder
 from nestvec.encoders.transformer.tokenize import Batch
 from nestvec.errors import InputError, MissingExtraError, ModelError
 from nestvec.registry import unknown_name_message
@@ -105,6 +105,8 @@ class TransformerEncoder(SentenceEncoder):
         self._dense = [_Dense(spec.path, spec.activation) for spec in folder.dense]
         self._cuda = self.device.startswith("cuda")
         self.in_flight = 2 if self._cuda else 0
+        if self.device != "cpu":
+            self.batch_tokens = ACCELERATOR_BATCH_TOKENS
 
     def _running(self) -> Any:
         return _import_torch().inference_mode()

@@ -1,0 +1,140 @@
+"""The model process: every model `nestvec serve` runs, each behind its micro-batcher.
+
+The HTTP process (uvicorn, routes, collections) and the model do not share an interpreter: on a
+small CPU the event loop's Python work and the model's held one GIL, so the model waited for
+every request parsed and every answer written, and the HTTP layer waited for every batch's pre-
+and post-processing. Here the model process reads requests from its socket on one thread, counts
+tokens there (to fill batches by budget and refuse over-long texts before any model time is
+spent), and answers each request from the batcher's thread with its rows as raw float32.
+It exits when the HTTP process closes its end, so a killed server leaves no model behind.
+
+Run by `ModelLink` as `python -m nestvec.serve.model_host FD CONFIG_JSON`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import sys
+import threading
+from typing import Any
+
+import numpy as np
+
+from nestvec.encoders import Encoder, load_encoder
+from nestvec.encoders.prompts import model_prompts
+from nestvec.errors import NestvecError
+from nestvec.serve.batcher import BatchPolicy, MicroBatcher
+from nestvec.serve.frames import LinkClosed, recv_frame, send_frame
+
+
+class _Model:
+    def __init__(self, encoder: Encoder, policy: BatchPolicy) -> None:
+        self.encoder = encoder
+        self.batches = threading.local()  # the batch each request was answered in (its first reports it)
+        self.batcher = MicroBatcher(
+            lambda texts: encoder.encode(texts, batch_size=64, progress=False), policy, observe=self._observe
+        )
+
+    def _observe(self, texts: int, tokens: int, seconds: float) -> None:
+        self.batches.last = [texts, tokens, seconds]
+
+    def describe(self) -> dict[str, Any]:
+        e = self.encoder
+        return {
+            "name": e.name,
+            "source": e.source,
+            "dim": e.dim,
+            "max_tokens": e.max_tokens,
+            "special_tokens": e.special_tokens,
+            "identity": e.identity.to_dict(),
+            "prompts": model_prompts(e),
+        }
+
+
+class Host:
+    def __init__(self, sock: socket.socket, config: dict[str, Any]) -> None:
+        self.sock, self.config = sock, config
+        self.policy = BatchPolicy(**config["batching"])
+        self.models: dict[str, _Model] = {}
+        self._send_lock = threading.Lock()
+
+    def serve(self) -> None:
+        try:
+            while True:
+                header, _ = recv_frame(self.sock)
+                if header["op"] == "stop":
+                    break
+                self._handle(header)
+        except LinkClosed:
+            pass
+        finally:
+            for model in self.models.values():
+                model.batcher.close()
+
+    def _reply(self, header: dict[str, Any], payload: bytes = b"") -> None:
+        # OSError: the HTTP process is gone; serve() sees the closed link next
+        with self._send_lock, contextlib.suppress(OSError):
+            send_frame(self.sock, header, payload)
+
+    def _handle(self, request: dict[str, Any]) -> None:
+        rid = request["id"]
+        try:
+            op = request["op"]
+            if op == "load":
+                self._reply({"id": rid, **self._load(request["key"], request["model"], request["layers"])})
+                return
+            model = self.models[request["key"]]
+            if op == "embed":
+                self._embed(rid, model, request["texts"], truncate=request["truncate"])
+            elif op == "count":
+                self._reply({"id": rid, "counts": model.encoder.token_counts(request["texts"])})
+            elif op == "offsets":
+                self._reply({"id": rid, "offsets": model.encoder.token_offsets(request["text"])})
+            else:
+                raise ValueError(f"unknown op {op!r}")
+        except Exception as exc:  # the request fails, the process lives on
+            self._reply({"id": rid, **_error(exc)})
+
+    def _load(self, key: str, model: str, layers: int | None) -> dict[str, Any]:
+        if key not in self.models:
+            settings = {name: self.config[name] for name in ("threads", "backend", "compute")}
+            encoder = load_encoder(model, layers=layers, **settings)
+            self.models[key] = _Model(encoder, self.policy)
+        return self.models[key].describe()
+
+    def _embed(self, rid: int, model: _Model, texts: list[str], *, truncate: bool) -> None:
+        counts = model.encoder.token_counts(texts)
+        limit = model.encoder.max_tokens
+        if not truncate and (long := [i for i, c in enumerate(counts) if c > limit]):
+            self._reply({"id": rid, "too_long": [long[0], counts[long[0]], limit]})
+            return
+        used = [min(c, limit) for c in counts]
+
+        def settle(vectors: np.ndarray | None, error: BaseException | None) -> None:
+            if error is not None:
+                self._reply({"id": rid, **_error(error)})
+                return
+            assert vectors is not None
+            rows = np.ascontiguousarray(vectors, dtype="<f4")
+            batch, model.batches.last = getattr(model.batches, "last", None), None
+            header = {"id": rid, "shape": list(rows.shape), "counts": used, "batch": batch}
+            self._reply(header, rows.tobytes())
+
+        model.batcher.submit(texts, sum(used), settle)
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    kind = type(exc).__name__ if isinstance(exc, NestvecError) else "ModelFailure"
+    return {"error": str(exc) or type(exc).__name__, "kind": kind}
+
+
+def main(argv: list[str]) -> None:
+    sock = socket.socket(fileno=int(argv[0]))
+    Host(sock, json.loads(argv[1])).serve()
+    sock.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
