@@ -248,7 +248,7 @@ class Collection:
         matrix = checked_vectors(vectors, rows=len(docs), dim=self._model_dim, what="vectors")
         # one vector per document: each is one whole chunk, cut at the window as the model would
         plans = chunking.plan(self.side_encoder("document"), [d.text for d in docs], chunking.LongDocuments("truncate"))
-        return self.add_embedded(docs, plans, matrix, replace=replace)
+        return self._add_checked(docs, plans, matrix, replace=replace, start=time.perf_counter())
 
     @property
     def _model_dim(self) -> int:
@@ -296,6 +296,13 @@ class Collection:
         start = time.perf_counter()
         stored = [as_document(d) for d in docs]
         check_unique(stored)
+        return self._add_checked(stored, plans, vectors, replace=replace, start=start)
+
+    def _add_checked(
+        self, stored: list[Document], plans: Sequence[chunking.DocPlan], vectors: np.ndarray, *, replace: bool,
+        start: float,
+    ) -> AddReport:  # fmt: skip
+        """`add_embedded` for documents already validated (as_document, check_unique)."""
         chunks = sum(len(p.spans) for p in plans)
         width = self.recipe.identity.dim if self.recipe.identity else vectors.shape[-1]
         if len(plans) != len(stored) or vectors.ndim != 2 or vectors.shape != (chunks, width):

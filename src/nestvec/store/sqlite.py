@@ -197,13 +197,26 @@ class SQLiteStore:
                 (d.id, d.text, json.dumps(d.metadata, ensure_ascii=False), d.tokens, int(d.truncated)) for d in docs
             ]
             self._db.executemany(_PUT_DOCUMENT, [(*row, rowsum.document(*row)) for row in rows])
-            added = []
+            rows_of_chunks = []
             for c in chunks:
                 blob = np.ascontiguousarray(c.vector, dtype=np.float32).tobytes()
                 crc = rowsum.chunk(c.doc_id, c.number, c.start, c.end, blob)
-                cur = self._db.execute(_PUT_CHUNK, (c.doc_id, c.number, c.start, c.end, blob, version, crc))
-                added.append(int(cur.lastrowid or 0))
+                rows_of_chunks.append((c.doc_id, c.number, c.start, c.end, blob, version, crc))
+            self._db.executemany(_PUT_CHUNK, rows_of_chunks)
+            added = self._last_labels(len(rows_of_chunks))
+            if added:  # one cheap look that the first label is the first chunk's (else roll back)
+                row = self._db.execute("SELECT doc_id, chunk_no FROM chunks WHERE label = ?", (added[0],)).fetchone()
+                if row is None or tuple(row) != rows_of_chunks[0][:2]:
+                    raise CollectionError(f"{self.path}: chunk labels were not assigned in order; nothing was written.")
         return Change(version, removed, added)
+
+    def _last_labels(self, count: int) -> list[int]:
+        """Labels of the `count` chunks just inserted: consecutive, since AUTOINCREMENT gives each
+        insert one more than the largest label ever used, and this write transaction is the only one."""
+        if count == 0:
+            return []
+        (last,) = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
+        return list(range(int(last) - count + 1, int(last) + 1))
 
     def delete(self, ids: Sequence[str]) -> tuple[list[str], Change | None]:
         """(the ids that existed, the write that removed them; None when none existed: no write)."""
