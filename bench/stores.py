@@ -18,7 +18,7 @@ Chroma runs in a separate environment (`--peers-python`, `pip install chromadb`:
 dependencies); LanceDB in nestvec's own (the `export` extra installs it).
 
 Usage: python bench/stores.py [--n 1000000] [--real 250000] [--peers-python /tmp/peers/bin/python]
-       [--only nestvec chroma lancedb] [--out bench/results/stores.json]
+       [--only nestvec chroma lancedb] [--keep] [--out bench/results/stores.json]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import search  # noqa: E402
 SWEEPS: dict[str, list[dict]] = {
     "nestvec": [{}],
     "chroma": [{"ef_search": ef} for ef in (64, 128)],
-    "lancedb": [{"nprobes": p, "refine_factor": r} for p, r in ((20, 10), (40, 10), (40, 30))],
+    "lancedb": [{"nprobes": p, "refine_factor": r} for p, r in ((20, 10), (40, 30), (100, 30), (200, 50), (400, 100))],
 }
 
 CHILD = r"""
@@ -157,13 +157,19 @@ def main() -> None:
     parser.add_argument("--peers-python", default=sys.executable, help="interpreter with chromadb")
     parser.add_argument("--only", nargs="*", default=list(SWEEPS))
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "stores.json")
+    parser.add_argument("--keep", action="store_true", help="keep the other stores' results already in --out")
     args = parser.parse_args()
     data, queries = search.dataset(args.n, args.real)
     exact = search.truth(data, queries, 2)
-    results = {}
+    results: dict = json.loads(args.out.read_text())["results"] if args.keep and args.out.exists() else {}
     for store in args.only:
         python = args.peers_python if store == "chroma" else sys.executable
         results[store] = measure(store, python, data, queries, exact)
+        results[store]["command"] = "python bench/stores.py " + " ".join(sys.argv[1:])
+        save(args, results)  # after every store: a long run keeps what it measured
+
+
+def save(args: argparse.Namespace, results: dict) -> None:
     summary = {}
     ours = results.get("nestvec", {}).get("best_at_recall_095")
     for store, r in results.items():
