@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -192,6 +193,11 @@ def child(mode: str, name: str, data: Path, queries: Path, threads: int, folder:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def recall_at_10(found: Any, exact: np.ndarray) -> float:
+    """Mean share of each query's exact top 10 that `found` (its ten ids per query) holds."""
+    return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, exact, strict=True)]))
+
+
 def run(name: str, data: Path, queries: Path, threads: int, exact: np.ndarray, warm: int) -> dict:
     """Build (and save) in one process, load and search in a fresh one, so RAM is the index's alone.
 
@@ -201,7 +207,7 @@ def run(name: str, data: Path, queries: Path, threads: int, exact: np.ndarray, w
         out.update(child("cold", name, data, queries, threads, folder))
         out.update(child("search", name, data, queries, threads, folder, warm))
     found = np.asarray(out.pop("found"))
-    out["recall_at_10"] = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, exact, strict=True)]))
+    out["recall_at_10"] = recall_at_10(found, exact)
     return out
 
 

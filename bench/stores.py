@@ -142,7 +142,7 @@ def measure(store: str, python: str, data: Path, queries: Path, exact: np.ndarra
         for knobs in SWEEPS[store]:
             out = child(python, "search", store, data, queries, folder, knobs)
             found = out.pop("found")
-            out["recall_at_10"] = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, exact, strict=True)]))
+            out["recall_at_10"] = search.recall_at_10(found, exact)
             settings.append({"knobs": knobs, **out})
             print(store, knobs, {k: round(v, 3) for k, v in out.items()}, flush=True)
     good = [s for s in settings if s["recall_at_10"] >= 0.95]

@@ -7,18 +7,16 @@ The wait only happens under concurrency (the worker's last batch held more than 
 so a lone client never pays it (measured: 70 vs 49 requests/s for one client, one sentence
 each), and it runs from when the worker is free, not from the oldest arrival, so a backlog
 still gathers the requests that come in right after a batch is answered.
-A request larger than the budget runs alone. The event loop only waits on futures, so slow
-clients (reading or writing) never hold the model.
+A request larger than the budget runs alone. It lives in the model process (model_host.py),
+which answers each request from the `settle` callback it was submitted with.
 """
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,26 +61,6 @@ class MicroBatcher:
         ]
         for thread in self._threads:
             thread.start()
-
-    def depth(self) -> int:
-        """Requests waiting for the model."""
-        return self._queue.qsize()
-
-    async def embed(self, texts: list[str], tokens: int) -> np.ndarray:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[np.ndarray] = loop.create_future()
-
-        def settle(value: np.ndarray | None, error: BaseException | None) -> None:
-            loop.call_soon_threadsafe(_settle, future, value, error)
-
-        self.submit(texts, tokens, settle)
-        return await future
-
-    def embed_blocking(self, texts: list[str], tokens: int) -> np.ndarray:
-        """`embed` for threads (collection writes and searches run in the thread pool)."""
-        future: Future[np.ndarray] = Future()
-        self.submit(texts, tokens, lambda v, e: _settle(future, v, e))
-        return future.result()
 
     def submit(self, texts: list[str], tokens: int, settle: Settle) -> None:
         """Queue `texts`; `settle` is called on the worker thread with their rows or the error."""
@@ -141,15 +119,3 @@ class MicroBatcher:
             part = vectors[row : row + len(r.texts)]
             row += len(r.texts)
             r.settle(part, None)
-
-
-def _settle(
-    future: asyncio.Future[np.ndarray] | Future[np.ndarray], value: np.ndarray | None, error: BaseException | None
-) -> None:
-    if future.done():  # the request timed out or its client left
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        assert value is not None
-        future.set_result(value)
