@@ -153,6 +153,7 @@ def infinity_server(peers_python: str, log: Path) -> Iterator[str]:
     port = free_port()
     command = [str(Path(peers_python).parent / "infinity_emb"), "v2", "--model-id", str(resolve_model("minilm")[1])]
     command += ["--served-model-name", "minilm", "--engine", "torch", "--device", "cpu", "--port", str(port)]
+    command += ["--host", "127.0.0.1"]  # loopback only, as nestvec's own server in this bench
     command += ["--url-prefix", "/v1", "--no-bettertransformer", "--no-model-warmup"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "INFINITY_ANONYMOUS_USAGE_STATS": "0"}
     with log.open("w") as out:
