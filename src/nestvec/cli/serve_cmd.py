@@ -45,8 +45,13 @@ def serve(
     body_timeout: Annotated[
         float, typer.Option("--body-timeout", min=0.01, help="Seconds for a request's body to arrive.")
     ] = 30.0,
-    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads per model worker.")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Model workers taking batches in turn.")] = 1,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="Threads per model worker [default: every core].")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Model workers taking batches in turn [default: 2 on CPU, 1 on GPU]."),
+    ] = None,
     backend: Annotated[str, typer.Option("--backend", help="Transformer runtime: auto, torch or onnx.")] = "auto",
     compute: Annotated[str, typer.Option("--compute", help="Network arithmetic: fp32, int8, bf16 or fp16.")] = "fp32",
     layers: Annotated[

@@ -33,6 +33,11 @@ KINDS: dict[str, FolderKind] = {
             "1_Pooling/config.json)",
         ),
         FolderKind(
+            "decoder",
+            "a decoder LLM: a .gguf file, or a causal-LM folder (config.json whose architectures end in "
+            "ForCausalLM, model.safetensors, tokenizer.json)",
+        ),
+        FolderKind(
             "static",
             "a static model from `nestvec distill` (config.json of kind nestvec.static, tokenizer.json, "
             "embeddings.safetensors)",
@@ -55,6 +60,8 @@ _BY_CONFIG = {f"nestvec.{n}": k.name for k in KINDS.values() for n in (k.name, *
 
 def kind_of(folder: Path) -> str:
     """The registered kind of the model in `folder`, or a ModelError listing every layout tried."""
+    if folder.is_file() or any(folder.glob("*.gguf")):
+        return "decoder"  # decoder_source says what a wrong file is
     config: object = None
     path = folder / "config.json"
     if path.is_file():
@@ -62,6 +69,8 @@ def kind_of(folder: Path) -> str:
     kind = config.get("kind") if isinstance(config, dict) else None
     if isinstance(kind, str) and kind in _BY_CONFIG:
         return _BY_CONFIG[kind]
+    if not (folder / "modules.json").is_file() and _causal(config):
+        return "decoder"
     if (folder / "modules.json").is_file() or (isinstance(config, dict) and not str(kind or "").startswith("nestvec.")):
         return "transformer"  # read_st_folder names any part that is missing
     tried = "; ".join(f"{k.name}: {k.layout}" for k in KINDS.values())
@@ -69,8 +78,13 @@ def kind_of(folder: Path) -> str:
     raise ModelError(f"{folder} is not a model folder nestvec knows ({found}). Layouts tried: {tried}.")
 
 
+def _causal(config: object) -> bool:
+    names = config.get("architectures") if isinstance(config, dict) else None
+    return isinstance(names, list) and bool(names) and all(str(n).endswith("ForCausalLM") for n in names)
+
+
 def loader(kind: str) -> Callable[[Path], Encoder]:
-    """The encoder class for a folder kind other than transformer (which takes backend options)."""
+    """The encoder class for a folder kind other than transformer and decoder (which take backend options)."""
     if kind == "static":
         from nestvec.encoders.static import StaticEncoder
 

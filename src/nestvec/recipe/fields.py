@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nestvec.encoders.spec import BACKENDS, COMPUTES, EncoderSpec
+from nestvec.encoders.spec import BACKENDS, COMPUTES, POOLINGS, EncoderSpec
 from nestvec.errors import InputError
 from nestvec.index.spec import CODES, STRATEGIES, IndexSpec
 from nestvec.registry import unknown_name_message
@@ -121,6 +121,15 @@ FIELDS: tuple[Field, ...] = (
     Field("backend", str, _S.backend, "encoder", "How a transformer runs.", choices=BACKENDS),
     Field("compute", str, _S.compute, "encoder", "The network's arithmetic.", choices=COMPUTES),
     Field("layers", int, _S.layers, "encoder", "Run only the first L transformer layers.", low=1, optional=True),
+    Field(
+        "pooling",
+        str,
+        _S.pooling,
+        "encoder",
+        "Decoder LLMs: how token states become a vector (default last).",
+        choices=POOLINGS,
+        optional=True,
+    ),
     Field(
         "query_prompt",
         str,
