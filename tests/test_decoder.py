@@ -105,7 +105,7 @@ def test_a_layer_reads_that_layers_states_and_runs_no_layer_above(tiny_llama: Pa
     assert len(cut.model.layers) == 2 and cut.identity.details["layer"] == 2
     ids = cut.tokenizer.encode(TEXTS[0], add_special_tokens=False).ids
     with torch.inference_mode():
-        states = model(torch.tensor([ids]), output_hidden_states=True).hidden_states[2][0]
+        states = model.model.norm(model(torch.tensor([ids]), output_hidden_states=True).hidden_states[2][0])
     expected = torch.nn.functional.normalize(states.mean(0), dim=0).numpy()
     np.testing.assert_allclose(cut.encode([TEXTS[0]])[0], expected, atol=1e-5)
     assert _load(tiny_llama, "mean", layer=4).layer is None  # the last layer is the full model
@@ -174,3 +174,25 @@ def test_smollm2_every_method_is_padding_invariant(smollm2_source: object, pooli
     encoder = DecoderEncoder(smollm2_source, name="smollm2", pooling=pooling, layer=10)  # type: ignore[arg-type]
     assert encoder.identity.weights_sha256 == decoder_source(Path(encoder.source)).weights_sha256
     assert _padding_gap(encoder, TEXTS[:3]) < 1e-5
+
+
+def test_a_server_runs_a_decoder_collection_by_its_pooling(tiny_llama: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from nestvec.serve import ServeConfig, create_app
+
+    direct = nestvec.load_encoder(tiny_llama, pooling="echo").encode([TEXTS[2]])[0]
+    config = ServeConfig(model=str(tiny_llama), data_dir=tmp_path / "data")
+    with TestClient(create_app(config)) as client:
+        made = client.post("/collections", json={"name": "notes", "model": str(tiny_llama), "pooling": "echo"})
+        assert made.status_code == 201, made.text
+        docs = [{"id": str(i), "text": t} for i, t in enumerate(TEXTS)]
+        assert client.post("/collections/notes/documents", json={"documents": docs}).status_code == 200
+        hits = client.post("/collections/notes/search", json={"query": TEXTS[2], "k": 1}).json()["hits"]
+        assert hits[0]["id"] == "2" and abs(hits[0]["score"] - 1.0) < 1e-4
+        refused = client.post("/collections", json={"name": "x", "pooling": "cls"})
+        assert refused.status_code in (400, 422)
+    stored = nestvec.Collection.open(tmp_path / "data" / "notes")
+    assert stored.recipe.encoder.pooling == "echo"
+    np.testing.assert_allclose(stored.encoder.encode([TEXTS[2]])[0], direct, atol=1e-5)
+    stored.close()

@@ -90,8 +90,6 @@ def serve(
             layers=layers,
             reranker=reranker,
         )
-        if data_dir:
-            data_dir.mkdir(parents=True, exist_ok=True)
         return create_app(config)
 
     from nestvec.cli.serve_run import bind, bound_port, run

@@ -36,6 +36,8 @@ class Catalog:
         self.model = encoders.config.model
         self._lock = threading.Lock()
         self._open: dict[str, Collection] = {}
+        if data_dir:
+            data_dir.mkdir(parents=True, exist_ok=True)  # new collections go there; none yet is fine
         found = (
             [p for p in sorted(data_dir.iterdir()) if not p.name.startswith(".") and (p / "config.json").is_file()]
             if data_dir
@@ -80,7 +82,7 @@ class Catalog:
             config = self.encoders.config
             base = Recipe.parse(recipe) if recipe else Recipe()
             made = base.with_values(model=model, backend=config.backend, compute=config.compute, **options)
-            served = self.encoders.get(model, layers=made.encoder.layers)
+            served = self.encoders.get(model, layers=made.encoder.layers, pooling=made.encoder.pooling)
             collection = Collection.create(self.data_dir / name, made, model=served)
             self._open[name] = collection
         return collection

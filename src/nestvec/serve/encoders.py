@@ -102,15 +102,15 @@ class ServedEncoders:
             raise
         metrics.watch_queue(self._link.in_flight)
 
-    def get(self, model: str, *, layers: int | None = None) -> BatchedEncoder:
-        """The encoder for `model` (a registered name or folder) at `layers`, loaded once with the
-        server's settings."""
+    def get(self, model: str, *, layers: int | None = None, pooling: str | None = None) -> BatchedEncoder:
+        """The encoder for `model` (a registered name or folder) at `layers` (and, for a decoder,
+        `pooling`), loaded once with the server's settings."""
         model = model if not Path(model).exists() else str(Path(model).resolve())
-        key = f"{model}@{layers}"
+        key = f"{model}@{layers}" + (f"@{pooling}" if pooling else "")
         with self._lock:
             if key not in self._by_model:
                 try:
-                    described = self._link.load(key, model, layers)
+                    described = self._link.load(key, model, layers, pooling)
                 except ModelFailure as exc:
                     raise ModelError(f"Could not load the model '{model}': {exc}") from None
                 self._by_model[key] = BatchedEncoder(self._link, key, described, self._metrics)
@@ -119,7 +119,7 @@ class ServedEncoders:
     def for_recipe(self, recipe: Recipe, where: str) -> BatchedEncoder:
         """The served encoder a collection's recipe needs, checked against the identity it was built with."""
         model = self.config.model if recipe.encoder.model in (self.config.model, self.main.source) else recipe.model
-        encoder = self.get(model, layers=recipe.encoder.layers)
+        encoder = self.get(model, layers=recipe.encoder.layers, pooling=recipe.encoder.pooling)
         try:
             recipe.check_encoder(encoder.identity, where)
         except RecipeMismatchError as exc:

@@ -87,7 +87,8 @@ class Host:
         try:
             op = request["op"]
             if op == "load":
-                self._reply({"id": rid, **self._load(request["key"], request["model"], request["layers"])})
+                found = self._load(request["key"], request["model"], request["layers"], request.get("pooling"))
+                self._reply({"id": rid, **found})
                 return
             model = self.models[request["key"]]
             if op == "embed":
@@ -101,10 +102,10 @@ class Host:
         except Exception as exc:  # the request fails, the process lives on
             self._reply({"id": rid, **_error(exc)})
 
-    def _load(self, key: str, model: str, layers: int | None) -> dict[str, Any]:
+    def _load(self, key: str, model: str, layers: int | None, pooling: str | None) -> dict[str, Any]:
         if key not in self.models:
             settings = {name: self.config[name] for name in ("backend", "compute")}
-            encoder = load_encoder(model, layers=layers, threads=self.threads, **settings)
+            encoder = load_encoder(model, layers=layers, pooling=pooling, threads=self.threads, **settings)
             self.models[key] = _Model(encoder, self.policy)
         return self.models[key].describe()
 

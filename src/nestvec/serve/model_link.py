@@ -78,8 +78,8 @@ class ModelLink:
     def call(self, header: dict[str, Any]) -> Reply:
         return self.request(header).result()
 
-    def load(self, key: str, model: str, layers: int | None) -> dict[str, Any]:
-        header = {"op": "load", "key": key, "model": model, "layers": layers}
+    def load(self, key: str, model: str, layers: int | None, pooling: str | None = None) -> dict[str, Any]:
+        header = {"op": "load", "key": key, "model": model, "layers": layers, "pooling": pooling}
         described, _ = self.call(header)
         with self._lock:
             self._loads.setdefault(key, header)

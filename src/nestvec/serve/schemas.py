@@ -95,11 +95,13 @@ class _CreateBase(BaseModel):
 
 
 # The server's --backend and --compute decide how models run, so a new collection names only the
-# model, how many of its layers to run (the server loads each (model, layers) once) and its prompts.
+# model, how many of its layers to run and its pooling (the server loads each (model, layers,
+# pooling) once) and its prompts.
 RECIPE_FIELDS = [
     f.name
     for f in table.FIELDS
-    if f.part in ("vectors", "index", "documents", "bm25") or f.name in ("layers", "query_prompt", "document_prompt")
+    if f.part in ("vectors", "index", "documents", "bm25")
+    or f.name in ("layers", "pooling", "query_prompt", "document_prompt")
 ]
 
 

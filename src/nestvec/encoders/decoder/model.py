@@ -6,8 +6,8 @@ tokens are found per row. So a text alone, in a left-padded batch and in a right
 gets the same vector (tested within 1e-5). Templates are tokenized piece by piece, so where the
 text's tokens start and end is known exactly for every method.
 
-`layer` reads the states after that decoder layer (1-based; None: the last, after the final
-norm, as the model's own output); the layers above it are dropped from the model, never run.
+`layer` reads the states after that decoder layer (1-based; None: the last), through the
+model's final norm as the last layer's are; the layers above it are dropped, never run.
 """
 
 from __future__ import annotations
@@ -171,6 +171,15 @@ class DecoderEncoder:
     def _embed(self, rows: list[_Row]) -> np.ndarray:
         import torch
 
+        with torch.inference_mode():
+            vectors = torch.nn.functional.normalize(self.pooled(self.features(rows)), dim=-1)
+        return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
+
+    def features(self, rows: list[_Row]) -> dict[str, Any]:
+        """A padded batch of rows as tensors: ids, mask, positions counting real tokens only, the
+        pooling weights, and (Token Prepending) the placeholder and last positions."""
+        import torch
+
         width = max(len(r.ids) for r in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -181,20 +190,27 @@ class DecoderEncoder:
             mask[i, s : s + len(row.ids)] = 1
             a, b = row.pooled if self.method.pool == "mean" else (len(row.ids) - 1, len(row.ids))
             pool[i, s + a : s + b] = 1.0 / (b - a)
-        positions = (mask.cumsum(1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            if self._hooks is not None:
-                self._hooks.aim(
-                    [s + r.prepended for r, s in zip(rows, shift, strict=True)],
-                    [s + len(r.ids) - 1 for r, s in zip(rows, shift, strict=True)],
-                )
-            states = self.model(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                position_ids=positions.to(self.device), use_cache=False,
-            ).last_hidden_state.float()  # fmt: skip
-            vectors = torch.einsum("bt,btd->bd", pool.to(states.device), states)
-            vectors = torch.nn.functional.normalize(vectors, dim=-1)
-        return np.asarray(vectors.cpu().numpy(), dtype=np.float32)
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "position_ids": (mask.cumsum(1) - 1).clamp(min=0),
+            "pool": pool,
+            "placeholders": torch.tensor([s + r.prepended for r, s in zip(rows, shift, strict=True)]),
+            "lasts": torch.tensor([s + len(r.ids) - 1 for r, s in zip(rows, shift, strict=True)]),
+        }
+
+    def pooled(self, features: dict[str, Any]) -> Any:
+        """The batch's sentence vectors (a tensor, not normalized; gradients flow when enabled)."""
+        import torch
+
+        on = {k: v.to(self.device) for k, v in features.items()}
+        if self._hooks is not None:
+            self._hooks.aim(on["placeholders"], on["lasts"])
+        states = self.model(
+            input_ids=on["input_ids"], attention_mask=on["attention_mask"], position_ids=on["position_ids"],
+            use_cache=False,
+        ).last_hidden_state  # fmt: skip
+        return torch.einsum("bt,btd->bd", on["pool"].to(states.dtype), states).float()
 
     def _prepend_layers(self) -> list[int]:
         """The layers (0-based) whose input has the placeholder replaced: from the second up to a
@@ -212,15 +228,14 @@ def _checked_layer(layer: int | None, total: int) -> int | None:
 
 
 def _trunk(model: Any, layer: int | None) -> Any:
-    """The model without its LM head, cut after `layer` (then without the final norm, whose
-    output only the last layer's states are ever read through)."""
-    import torch
-
+    """The model without its LM head, cut after `layer`. The final norm stays: an intermediate
+    layer's raw states carry a few huge outlier dimensions that swamp a cosine, which the norm
+    (RMSNorm with the model's learned scale) evens out as it does for the last layer (measured on
+    SmolLM2, STS-B dev, 300 pairs: mean pooling at layer 15, 20.3 raw against 58.5 normed)."""
     trunk = model.model
     if layer is not None:
         trunk.layers = trunk.layers[:layer]
         trunk.config.num_hidden_layers = layer
-        trunk.norm = torch.nn.Identity()
     return trunk
 
 
@@ -253,12 +268,12 @@ class _PrependHooks:
     `layers`, the placeholder's state becomes the last token's state from the layer below."""
 
     def __init__(self, trunk: Any, layers: list[int]) -> None:
-        self._targets: tuple[list[int], list[int]] = ([], [])
+        self._targets: tuple[Any, Any] = (None, None)
         blocks = _layers(trunk)
         for index in layers:
             blocks[index].register_forward_pre_hook(self._swap, with_kwargs=True)
 
-    def aim(self, placeholders: list[int], lasts: list[int]) -> None:
+    def aim(self, placeholders: Any, lasts: Any) -> None:
         self._targets = (placeholders, lasts)
 
     def _swap(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -266,7 +281,7 @@ class _PrependHooks:
 
         hidden = args[0] if args else kwargs["hidden_states"]
         rows = torch.arange(hidden.shape[0], device=hidden.device)
-        placeholders, lasts = (torch.tensor(t, device=hidden.device) for t in self._targets)
+        placeholders, lasts = self._targets
         hidden = hidden.clone()
         hidden[rows, placeholders] = hidden[rows, lasts]
         if args:
