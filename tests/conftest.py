@@ -90,3 +90,35 @@ def model_variant(
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# A few texts the tiny llama's tokenizer is trained on beside STS-B's sentences.
+LLAMA_TEXTS = [
+    "A man is playing a guitar.",
+    "Vectors",
+    "The quick brown fox jumps over the lazy dog near the quiet river bank at dawn.",
+    "Two dogs run on the beach, chasing a ball thrown by a child.",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A causal LM folder: a llama of 4 layers, 32 wide, random weights, a BPE tokenizer trained here."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<unk>", "<pad>", "<eos>"])
+    tokenizer.train_from_iterator(sts_sentences()[:2000] + LLAMA_TEXTS, trainer)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    config = LlamaConfig(
+        vocab_size=tokenizer.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, pad_token_id=1,
+        eos_token_id=2, bos_token_id=2,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(str(folder))
+    return folder

@@ -24,30 +24,6 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<unk>", "<pad>", "<eos>"])
-    from tests.conftest import sts_sentences
-
-    tokenizer.train_from_iterator(sts_sentences()[:2000] + TEXTS, trainer)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    config = LlamaConfig(
-        vocab_size=tokenizer.get_vocab_size(), hidden_size=32, intermediate_size=64, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, pad_token_id=1,
-        eos_token_id=2, bos_token_id=2,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(str(folder))
-    return folder
-
-
 def _load(folder: Path, pooling: str, **options: object) -> DecoderEncoder:
     return DecoderEncoder(decoder_source(folder), name=folder.name, pooling=pooling, **options)  # type: ignore[arg-type]
 
@@ -87,7 +63,7 @@ def test_mean_and_echo_pool_the_texts_tokens_as_the_model_computes_them(tiny_lla
     model = AutoModelForCausalLM.from_pretrained(str(tiny_llama)).eval()
     echo = _load(tiny_llama, "echo")
     text = TEXTS[2]
-    row = echo._rows([text])[0]
+    row = echo.rows([text])[0]
     with torch.inference_mode():
         states = model(torch.tensor([row.ids]), output_hidden_states=True).hidden_states[-1][0]
     start, end = row.pooled

@@ -62,6 +62,13 @@ def train(
     save_steps: Annotated[int, typer.Option("--save-steps", min=1, help="Steps between checkpoints.")] = 100,
     eval_steps: Annotated[int, typer.Option("--eval-steps", min=1, help="Steps between dev evaluations.")] = 100,
     device: Annotated[str | None, typer.Option("--device", help="cpu or cuda (default: cpu).")] = None,
+    pooling: Annotated[
+        str | None, typer.Option("--pooling", help="Decoder models: last, mean, prompteol, echo or prepend.")
+    ] = None,
+    layers: Annotated[
+        int | None, typer.Option("--layers", min=1, help="Decoder models: train the first L layers.")
+    ] = None,
+    lora_rank: Annotated[int, typer.Option("--lora-rank", min=1, help="Decoder models: LoRA's rank.")] = 16,
     as_json: JsonOpt = False,
 ) -> None:
     """Fine-tune an encoder (contrastive, CoSENT, SimCSE; Matryoshka and 2D nesting) on your data."""
@@ -84,7 +91,8 @@ def train(
             starbucks=starbucks or bool(pairs), ladder=pairs, epochs=epochs, max_steps=steps, batch_size=batch_size,
             mini_batch=mini_batch, learning_rate=lr, seed=seed, base_weight=base_weight, rotate=rotate, teacher=teacher,
             dev=dev,
-            eval_steps=eval_steps, save_steps=save_steps, device=device, progress=not as_json,
+            eval_steps=eval_steps, save_steps=save_steps, device=device, progress=not as_json, pooling=pooling,
+            layers=layers, lora_rank=lora_rank,
         )  # fmt: skip
         training = [read_training(path, k) for path, k in zip(data, kinds, strict=True)]
         if negatives:

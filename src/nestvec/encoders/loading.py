@@ -196,8 +196,9 @@ def _load_decoder(folder: Path, display: str, *, backend: str, layers: int | Non
         raise ModelError(f"{display} is a decoder LLM, which runs on torch only; use backend 'torch' or 'auto'.")
     if options["compute"] == "int8":
         raise ModelError(f"compute 'int8' runs on ONNX Runtime, which {display} (a decoder LLM) does not use.")
-    encoder = DecoderEncoder(decoder_source(folder), name=display, pooling=pooling or DEFAULT_METHOD, layer=layers,
-                             **options)  # fmt: skip
+    source = decoder_source(folder)  # an adapter folder's pooling and layers are its defaults
+    encoder = DecoderEncoder(source, name=display, pooling=pooling or source.pooling or DEFAULT_METHOD,
+                             layer=layers if layers is not None else source.layer, **options)  # fmt: skip
     return encoder  # type: ignore[return-value]
 
 

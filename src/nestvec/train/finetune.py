@@ -52,6 +52,10 @@ class FinetuneConfig:
     save_steps: int = 100
     device: str | None = None
     progress: bool = True
+    # decoder LLMs (smollm2, a causal-LM folder or GGUF file) train a LoRA adapter, for this pooling and layer cut
+    pooling: str | None = None
+    layers: int | None = None
+    lora_rank: int = 16
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ def finetune(
     """Fine-tune `base` (a registered name or folder) on `data` (one set or several, each under
     its own loss: `config.loss` names one per set); the model is written to `output`."""
     from nestvec.encoders import resolve_model
+    from nestvec.encoders.kinds import kind_of
     from nestvec.encoders.transformer.folder import read_st_folder
 
     sets = [data] if isinstance(data, TrainingData) else list(data)
@@ -97,11 +102,18 @@ def finetune(
         raise InputError(
             f"{target} already exists; choose a new output folder (a run to resume writes to the same one)."
         )
-    folder = read_st_folder(resolve_model(base)[1]).root
+    folder = resolve_model(base)[1]
+    decoder = kind_of(folder) == "decoder"
+    if decoder:
+        _check_decoder_config(config)
+    elif config.pooling is not None or config.layers is not None:
+        raise InputError("pooling and layers are trained for decoder models (e.g. --base smollm2); "
+                         f"{base} is a {kind_of(folder)} model. Drop them.")  # fmt: skip
     pairs = _taught(pairs, config.teacher)
     checkpoints = target.with_name(target.name + ".checkpoints")
     try:
-        trainer, evaluator = _trainer(folder, pairs, config, checkpoints)
+        model = _decoder_model(str(base), config) if decoder else _st_model(read_st_folder(folder).root, pairs, config)
+        trainer, evaluator = _trainer(model, pairs, config, checkpoints)
     except ValueError as exc:  # transformers' and sentence-transformers' checks of the arguments
         raise InputError(f"Training settings refused: {exc}") from exc
     resume = _last_checkpoint(checkpoints)
@@ -125,7 +137,12 @@ def finetune(
         "seconds": round(seconds, 1),
         "resumed_from": resume.name if resume else None,
     }
-    _save(trainer.model, target, record)
+    if decoder:
+        from nestvec.train.decoder import save_adapter
+
+        save_adapter(trainer.model, target, record)
+    else:
+        _save(trainer.model, target, record)
     shutil.rmtree(checkpoints, ignore_errors=True)
     losses = [float(e["loss"]) for e in trainer.state.log_history if "loss" in e]
     return FinetuneReport(
@@ -155,26 +172,61 @@ def _taught(pairs: list[tuple[TrainingData, str]], teacher: str | None) -> list[
     return [(with_teacher(d, teacher, loss=name) if name in TAUGHT else d, name) for d, name in pairs]
 
 
-def _trainer(
-    folder: Path, pairs: list[tuple[TrainingData, str]], config: FinetuneConfig, checkpoints: Path
-) -> tuple[Any, Any]:
-    try:
-        from sentence_transformers import (
-            SentenceTransformer,
-            SentenceTransformerTrainer,
-            SentenceTransformerTrainingArguments,
+def _check_decoder_config(config: FinetuneConfig) -> None:
+    """What a LoRA fine-tune of a decoder cannot do, refused before anything loads."""
+    refused = [
+        name
+        for name, used in (("--2d", config.two_d), ("--starbucks/--ladder", config.starbucks or config.ladder),
+                           ("--rotate", config.rotate), ("--base-weight", config.base_weight))
+        if used
+    ]  # fmt: skip
+    if refused:
+        raise InputError(
+            f"{', '.join(refused)} cannot train a decoder model: it trains a LoRA adapter, which keeps the base "
+            "weights as they are (a --dims ladder works). Drop those options."
         )
-        from sentence_transformers.base.sampler import BatchSamplers
+    if config.lora_rank < 1:
+        raise InputError(f"lora_rank is a positive integer (8-64 is usual); got {config.lora_rank}.")
+
+
+def _sentence_transformers() -> Any:
+    try:
+        import sentence_transformers
     except ImportError as exc:
         raise MissingExtraError("sentence_transformers", "train", "nestvec train") from exc
-    from nestvec.train.evaluators import dev_evaluator
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    model = SentenceTransformer(str(folder), device=config.device or "cpu")
+    return sentence_transformers
+
+
+def _st_model(folder: Path, pairs: list[tuple[TrainingData, str]], config: FinetuneConfig) -> Any:
+    model = _sentence_transformers().SentenceTransformer(str(folder), device=config.device or "cpu")
     if config.rotate:  # the same texts and seed give the same rotation, so a resumed run matches its checkpoints
         from nestvec.train.rotation import add_rotation, rotation_texts
 
         model = add_rotation(model, rotation_texts([d for d, _ in pairs], seed=config.seed))
+    return model
+
+
+def _decoder_model(base: str, config: FinetuneConfig) -> Any:
+    _sentence_transformers()
+    import torch
+
+    from nestvec.train.decoder import decoder_model
+
+    torch.manual_seed(config.seed)  # LoRA's initial matrices, so a run and its resumption start alike
+    device = config.device or "cpu"
+    return decoder_model(base, pooling=config.pooling, layer=config.layers, rank=config.lora_rank, device=device)
+
+
+def _trainer(
+    model: Any, pairs: list[tuple[TrainingData, str]], config: FinetuneConfig, checkpoints: Path
+) -> tuple[Any, Any]:
+    _sentence_transformers()
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    from nestvec.train.evaluators import dev_evaluator
+
     built = [
         build_loss(
             model,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nestvec.encoders.base import check_texts, progress_bar
+from nestvec.encoders.decoder.adapter import merged
 from nestvec.encoders.decoder.methods import DEFAULT_METHOD, PLACEHOLDER, TEXT, Method, check_prompt, method
 from nestvec.encoders.decoder.source import DecoderSource
 from nestvec.encoders.identity import ModelIdentity
@@ -71,7 +72,15 @@ class DecoderEncoder:
         model = AutoModelForCausalLM.from_pretrained(str(source.folder), dtype=dtype)
         self.total_layers = int(model.config.num_hidden_layers)
         self.layer = _checked_layer(layer, self.total_layers)
-        self.model = _trunk(model, self.layer).to(self.device).eval()
+        trunk = _trunk(model, self.layer)
+        if source.adapter is not None:
+            if self.layer != source.layer:
+                raise InputError(
+                    f"The adapter in {source.adapter} was trained on layers={source.layer or 'all'}; it cannot "
+                    f"run with layers={self.layer or 'all'}. Leave layers unset to use the trained ones."
+                )
+            trunk = merged(trunk, source.adapter)
+        self.model = trunk.to(self.device).eval()
         self.tokenizer = Tokenizer.from_file(str(source.folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
@@ -128,7 +137,7 @@ class DecoderEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        rows = self._rows(texts)
+        rows = self.rows(texts)
         budget = max_batch_tokens or self.batch_tokens
         with progress_bar(len(texts), progress, unit="text") as bar:
             for positions in _batches([len(r.ids) for r in rows], batch_size, budget):
@@ -143,7 +152,8 @@ class DecoderEncoder:
             for p in self.method.pieces()
         ]
 
-    def _rows(self, texts: Sequence[str]) -> list[_Row]:
+    def rows(self, texts: Sequence[str]) -> list[_Row]:
+        """Each text in the method's template as token ids, with the span to pool (cut to fit)."""
         fixed = sum(len(p) for p in self._pieces if isinstance(p, list)) + (1 if self.method.prepends else 0)
         copies = sum(p == TEXT for p in self._pieces)
         room = max(1, (self.max_tokens - fixed) // copies)

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from nestvec.encoders.decoder.adapter import is_adapter, read_adapter
 from nestvec.errors import MissingExtraError, ModelError
 from nestvec.files import hash_file
 
@@ -31,13 +32,18 @@ class DecoderSource:
     """A float causal-LM folder and what identifies its weights."""
 
     folder: Path  # config.json, *.safetensors, tokenizer.json
-    weights_sha256: str
+    weights_sha256: str  # with an adapter: of the base's weights and the adapter's together
     origin: str  # the folder or GGUF file the user named
+    adapter: Path | None = None  # a LoRA adapter folder merged over the base (adapter.py)
+    pooling: str | None = None  # what the adapter was trained for: the defaults when loading it
+    layer: int | None = None
 
 
 def decoder_source(path: Path, *, cache_dir: Path | None = None) -> DecoderSource:
     """The folder to load for `path`: itself (a causal-LM folder) or the cached conversion of a
-    GGUF file (a .gguf path, or a folder holding exactly one)."""
+    GGUF file (a .gguf path, or a folder holding exactly one), or the base of an adapter folder."""
+    if is_adapter(path):
+        return _adapter_source(path, cache_dir)
     gguf = _gguf_in(path)
     if gguf is not None:
         digest = hash_file(gguf).hexdigest()
@@ -46,6 +52,24 @@ def decoder_source(path: Path, *, cache_dir: Path | None = None) -> DecoderSourc
     weights = sorted(path.glob("*.safetensors"))
     digest = hash_file(weights[0]).hexdigest() if len(weights) == 1 else _joined(weights)
     return DecoderSource(path, digest, str(path))
+
+
+def _adapter_source(path: Path, cache_dir: Path | None) -> DecoderSource:
+    import hashlib
+
+    from nestvec.encoders.loading import resolve_model
+
+    record = read_adapter(path)
+    base = decoder_source(resolve_model(record.base)[1], cache_dir=cache_dir)
+    if base.weights_sha256 != record.base_weights_sha256:
+        raise ModelError(
+            f"The adapter in {path} was trained over '{record.base}' with weights sha256 "
+            f"{record.base_weights_sha256[:16]}…, but '{record.base}' here has {base.weights_sha256[:16]}…: "
+            "an adapter only fits the weights it was trained on. Restore that base or train the adapter again."
+        )
+    digest = hashlib.sha256(base.weights_sha256.encode())
+    hash_file(path / "adapter_model.safetensors", digest)
+    return DecoderSource(base.folder, digest.hexdigest(), str(path), path, record.pooling, record.layer)
 
 
 def check_folder(folder: Path) -> None:
