@@ -9,8 +9,12 @@ vectors); sentences/s is the encoding rate during the STS-B evaluation (2 thread
 Rows: `minilm`; `smollm2:pooling=M` for each method; the layer sweep `smollm2:pooling=M:layers=L`
 for L in --layers and M in --sweep-methods.
 
+With `--lora FOLDER`, SmolLM2 fine-tuned by `nestvec train` (a LoRA adapter, CoSENT on STS-B
+train, PromptEOL pooling; LORA_ARGS) is trained there unless the folder exists, and scored as a row.
+
 Usage: python bench/llm.py [--tasks sts,msmarco] [--methods mean,last,prompteol,echo,prepend]
-       [--layers 5,10,15,20,25] [--sweep-methods mean,prompteol] [--only SETTING,...] [--out FILE]
+       [--layers 5,10,15,20,25] [--sweep-methods mean,prompteol] [--only SETTING,...] [--lora FOLDER]
+       [--out FILE]
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -31,6 +34,9 @@ SHARED = Path(os.environ.get("NESTVEC_SHARED_DATA", ROOT.parent / "shared" / "da
 STS_TEST = SHARED / "sts" / "stsb-en-test.csv"
 MSMARCO = SHARED / "retrieval" / "msmarco-5k"
 METHODS = "mean,last,prompteol,echo,prepend"
+STS_TRAIN = SHARED / "sts" / "stsb-en-train.csv"
+LORA_ARGS = ["--pooling", "prompteol", "--data", str(STS_TRAIN), "--kind", "scored", "--loss", "cosent",
+             "--steps", "200", "--batch-size", "16", "--lr", "2e-4", "--save-steps", "50"]  # fmt: skip
 
 
 def run_row(setting: str, tasks: list[str]) -> dict[str, Any]:
@@ -50,8 +56,24 @@ def run_row(setting: str, tasks: list[str]) -> dict[str, Any]:
     if "msmarco" in tasks:
         found = evaluate_retrieval(MSMARCO, parsed)
         row |= {"msmarco_ndcg10": round(found.main, 2), "msmarco_texts_per_s": round(found.texts_per_s, 1)}
-    row["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    row["peak_rss_mib"] = peak_rss_mib()
     return row
+
+
+def peak_rss_mib() -> int:
+    """This process's own peak (VmHWM): ru_maxrss would carry the forking parent's peak across exec."""
+    status = Path("/proc/self/status").read_text()
+    return round(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024)
+
+
+def train_lora(out: Path) -> dict[str, Any]:
+    """The LoRA CoSENT fine-tune of SmolLM2 on STS-B train (never its dev or test), through the CLI."""
+    command = [str(Path(sys.executable).with_name("nestvec")), "train", str(out), "--base", "smollm2", *LORA_ARGS]
+    if not out.exists():
+        subprocess.run([*command, "--json"], check=True, capture_output=True)
+    record = json.loads((out / "config.json").read_text())["training"]
+    return {"train_command": " ".join(["nestvec", *command[1:]]), "train_seconds": record["seconds"],
+            "train_steps": record["steps"]}  # fmt: skip
 
 
 def settings(args: argparse.Namespace) -> list[str]:
@@ -77,6 +99,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated settings to run (others skipped)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm.json")
+    parser.add_argument("--lora", type=Path, help="train (unless there) and score the LoRA CoSENT adapter here")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row in this process
     args = parser.parse_args()
     tasks = args.tasks.split(",")
@@ -89,7 +112,10 @@ def main() -> None:
         "rows": json.loads(args.out.read_text())["rows"] if args.out.exists() else {},
     }
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONWARNINGS": "ignore"}
-    for setting in settings(args):
+    extra: dict[str, dict[str, Any]] = {}
+    if args.lora:
+        extra[str(args.lora)] = train_lora(args.lora)
+    for setting in settings(args) + list(extra):
         out = subprocess.run(
             [sys.executable, __file__, "--row", setting, "--tasks", args.tasks],
             capture_output=True, text=True, env=env, check=False,
@@ -98,7 +124,7 @@ def main() -> None:
             print(setting, "failed:", out.stderr[-2000:], flush=True)
             continue
         row = json.loads(out.stdout.strip().splitlines()[-1])
-        results["rows"][setting] = {**results["rows"].get(setting, {}), **row}
+        results["rows"][setting] = {**results["rows"].get(setting, {}), **row, **extra.get(setting, {})}
         print(json.dumps(results["rows"][setting]), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n")  # after each row: partial results survive

