@@ -60,6 +60,20 @@ CASES = [
         "    data = TrainingData('text', Path('x'), {'anchor': ['a'], 'positive': ['a']})\n"
         "    finetune('minilm', 'out', data, config=FinetuneConfig(loss='simcse'))",
     ),
+    (
+        "peft",
+        "decoder",
+        "from pathlib import Path; from nestvec.train.data import TrainingData\n"
+        "    from nestvec.train.finetune import FinetuneConfig, finetune\n"
+        "    data = TrainingData('text', Path('x'), {'anchor': ['a'], 'positive': ['a']})\n"
+        "    finetune('smollm2', 'out', data, config=FinetuneConfig(loss='simcse'))",
+    ),
+    (  # an empty cache, so the GGUF file must be read
+        "gguf",
+        "decoder",
+        "import os, nestvec; os.environ['NESTVEC_CACHE_DIR'] = os.path.abspath('cache')\n"
+        "    nestvec.load_encoder('smollm2')",
+    ),
 ]
 
 

@@ -99,7 +99,7 @@ def train(
             from nestvec.encoders import load_encoder
             from nestvec.train.negatives import mine_negatives
 
-            encoder = load_encoder(base)
+            encoder = load_encoder(base, pooling=pooling, layers=layers)  # mined as the model being trained embeds
             training = [
                 mine_negatives(t, encoder, count=negatives, skip_top=skip_top, margin=margin, seed=seed)
                 if t.kind == "pairs"

@@ -208,6 +208,10 @@ def _st_model(folder: Path, pairs: list[tuple[TrainingData, str]], config: Finet
 
 
 def _decoder_model(base: str, config: FinetuneConfig) -> Any:
+    try:
+        import peft  # noqa: F401 (checked before the model loads)
+    except ImportError as exc:
+        raise MissingExtraError("peft", "decoder", "Training a decoder model (a LoRA adapter)") from exc
     _sentence_transformers()
     import torch
 
