@@ -94,6 +94,8 @@ class DecoderEncoder:
         self.padding_side = "right"  # tests set "left": the vectors must not change
         self._pieces = self._template_pieces()
         self._hooks = _PrependHooks(self.model, self._prepend_layers()) if base.prepends else None
+        if self._onnx is not None:
+            self.model = None  # the session holds its own copy of the weights
 
     # -- the Encoder protocol ------------------------------------------------------------------
     @property
