@@ -6,6 +6,9 @@ import csv
 import json
 import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +125,14 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(str(folder))
     return folder
+
+
+def kill_at_checkpoint(process: subprocess.Popen[str], checkpoint: Path, *, settle: float = 0.0) -> None:
+    """SIGKILL a training run once `checkpoint` is complete (its trainer_state.json is written last)."""
+    deadline = time.monotonic() + 600
+    while not (checkpoint / "trainer_state.json").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        time.sleep(0.05)
+    time.sleep(settle)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

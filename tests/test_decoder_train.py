@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ import nestvec
 from nestvec.errors import InputError, ModelError
 from nestvec.train.data import read_training
 from nestvec.train.finetune import FinetuneConfig, finetune
-from tests.conftest import LLAMA_TEXTS, ROOT
+from tests.conftest import LLAMA_TEXTS, ROOT, kill_at_checkpoint
 
 pytest.importorskip("peft", reason="decoder adapters need the 'decoder' extra")
 st = pytest.importorskip("sentence_transformers", reason="nestvec train needs the 'train' extra")
@@ -131,13 +129,7 @@ def test_a_killed_lora_run_resumes_to_the_same_result(tiny_llama: Path, tmp_path
     whole, err = (first := run(tmp_path / "whole")).communicate(timeout=600)
     assert first.returncode == 0, err[-3000:]
     killed = run(tmp_path / "cut")
-    checkpoint = tmp_path / "cut.checkpoints" / "checkpoint-8"
-    deadline = time.monotonic() + 600
-    while not (checkpoint / "trainer_state.json").exists() and time.monotonic() < deadline:
-        assert killed.poll() is None, killed.communicate()[1][-3000:]
-        time.sleep(0.05)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    kill_at_checkpoint(killed, tmp_path / "cut.checkpoints" / "checkpoint-8")
     assert not (tmp_path / "cut").exists()
     resumed, err = (again := run(tmp_path / "cut")).communicate(timeout=600)
     assert again.returncode == 0 and "RESUMED checkpoint-" in resumed, err[-3000:]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ import nestvec
 from nestvec.errors import InputError, InputFileError
 from nestvec.train.data import read_training
 from nestvec.train.finetune import RECORD_KEY, FinetuneConfig, finetune
-from tests.conftest import ROOT, papers
+from tests.conftest import ROOT, kill_at_checkpoint, papers
 
 pytest.importorskip("datasets", reason="nestvec train needs the 'train' extra")
 st = pytest.importorskip("sentence_transformers", reason="nestvec train needs the 'train' extra")
@@ -114,14 +112,7 @@ def test_a_killed_run_resumes_to_the_same_result(tiny: Path, tmp_path: Path) -> 
     whole, err = first.communicate(timeout=600)
     assert first.returncode == 0, err[-3000:]
     killed = run(tmp_path / "cut")
-    checkpoint = tmp_path / "cut.checkpoints" / "checkpoint-8"
-    deadline = time.monotonic() + 600
-    while not (checkpoint / "trainer_state.json").exists() and time.monotonic() < deadline:
-        assert killed.poll() is None, killed.communicate()[1][-3000:]
-        time.sleep(0.1)
-    time.sleep(0.5)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    kill_at_checkpoint(killed, tmp_path / "cut.checkpoints" / "checkpoint-8", settle=0.5)
     assert not (tmp_path / "cut").exists()
     resumed = run(tmp_path / "cut").communicate(timeout=600)[0]
     assert "RESUMED checkpoint-8" in resumed, resumed
