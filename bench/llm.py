@@ -56,7 +56,8 @@ def run_row(setting: str, tasks: list[str]) -> dict[str, Any]:
     if "msmarco" in tasks:
         found = evaluate_retrieval(MSMARCO, parsed)
         row |= {"msmarco_ndcg10": round(found.main, 2), "msmarco_texts_per_s": round(found.texts_per_s, 1)}
-    row["peak_rss_mib"] = peak_rss_mib()
+    # a later msmarco-only run of a row keeps the STS run's peak beside its own
+    row["peak_rss_mib" if "sts" in tasks else "msmarco_peak_rss_mib"] = peak_rss_mib()
     return row
 
 
@@ -90,6 +91,19 @@ def settings(args: argparse.Namespace) -> list[str]:
     return rows
 
 
+def table(results: dict[str, Any]) -> str:
+    """The results as the markdown table docs/benchmarks.md shows."""
+    lines = [
+        "| setting | STS-B test | msmarco-5k nDCG@10 | STS-B sentences/s | peak RSS MiB |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for setting, row in results["rows"].items():
+        cells = [row.get("sts_test", "—"), row.get("msmarco_ndcg10", "—"), row.get("sentences_per_s", "—"),
+                 row.get("peak_rss_mib", "—")]  # fmt: skip
+        lines.append(f"| `{setting}` | " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="sts,msmarco")
@@ -100,16 +114,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm.json")
     parser.add_argument("--lora", type=Path, help="train (unless there) and score the LoRA CoSENT adapter here")
+    parser.add_argument("--table", action="store_true", help="print --out's results as a markdown table")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row in this process
     args = parser.parse_args()
     tasks = args.tasks.split(",")
     if args.row:
         print(json.dumps(run_row(args.row, tasks)))
         return
+    if args.table:
+        print(table(json.loads(args.out.read_text())))
+        return
+    earlier = json.loads(args.out.read_text()) if args.out.exists() else {}
+    command = "python " + " ".join([str(Path(__file__).relative_to(ROOT)), *sys.argv[1:]])
     results: dict[str, Any] = {
-        "command": "python " + " ".join([str(Path(__file__).relative_to(ROOT)), *sys.argv[1:]]),
+        "commands": [*earlier.get("commands", []), command],  # the runs whose rows this file holds, in order
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {args.threads} threads",
-        "rows": json.loads(args.out.read_text())["rows"] if args.out.exists() else {},
+        "rows": earlier.get("rows", {}),
     }
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONWARNINGS": "ignore"}
     extra: dict[str, dict[str, Any]] = {}
