@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +104,14 @@ def new_folder(path: str | Path) -> Path:
     if target.exists():
         raise InputError(f"{target} already exists; choose a new folder.")
     return target
+
+
+def write_folder_whole(target: Path, write: Callable[[Path], None]) -> None:
+    """`write(folder)` into a folder beside `target`, then renamed to it: `target` is whole or absent."""
+    staging = target.with_name(f".{target.name}.saving-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        write(staging)
+        os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

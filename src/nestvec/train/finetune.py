@@ -24,6 +24,7 @@ from typing import Any
 
 from nestvec._version import __version__
 from nestvec.errors import InputError, MissingExtraError
+from nestvec.files import write_folder_whole
 from nestvec.train.data import TrainingData
 from nestvec.train.losses import DATA_FOR, TAUGHT, build_loss
 
@@ -303,11 +304,12 @@ def _last_checkpoint(checkpoints: Path) -> Path | None:
 
 def _save(model: Any, target: Path, record: dict[str, Any]) -> None:
     """Beside the target, then renamed: `output` is a whole model or absent."""
-    tmp = target.with_name(f".{target.name}.saving-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save(str(tmp))
-    config_path = tmp / "config_sentence_transformers.json"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    config[RECORD_KEY] = record
-    config_path.write_text(json.dumps(config, indent=2) + "\n")
-    os.rename(tmp, target)
+
+    def write(folder: Path) -> None:
+        model.save(str(folder))
+        config_path = folder / "config_sentence_transformers.json"
+        config = json.loads(config_path.read_text()) if config_path.exists() else {}
+        config[RECORD_KEY] = record
+        config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+    write_folder_whole(target, write)

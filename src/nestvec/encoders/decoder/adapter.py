@@ -10,14 +10,12 @@ base whose weights changed since is refused rather than silently mixed with the 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nestvec.errors import ModelError
-from nestvec.files import load_json
+from nestvec.files import load_json, write_folder_whole
 
 ADAPTER_KIND = "nestvec.decoder"
 FORMAT_VERSION = 1
@@ -69,12 +67,13 @@ def read_adapter(folder: Path) -> AdapterRecord:
 
 def write_adapter(target: Path, peft_model: Any, record: AdapterRecord) -> None:
     """peft's files and the record, written beside `target` and renamed: whole or absent."""
-    staging = target.with_name(f".{target.name}.saving-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    peft_model.save_pretrained(str(staging))
     config = {"kind": ADAPTER_KIND, "format_version": FORMAT_VERSION, **asdict(record)}
-    (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    os.rename(staging, target)
+
+    def write(folder: Path) -> None:
+        peft_model.save_pretrained(str(folder))
+        (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+    write_folder_whole(target, write)
 
 
 def merged(trunk: Any, folder: Path) -> Any:

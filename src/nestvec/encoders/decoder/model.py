@@ -25,6 +25,7 @@ from nestvec.encoders.decoder.methods import DEFAULT_METHOD, PLACEHOLDER, TEXT, 
 from nestvec.encoders.decoder.source import DecoderSource
 from nestvec.encoders.identity import ModelIdentity
 from nestvec.errors import InputError, ModelError
+from nestvec.transforms.reduce import normalize
 
 MAX_TOKENS = 512  # per text; a copy of the text in a template is cut to fit
 CPU_BATCH_TOKENS = 2048
@@ -205,7 +206,7 @@ class DecoderEncoder:
         if self._onnx is not None:
             features = self.features(rows)
             pooled = np.einsum("bt,btd->bd", features["pool"].numpy(), self._onnx(features))
-            return np.asarray(pooled / np.linalg.norm(pooled, axis=1, keepdims=True).clip(1e-12), dtype=np.float32)
+            return np.asarray(normalize(pooled), dtype=np.float32)
         with torch.inference_mode():
             vectors = torch.nn.functional.normalize(self.pooled(self.features(rows)), dim=-1)
         return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
