@@ -145,7 +145,7 @@ def _wrong_codes(index: VectorIndex, labels: np.ndarray, stored: np.ndarray) -> 
 
 
 def _check_transforms(folder: Path, recipe: Recipe, stored: int) -> Finding:
-    from nestvec.store.collection import blank_steps, missing_fit
+    from nestvec.store.embedding import blank_steps, missing_fit
     from nestvec.transforms.steps import VectorSteps
 
     if not recipe.vectors.whiten:

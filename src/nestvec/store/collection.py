@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nestvec.batching import batched
 from nestvec.encoders import EmbeddingCache, Encoder, encoder_for
-from nestvec.encoders.prompts import model_prompts, prompted
-from nestvec.errors import CollectionError, DuplicateIdError, InputError
+from nestvec.encoders.prompts import model_prompts
+from nestvec.errors import CollectionError, InputError
 from nestvec.index.spec import IndexSpec
 from nestvec.locks import ReadWriteLock
 from nestvec.recipe import Recipe
 from nestvec.store import chunking
+from nestvec.store.embedding import CollectionEmbedder, recipe_encoder
 from nestvec.store.filters import compile_filter
 from nestvec.store.folder import STORE_FILE, read_recipe, write_folder
 from nestvec.store.fusion import Fusion
@@ -27,15 +25,13 @@ from nestvec.store.given import checked_vectors
 from nestvec.store.live_index import CompactReport, LiveIndex
 from nestvec.store.searcher import Searcher, check_queries
 from nestvec.store.sparse import SparseSpec
-from nestvec.store.sqlite import SQLiteStore, StoredChunk, StoredDoc
+from nestvec.store.sqlite import SQLiteStore
 from nestvec.store.types import AddReport, Document, Hit
-from nestvec.store.validate import as_document, check_unique
+from nestvec.store.writer import Writer
 from nestvec.transforms.steps import VectorSteps
 
 if TYPE_CHECKING:
     from nestvec.rerank.model import Reranker
-
-FIT_SAMPLE = 4096  # documents in the first batch when whitening is still to be fitted on them
 
 
 @dataclass(frozen=True)
@@ -66,12 +62,11 @@ class Collection:
         self.path = path
         self.recipe = recipe
         self._store = store
-        self._encoder = encoder
-        self._sides: dict[str, Encoder] = {}
-        self._steps = VectorSteps.load_from(path, blank_steps(recipe))
+        self._lock = ReadWriteLock()
+        self._embedder = CollectionEmbedder(path, recipe, store, self._lock, encoder)
         self._live = LiveIndex(path, recipe.index, recipe.dim, store)
         self._searcher = Searcher(store, self._live, recipe)
-        self._lock = ReadWriteLock()
+        self._writer = Writer(store, self._live, self._lock, self._embedder)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @classmethod
@@ -109,7 +104,7 @@ class Collection:
         if isinstance(bm25, SparseSpec):
             made = dataclasses.replace(made, sparse=bm25)
         if model is None or isinstance(model, (str, Path)):
-            encoder = _recipe_encoder(made)
+            encoder = recipe_encoder(made)
         else:  # a loaded encoder: the recipe records where it loads from and how it computes
             encoder = model
             details = encoder.identity.details
@@ -129,7 +124,7 @@ class Collection:
         target = Path(path).expanduser().resolve()
         recipe = read_recipe(target)
         if model is None and cache is not None:
-            model = _recipe_encoder(recipe, cache)
+            model = recipe_encoder(recipe, cache)
         if isinstance(model, (str, Path)):  # found elsewhere, run as the recipe says
             model = encoder_for(dataclasses.replace(recipe.encoder, model=str(model)), cache=cache)
         encoder = model
@@ -175,46 +170,16 @@ class Collection:
     @property
     def encoder(self) -> Encoder:
         """The recipe's encoder, loaded on first use and checked against the recipe."""
-        if self._encoder is None:
-            encoder = _recipe_encoder(self.recipe)
-            self.recipe.check_encoder(encoder.identity, str(self.path))
-            self._encoder = encoder
-        return self._encoder
+        return self._embedder.encoder
 
     def side_encoder(self, side: str) -> Encoder:
         """The encoder with the recipe's prompt for `side` (query or document) before each text."""
-        if side not in self._sides:
-            self._sides[side] = prompted(self.encoder, self.recipe.encoder.prompt(side))
-        return self._sides[side]
+        return self._embedder.side_encoder(side)
 
     @property
     def steps(self) -> VectorSteps:
         """The recipe's vector steps (whitening, truncation) as fitted for this collection."""
-        return self._steps
-
-    def _fitted_steps(self, sample: np.ndarray | None) -> VectorSteps | None:
-        """The vector steps, fitted on `sample` (the first documents' vectors) if nothing fitted them
-        yet; None when they are unfitted and there is no sample (nothing was ever added)."""
-        if self._steps.fitted:
-            return self._steps
-        with self._lock.write():
-            steps = VectorSteps.load_from(self.path, self._steps)  # another process may have fitted them
-            stored = 0 if steps.fitted else self._store.chunk_count()
-            if stored:
-                raise CollectionError(missing_fit(self.path, stored))
-            if not steps.fitted and sample is not None:
-                steps = steps.fit(sample).save_in(self.path)
-            self._steps = steps
-        return steps if steps.fitted else None
-
-    def _embed(self, texts: list[str], *, batch_size: int, progress: bool | None, documents: bool) -> np.ndarray:
-        """Documents and queries take exactly this path, so they are always comparable."""
-        encoder = self.side_encoder("document" if documents else "query")
-        vectors = encoder.encode(texts, batch_size=batch_size, progress=progress)
-        steps = self._fitted_steps(vectors if documents else None)
-        if steps is None:
-            raise InputError("This collection whitens its vectors, fitted on its first documents; add documents first.")
-        return steps.apply(vectors)
+        return self._embedder.steps
 
     # -- writes ------------------------------------------------------------------------------
     def add(
@@ -227,64 +192,14 @@ class Collection:
         A list is validated whole before anything is written. `vectors`: one per document, made
         elsewhere by the collection's model (checked: its width, unit length); the model does not run.
         """
-        if vectors is not None:
-            return self._add_given(documents, vectors, replace=False)
-        return self._write(documents, replace=False, batch_size=batch_size, progress=progress)
+        return self._writer.write(documents, vectors=vectors, replace=False, batch_size=batch_size, progress=progress)
 
     def upsert(
         self, documents: Iterable[Document | dict[str, Any]], *, vectors: Any = None, batch_size: int = 256,
         progress: bool | None = None,
     ) -> AddReport:  # fmt: skip
         """Add documents, replacing any stored document with the same id (its chunks too)."""
-        if vectors is not None:
-            return self._add_given(documents, vectors, replace=True)
-        return self._write(documents, replace=True, batch_size=batch_size, progress=progress)
-
-    def _add_given(self, documents: Iterable[Any], vectors: Any, *, replace: bool) -> AddReport:
-        docs = [as_document(d) for d in documents]
-        check_unique(docs)
-        if not replace:
-            self._refuse_stored(self._store.existing_ids([d.id for d in docs]))
-        matrix = checked_vectors(vectors, rows=len(docs), dim=self._model_dim, what="vectors")
-        # one vector per document: each is one whole chunk, cut at the window as the model would
-        plans = chunking.plan(self.side_encoder("document"), [d.text for d in docs], chunking.LongDocuments("truncate"))
-        return self._add_checked(docs, plans, matrix, replace=replace, start=time.perf_counter())
-
-    @property
-    def _model_dim(self) -> int:
-        """The width of the model's vectors, before the recipe's vector steps."""
-        return self.recipe.identity.dim if self.recipe.identity else self.encoder.dim
-
-    def _write(self, documents: Iterable[Any], *, replace: bool, batch_size: int, progress: bool | None) -> AddReport:
-        if batch_size < 1:
-            raise InputError(f"batch_size must be ≥ 1, got {batch_size}.")
-        if isinstance(documents, (str, bytes, Document, dict)):
-            raise InputError("add/upsert take an iterable of documents; wrap a single one in a list.")
-        report = AddReport()
-        batches: Iterable[list[Document]]
-        stream: Iterator[Document]
-        if isinstance(documents, Sequence):
-            whole = [as_document(d) for d in documents]
-            check_unique(whole)
-            stream = iter(whole)
-        else:
-            stream = (as_document(d) for d in documents)
-        # Vector steps still to be fitted are fitted on a larger first batch.
-        head = list(itertools.islice(stream, batch_size if self._steps.fitted else max(batch_size, FIT_SAMPLE)))
-        batches = itertools.chain([head] if head else [], batched(stream, batch_size))
-        for batch in batches:
-            report.merge(self._write_batch(batch, replace=replace, progress=progress))
-        return report
-
-    def _write_batch(self, docs: list[Document], *, replace: bool, progress: bool | None) -> AddReport:
-        start = time.perf_counter()
-        check_unique(docs)
-        if not replace:
-            self._refuse_stored(self._store.existing_ids([d.id for d in docs]))  # before the model runs, not after
-        plans = chunking.plan(self.side_encoder("document"), [d.text for d in docs], self.recipe.long_documents)
-        pieces = [(d, n, s, e) for d, p in zip(docs, plans, strict=True) for n, (s, e) in enumerate(p.spans)]
-        vectors = self._embed([d.text[s:e] for d, _, s, e in pieces], batch_size=32, progress=progress, documents=True)
-        return self._store_batch(docs, plans, vectors, replace=replace, start=start)
+        return self._writer.write(documents, vectors=vectors, replace=True, batch_size=batch_size, progress=progress)
 
     def add_embedded(
         self, docs: Sequence[Document | dict[str, Any]], plans: Sequence[chunking.DocPlan], vectors: np.ndarray,
@@ -293,67 +208,11 @@ class Collection:
         """Store documents whose chunks (`plans`' spans, in order) the recipe's model already embedded
         (`vectors`, one row per chunk, before the recipe's vector steps): bulk ingest, no model run.
         The caller vouches that the vectors are the recipe's (nestvec.scale checks shards' recipes)."""
-        start = time.perf_counter()
-        stored = [as_document(d) for d in docs]
-        check_unique(stored)
-        return self._add_checked(stored, plans, vectors, replace=replace, start=start)
-
-    def _add_checked(
-        self, stored: list[Document], plans: Sequence[chunking.DocPlan], vectors: np.ndarray, *, replace: bool,
-        start: float,
-    ) -> AddReport:  # fmt: skip
-        """`add_embedded` for documents already validated (as_document, check_unique)."""
-        chunks = sum(len(p.spans) for p in plans)
-        width = self.recipe.identity.dim if self.recipe.identity else vectors.shape[-1]
-        if len(plans) != len(stored) or vectors.ndim != 2 or vectors.shape != (chunks, width):
-            raise InputError(
-                f"Expected one plan per document and a ({chunks}, {width}) matrix of chunk vectors; got "
-                f"{len(plans)} plans for {len(stored)} documents and vectors of shape {vectors.shape}."
-            )
-        steps = self._fitted_steps(vectors)
-        assert steps is not None  # a sample was given, so the steps are fitted
-        return self._store_batch(stored, list(plans), steps.apply(vectors), replace=replace, start=start)
-
-    def _store_batch(
-        self, docs: list[Document], plans: list[chunking.DocPlan], vectors: np.ndarray, *, replace: bool, start: float
-    ) -> AddReport:
-        ids = [d.id for d in docs]
-        pieces = [(d, n, s, e) for d, p in zip(docs, plans, strict=True) for n, (s, e) in enumerate(p.spans)]
-        stored = [StoredDoc(d.id, d.text, d.metadata, p.tokens, p.truncated) for d, p in zip(docs, plans, strict=True)]
-        chunks = [StoredChunk(d.id, n, s, e, v) for (d, n, s, e), v in zip(pieces, vectors, strict=True)]
-        with self._lock.write():
-            existing = self._store.existing_ids(ids)
-            if not replace:
-                self._refuse_stored(existing)  # another writer got there while we embedded
-            self._live.current()
-            self._live.apply(self._store.write(stored, chunks), vectors)
-        return AddReport(
-            added=len(docs) - len(existing),
-            updated=len(existing),
-            truncated=sum(p.truncated for p in plans),
-            chunks=len(chunks),
-            seconds=time.perf_counter() - start,
-        )
-
-    @staticmethod
-    def _refuse_stored(existing: set[str]) -> None:
-        if existing:
-            shown = ", ".join(repr(i) for i in sorted(existing)[:10])
-            raise DuplicateIdError(
-                f"{len(existing)} id(s) are already in the collection: {shown}. "
-                "Use upsert to replace them; nothing from this batch was written."
-            )
+        return self._writer.add_embedded(docs, plans, vectors, replace=replace)
 
     def delete(self, ids: Sequence[str]) -> list[str]:
         """Delete documents by id; returns the ids that existed (unknown ids are ignored)."""
-        if isinstance(ids, str):
-            ids = [ids]
-        with self._lock.write():
-            self._live.current()
-            found, change = self._store.delete(list(ids))
-            if change is not None:
-                self._live.apply(change, np.empty((0, self.recipe.dim), dtype=np.float32))
-        return found
+        return self._writer.delete([ids] if isinstance(ids, str) else ids)
 
     # -- reads -------------------------------------------------------------------------------
     def count(self) -> int:
@@ -413,10 +272,10 @@ class Collection:
     def search_vectors(self, vectors: Any, *, k: int = 10, filter: dict[str, Any] | None = None) -> list[list[Hit]]:
         """Dense search by query vectors made elsewhere by the collection's model (checked as for
         `add(vectors=)`), one list of hits per vector; the recipe's vector steps apply as for text."""
-        matrix = checked_vectors(vectors, rows=None, dim=self._model_dim, what="query vectors")
+        matrix = checked_vectors(vectors, rows=None, dim=self._embedder.model_dim, what="query vectors")
         queries = [""] * len(matrix)
         check_queries(["query"] * len(matrix), k, "dense")
-        steps = self._fitted_steps(None)
+        steps = self._embedder.fitted_steps(None)
         with self._lock.write():
             self._live.current()
         with self._lock.read():
@@ -440,7 +299,7 @@ class Collection:
         """
         check_queries(queries, k, mode)
         vectors = None
-        steps = self._fitted_steps(None) if mode != "sparse" else None  # unfitted: nothing stored yet
+        steps = self._embedder.fitted_steps(None) if mode != "sparse" else None  # unfitted: nothing stored yet
         if steps is not None and encoded is not None:
             if encoded.shape != (len(queries), self.encoder.dim):
                 raise InputError(f"encoded must have shape ({len(queries)}, {self.encoder.dim}), got {encoded.shape}.")
@@ -468,7 +327,7 @@ class Collection:
 
     def embed_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Queries embedded exactly as this collection's documents were (model and vector steps)."""
-        return self._embed(list(queries), batch_size=64, progress=False, documents=False)
+        return self._embedder.embed(list(queries), batch_size=64, progress=False, documents=False)
 
     def decoded_vectors(self, labels: np.ndarray) -> np.ndarray:
         """What the index's codes of `labels` decode to (ascending labels): the vectors search compares."""
@@ -503,22 +362,3 @@ def _trained(index: Any, spec: Any) -> str:
     if index.trained:
         return "yes"
     return f"not yet: exact search until {spec.train_at():,} vectors are stored (now {len(index):,})"
-
-
-def _recipe_encoder(recipe: Recipe, cache: str | Path | EmbeddingCache | None = None) -> Encoder:
-    spec = recipe.encoder
-    return encoder_for(spec, cache=cache)
-
-
-def missing_fit(path: Path, vectors: int) -> str:
-    # Fitting saves transforms/ before the first vectors are stored, so stored vectors without it
-    # mean it was deleted or lost: refitting would whiten new texts differently from the old.
-    return (
-        f"{path} holds {vectors} whitened vectors but its fitted whitening (transforms/) is missing. "
-        "Restore the collection's transforms/ folder from a backup; nothing else can reproduce it."
-    )
-
-
-def blank_steps(recipe: Recipe) -> VectorSteps:
-    width = recipe.identity.dim if recipe.identity else recipe.dim
-    return VectorSteps.for_spec(dims=recipe.vectors.dims, whiten=recipe.vectors.whiten, model_dim=width)
