@@ -12,7 +12,10 @@ Runs (each from the bundled MiniLM, seeded, wall time recorded):
   definitions (bench/gloss_data.py), the base MiniLM as the teacher;
 - `rotated`: `cosent-matryoshka-similarity` started from the principal axes of the training texts
   (`--rotate`, nestvec/train/rotation.py), with msmarco-5k's corpus passages first among the
-  unlabeled texts (the issue's unlabeled in-domain text; its queries and qrels stay for the test).
+  unlabeled texts (the issue's unlabeled in-domain text; its queries and qrels stay for the test);
+- `ict`: `cosent-matryoshka-similarity` with msmarco-5k's passages first among the unlabeled texts,
+  beside in-batch negatives + Matryoshka over Inverse Cloze Task pairs cut from those passages (a
+  sentence as the query, the rest of its passage as the positive; bench/train_data.py).
 For every trained run, WiSE-FT mixes of the fine-tune with the base (`--base-weights`) are scored
 on the dev sets (STS-B dev, held-out dev papers' title→abstract nDCG@10); the weight with the
 best mean of the two is chosen on dev alone, and only the plain fine-tune (weight 0) and the
@@ -54,6 +57,7 @@ RUNS: dict[str, dict[str, Any] | None] = {
     "mixed-matryoshka": {"mixed": True, "dims": LADDER},
     "cosent-matryoshka-similarity": {"mixed": False, "dims": LADDER, "similarity": True},
     "rotated": {"mixed": False, "dims": LADDER, "similarity": True, "rotate": True, "corpus": True},
+    "ict": {"mixed": False, "dims": LADDER, "similarity": True, "corpus": True, "ict": True},
 }
 
 
@@ -109,6 +113,16 @@ def write_unlabeled(folder: Path, count: int, seed: int, *, corpus: bool = False
     return out
 
 
+def write_ict(folder: Path, seed: int) -> Path:
+    """Inverse Cloze Task pairs over msmarco-5k's corpus passages (unlabeled text; its queries and
+    qrels stay for the test)."""
+    from nestvec.eval.readers import read_beir
+    from train_data import write_ict_pairs
+
+    passages = [f"{t} {x}".strip() for t, x in read_beir(MSMARCO).corpus.values()]
+    return write_ict_pairs(passages, folder / "ict-pairs.jsonl", seed=seed)
+
+
 def train(
     name: str, options: dict[str, Any], folder: Path, *, epochs: float, seed: int, unlabeled: int
 ) -> dict[str, Any]:
@@ -119,6 +133,9 @@ def train(
     losses = ["cosent"]
     if options["mixed"]:
         sets.append(read_training(write_title_pairs(PAPERS, folder / "title-pairs.jsonl"), "pairs"))
+        losses.append("mnrl")
+    if options.get("ict"):
+        sets.append(read_training(write_ict(folder, seed), "pairs"))
         losses.append("mnrl")
     if options.get("similarity"):
         texts = write_unlabeled(folder, unlabeled, seed, corpus=options.get("corpus", False))

@@ -45,3 +45,25 @@ def write_title_beir(papers: Path, folder: Path) -> Path:
         lines = [f"q{r['id']}\t{r['id']}\t1" for r in held if split_of(r["id"]) == split]
         (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(lines) + "\n")
     return folder
+
+
+def write_ict_pairs(passages: list[str], out: Path, *, seed: int, keep: float = 0.1) -> Path:
+    """Inverse Cloze Task pairs (Lee et al., 2019, "Latent Retrieval for Weakly Supervised Open
+    Domain Question Answering"): one sentence of a passage is the query, the passage is the
+    positive, with that sentence taken out (kept in a `keep` share of pairs, as in the paper, so
+    the model still learns that word overlap matters). Passages of one sentence give no pair.
+    Built from unlabeled text only: no query or judgement of any test set is read."""
+    import random
+    import re
+
+    rng = random.Random(seed)
+    rows = []
+    for passage in passages:
+        sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", passage) if len(s.split()) >= 4]
+        if len(sentences) < 2:
+            continue
+        i = rng.randrange(len(sentences))
+        rest = sentences if rng.random() < keep else sentences[:i] + sentences[i + 1 :]
+        rows.append({"anchor": sentences[i], "positive": " ".join(rest)})
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return out
