@@ -106,12 +106,13 @@ def new_folder(path: str | Path) -> Path:
     return target
 
 
-def write_folder_whole(target: Path, write: Callable[[Path], None]) -> None:
+def write_folder_whole(target: Path, write: Callable[[Path], object]) -> None:
     """`write(folder)` into a folder beside `target`, then renamed to it: `target` is whole or absent."""
     staging = target.with_name(f".{target.name}.saving-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
         write(staging)
-        os.rename(staging, target)
+        os.rename(staging, target)  # fails where another process put a whole `target` first
+        fsync_dir(target.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -8,14 +8,13 @@ two processes fitting at once agree on the first one saved.
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from nestvec.errors import InputError
+from nestvec.files import write_folder_whole
 from nestvec.transforms.base import Transform, load, save
 from nestvec.transforms.reduce import Truncate, Whiten
 
@@ -70,13 +69,10 @@ class VectorSteps:
         if not isinstance(self.step, Whiten) or not self.step.fitted:
             return self  # truncation is all in the recipe
         target = collection / FOLDER
-        tmp = collection / f".{FOLDER}.saving-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        save(self.step, tmp)
+        step = self.step
         try:
-            os.rename(tmp, target)
+            write_folder_whole(target, lambda tmp: save(step, tmp))
         except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
             if not (target / "config.json").is_file():
                 raise
             return VectorSteps.load_from(collection, self)

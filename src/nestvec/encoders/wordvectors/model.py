@@ -17,9 +17,7 @@ shapes, dtypes and a SHA-256 of the vectors live in config.json, written last.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +27,7 @@ import numpy as np
 from nestvec.encoders.base import ModelIdentity, check_texts
 from nestvec.encoders.wordvectors.files import inspect, rows
 from nestvec.errors import InputError
-from nestvec.files import config_header, new_folder, read_config, write_json_atomic
+from nestvec.files import config_header, new_folder, read_config, write_folder_whole, write_json_atomic
 
 KIND = "wordvectors"  # config.json's kind (nestvec.wordvectors) and the identity's
 OLD_KINDS = ("word-vectors",)  # what nestvec 0.1 wrote
@@ -52,10 +50,9 @@ def convert(
     """Convert a word2vec/GloVe/fastText file into the compact folder (atomically: all or nothing)."""
     info = inspect(source, fmt)
     target = new_folder(target)
-    tmp = target.with_name(f".{target.name}.converting-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
         words, digest = _write_vectors(info, tmp)
         vectors = np.memmap(tmp / "vectors.f32", dtype="<f4", mode="r", shape=(len(words), info.dim))
         norms = np.linalg.norm(vectors, axis=1).astype("<f4")
@@ -68,10 +65,8 @@ def convert(
         config = {"name": Path(source).stem, "source_format": info.format, "dim": info.dim, "count": len(words)}
         config |= {"buckets": buckets, "vectors_sha256": digest}
         write_json_atomic(tmp / "config.json", {**config_header(KIND), **config})
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_folder_whole(target, write)
     return target
 
 
