@@ -17,7 +17,7 @@ from nestvec.index.spec import IndexSpec
 from nestvec.locks import ReadWriteLock
 from nestvec.recipe import Recipe
 from nestvec.store import chunking
-from nestvec.store.embedding import CollectionEmbedder, recipe_encoder
+from nestvec.store.embedding import CollectionEmbedder
 from nestvec.store.filters import compile_filter
 from nestvec.store.folder import STORE_FILE, read_recipe, write_folder
 from nestvec.store.fusion import Fusion
@@ -104,7 +104,7 @@ class Collection:
         if isinstance(bm25, SparseSpec):
             made = dataclasses.replace(made, sparse=bm25)
         if model is None or isinstance(model, (str, Path)):
-            encoder = recipe_encoder(made)
+            encoder = encoder_for(made.encoder)
         else:  # a loaded encoder: the recipe records where it loads from and how it computes
             encoder = model
             details = encoder.identity.details
@@ -124,7 +124,7 @@ class Collection:
         target = Path(path).expanduser().resolve()
         recipe = read_recipe(target)
         if model is None and cache is not None:
-            model = recipe_encoder(recipe, cache)
+            model = encoder_for(recipe.encoder, cache=cache)
         if isinstance(model, (str, Path)):  # found elsewhere, run as the recipe says
             model = encoder_for(dataclasses.replace(recipe.encoder, model=str(model)), cache=cache)
         encoder = model

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nestvec.encoders import EmbeddingCache, Encoder, encoder_for
+from nestvec.encoders import Encoder, encoder_for
 from nestvec.encoders.prompts import prompted
 from nestvec.errors import CollectionError, InputError
 from nestvec.locks import ReadWriteLock
@@ -30,7 +30,7 @@ class CollectionEmbedder:
     def encoder(self) -> Encoder:
         """The recipe's encoder, loaded on first use and checked against the recipe."""
         if self._encoder is None:
-            encoder = recipe_encoder(self.recipe)
+            encoder = encoder_for(self.recipe.encoder)
             self.recipe.check_encoder(encoder.identity, str(self.path))
             self._encoder = encoder
         return self._encoder
@@ -72,10 +72,6 @@ class CollectionEmbedder:
         if steps is None:
             raise InputError("This collection whitens its vectors, fitted on its first documents; add documents first.")
         return steps.apply(vectors)
-
-
-def recipe_encoder(recipe: Recipe, cache: str | Path | EmbeddingCache | None = None) -> Encoder:
-    return encoder_for(recipe.encoder, cache=cache)
 
 
 def missing_fit(path: Path, vectors: int) -> str:
