@@ -192,7 +192,9 @@ def _stored(folder: Path) -> int:
     wait behind it until the add ends."""
     import sqlite3
 
-    with contextlib.closing(sqlite3.connect(f"file:{folder / 'store.sqlite3'}?mode=ro", uri=True)) as db:
+    from nestvec.store.folder import STORE_FILE
+
+    with contextlib.closing(sqlite3.connect(f"file:{folder / STORE_FILE}?mode=ro", uri=True)) as db:
         return int(db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
 
 
