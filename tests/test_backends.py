@@ -77,8 +77,17 @@ def test_batches_respect_the_token_budget_and_cover_every_text(onnx_encoder: nes
     for batch in tokenizer.batches(texts, 64, max_batch_tokens=1024):
         rows, width = batch.input_ids.shape
         assert rows <= 64 and (rows == 1 or rows * width <= 1024)
+        assert batch.attention_mask.sum(axis=1).min() >= tokenize_module.MIN_FILL * width  # padding stays bounded
         seen.extend(batch.positions.tolist())
     assert sorted(seen) == list(range(len(texts)))
+
+
+def test_a_mixed_micro_batch_is_split_by_length(onnx_encoder: nestvec.Encoder) -> None:
+    """A server's batch of unrelated texts is not padded to its longest in one model call."""
+    tokenizer = onnx_encoder.tokenizer  # type: ignore[attr-defined]
+    texts = ["a b", "a much longer sentence with many more words in it than the first one has", "c d e"]
+    widths = sorted(b.input_ids.shape[1] for b in tokenizer.batches(texts, 64))
+    assert len(widths) == 2 and widths[0] < widths[1] / 2
 
 
 def test_chunked_tokenization_keeps_input_order(onnx_encoder: nestvec.Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
