@@ -74,9 +74,10 @@ class TextTokenizer:
         """Padded batches, longest texts first so padding waste is small and peak memory shows at once.
 
         A batch holds at most `batch_size` texts, at most `max_batch_tokens` padded tokens (one
-        text always fits) and no text shorter than MIN_FILL of its longest. Inputs longer than CHUNK texts are tokenized chunk by chunk, the next
-        chunk on a helper thread while the caller runs the model on this one (tokenizers releases
-        the GIL), and sorted within each chunk.
+        text always fits) and no text shorter than MIN_FILL of its longest. Inputs longer than
+        CHUNK texts are tokenized chunk by chunk, the next chunk on a helper thread while the
+        caller runs the model on this one (tokenizers releases the GIL), and sorted within each
+        chunk.
         """
         if len(texts) <= CHUNK:
             yield from self._chunk_batches(self.encode(texts), 0, batch_size, max_batch_tokens)
