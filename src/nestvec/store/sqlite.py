@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from nestvec.errors import CollectionError, CollectionGoneError
 from nestvec.store import rowsum
 from nestvec.store.sparse import SparseSpec
+from nestvec.store.sqlite_guard import Guard, Transaction, advice, disk_full
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -98,7 +98,7 @@ class SQLiteStore:
         if not create and not path.is_file():
             raise CollectionError(f"{path} is missing: the collection is incomplete or not a collection.")
         self.path = path
-        self._lock = _Guard(path)
+        self._lock = Guard(path)
         self.read_only = not create and not os.access(path.parent, os.W_OK)
         try:
             self._db = self._connect()
@@ -112,8 +112,8 @@ class SQLiteStore:
                 if not self.read_only:
                     rowsum.add_columns(self._db)
         except sqlite3.DatabaseError as exc:
-            if _disk_full(path):
-                raise CollectionError(f"{path}: {_advice(exc, path)}") from exc
+            if disk_full(path):
+                raise CollectionError(f"{path}: {advice(exc, path)}") from exc
             raise CollectionError(f"{path} is not a readable nestvec store ({exc}).") from exc
 
     def _check_schema(self) -> None:
@@ -384,63 +384,13 @@ class SQLiteStore:
         for row in rows:
             yield _stored_doc(row)
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Guard:
-    """The store's lock, which also turns SQLite's failures into one clear CollectionError.
-
-    A failed write has rolled back by the time this sees it, so the message can say nothing was
-    written; what to do depends on the cause (a full disk, a read-only folder, a damaged file).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._path, self._lock = path, threading.RLock()
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        self._lock.release()
-        if isinstance(exc, sqlite3.DatabaseError):
-            raise CollectionError(f"{self._path}: {_advice(exc, self._path)}") from exc
-
-
-def _disk_full(path: Path) -> bool:
-    try:
-        return os.statvfs(path.parent).f_bavail == 0
-    except OSError:
-        return False
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db)
 
 
 def _stored_doc(row: Sequence[Any]) -> StoredDoc:
     """A documents row (id, text, metadata, tokens, truncated, …) as a StoredDoc."""
     return StoredDoc(row[0], row[1], json.loads(row[2]), int(row[3]), bool(row[4]))
-
-
-def _advice(exc: sqlite3.DatabaseError, path: Path) -> str:
-    text = str(exc)
-    if "full" in text or _disk_full(path):  # SQLite reports a full disk as an I/O error when mapping -shm
-        return f"the disk is full ({text}); nothing was half-written. Free space and retry."
-    if "readonly" in text or "read-only" in text:
-        return f"the collection is read-only here ({text}); it can be searched, not written."
-    if "closed database" in text:
-        return "the collection is closed; open it again (Collection.open) to use it."
-    if "malformed" in text or "corrupt" in text or "not a database" in text:
-        return f"the store is damaged ({text}). Run `nestvec check` on the collection."
-    return f"SQLite failed ({text}); nothing was half-written."
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _vector_batches(rows: list[Any], dim: int, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:
