@@ -210,15 +210,27 @@ def test_an_interrupted_add_resumes_with_skip_existing(tmp_path: Path) -> None:
     folder = tmp_path / "c"
     nestvec.Collection.create(folder, model="minilm").close()
     command = [sys.executable, "-m", "nestvec.cli.main", "add", str(folder), str(source), "--batch-size", "64"]
-    job = subprocess.Popen([*command, "--no-progress"], stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    deadline = time.monotonic() + 300
+
+    # As from a shell: Ctrl-C handled by Python whatever disposition or mask the test runner has.
+    def default_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+    job = subprocess.Popen(
+        [*command, "--no-progress"], stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=default_sigint
+    )
+    deadline, seen = time.monotonic() + 300, []
     while time.monotonic() < deadline and job.poll() is None:
-        if _stored(folder) >= 128:
+        seen.append(_stored(folder))
+        if seen[-1] >= 128:
             break
         time.sleep(0.2)
+    running = job.poll() is None
     job.send_signal(signal.SIGINT)
     _, err = job.communicate(timeout=120)
-    assert job.returncode == 130 and "interrupted; what was stored before stays" in err and "Traceback" not in err
+    why = f"polls saw {seen[-5:]} stored ({len(seen)} polls), add still running at the signal: {running}; {err[-500:]}"
+    assert job.returncode == 130, why
+    assert "interrupted; what was stored before stays" in err and "Traceback" not in err
     with nestvec.Collection.open(folder) as c:
         stored = len(c)
     assert 0 < stored < total
