@@ -6,7 +6,8 @@ questions that copy most of the passage or come out empty are dropped. Only pass
 no query or judgement of any test set.
 
 Usage: python bench/gen_queries.py PASSAGES.jsonl OUT.jsonl [--limit N] [--max-new-tokens 24]
-       (PASSAGES: BEIR corpus rows with "text" and optional "title")
+       (PASSAGES: BEIR corpus rows with "text" and optional "title"; OUT grows batch by batch and a
+       rerun skips the passages already in it)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import json
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 # Few-shot completion: the 135M model copies or comments on the passage when asked in a chat, but
@@ -30,7 +32,8 @@ EXAMPLES = (
 PROMPT = "".join(f"Passage: {p}\nQuestion: {q}\n\n" for p, q in EXAMPLES) + "Passage: {passage}\nQuestion:"
 
 
-def questions(passages: list[str], *, max_new_tokens: int, batch_size: int = 8) -> list[str]:
+def questions(passages: list[str], *, max_new_tokens: int, batch_size: int = 8) -> Iterator[list[str]]:
+    """The question for each passage, a batch at a time (so a long run can save as it goes)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -39,8 +42,7 @@ def questions(passages: list[str], *, max_new_tokens: int, batch_size: int = 8) 
 
     folder = decoder_source(resolve_model("smollm2")[1]).folder
     tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32).eval()
-    out: list[str] = []
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     for start in range(0, len(passages), batch_size):
         chats = [PROMPT.format(passage=p[:1200]) for p in passages[start : start + batch_size]]
         batch = tokenizer(chats, return_tensors="pt", padding=True)
@@ -49,8 +51,7 @@ def questions(passages: list[str], *, max_new_tokens: int, batch_size: int = 8) 
                 **batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id
             )
         texts = tokenizer.batch_decode(made[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-        out += [t.strip().split("\n")[0].strip().strip('"') for t in texts]
-    return out
+        yield [t.strip().split("\n")[0].strip().strip('"') for t in texts]
 
 
 def kept(question: str, passage: str) -> bool:
@@ -73,12 +74,21 @@ def main() -> None:
     passages = [f"{r.get('title', '')} {r['text']}".strip() for r in rows]
     random.Random(args.seed).shuffle(passages)
     passages = passages[: args.limit or None]
-    start = time.perf_counter()
-    made = questions(passages, max_new_tokens=args.max_new_tokens)
-    pairs = [{"anchor": q, "positive": p} for q, p in zip(made, passages, strict=True) if kept(q, p)]
-    args.out.write_text("".join(json.dumps(p) + "\n" for p in pairs), encoding="utf-8")
+    # Appended batch by batch; a rerun skips the passages that already have a question in OUT.
+    done = set()
+    if args.out.exists():
+        done = {json.loads(line)["positive"] for line in args.out.read_text(encoding="utf-8").splitlines() if line}
+    todo = [p for p in passages if p not in done]
+    start, pairs = time.perf_counter(), 0
+    with args.out.open("a", encoding="utf-8") as out:
+        batches = questions(todo, max_new_tokens=args.max_new_tokens)
+        for first, made in zip(range(0, len(todo), 8), batches, strict=False):
+            kept_rows = [(q, p) for q, p in zip(made, todo[first : first + 8], strict=True) if kept(q, p)]
+            out.write("".join(json.dumps({"anchor": q, "positive": p}) + "\n" for q, p in kept_rows))
+            out.flush()
+            pairs += len(kept_rows)
     seconds = time.perf_counter() - start
-    print(json.dumps({"passages": len(passages), "pairs": len(pairs), "seconds": round(seconds, 1)}))
+    print(json.dumps({"passages": len(todo), "skipped": len(done), "pairs": pairs, "seconds": round(seconds, 1)}))
 
 
 if __name__ == "__main__":
