@@ -32,8 +32,8 @@ EXAMPLES = (
 PROMPT = "".join(f"Passage: {p}\nQuestion: {q}\n\n" for p, q in EXAMPLES) + "Passage: {passage}\nQuestion:"
 
 
-def questions(passages: list[str], *, max_new_tokens: int, batch_size: int = 8) -> Iterator[list[str]]:
-    """The question for each passage, a batch at a time (so a long run can save as it goes)."""
+def questions(passages: list[str], *, max_new_tokens: int, batch_size: int = 8) -> Iterator[list[tuple[str, str]]]:
+    """(passage, question) pairs, a batch at a time (so a long run can save as it goes)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -44,21 +44,22 @@ def questions(passages: list[str], *, max_new_tokens: int, batch_size: int = 8) 
     tokenizer = AutoTokenizer.from_pretrained(folder, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     for start in range(0, len(passages), batch_size):
-        chats = [PROMPT.format(passage=p[:1200]) for p in passages[start : start + batch_size]]
+        chunk = passages[start : start + batch_size]
+        chats = [PROMPT.format(passage=p[:1200]) for p in chunk]
         batch = tokenizer(chats, return_tensors="pt", padding=True)
         with torch.inference_mode():
             made = model.generate(
                 **batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id
             )
         texts = tokenizer.batch_decode(made[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-        yield [t.strip().split("\n")[0].strip().strip('"') for t in texts]
+        yield [(p, t.strip().split("\n")[0].strip().strip('"')) for p, t in zip(chunk, texts, strict=True)]
 
 
 def kept(question: str, passage: str) -> bool:
-    words = question.lower().split()
+    words, lowered = question.lower().split(), passage.lower()
     if len(words) < 3:
         return False
-    inside = sum(w in passage.lower() for w in words) / len(words)
+    inside = sum(w in lowered for w in words) / len(words)
     return inside < 0.9  # a sentence lifted from the passage is not a question about it
 
 
@@ -81,10 +82,9 @@ def main() -> None:
     todo = [p for p in passages if p not in done]
     start, pairs = time.perf_counter(), 0
     with args.out.open("a", encoding="utf-8") as out:
-        batches = questions(todo, max_new_tokens=args.max_new_tokens)
-        for first, made in zip(range(0, len(todo), 8), batches, strict=False):
-            kept_rows = [(q, p) for q, p in zip(made, todo[first : first + 8], strict=True) if kept(q, p)]
-            out.write("".join(json.dumps({"anchor": q, "positive": p}) + "\n" for q, p in kept_rows))
+        for made in questions(todo, max_new_tokens=args.max_new_tokens):
+            kept_rows = [(p, q) for p, q in made if kept(q, p)]
+            out.write("".join(json.dumps({"anchor": q, "positive": p}) + "\n" for p, q in kept_rows))
             out.flush()
             pairs += len(kept_rows)
     seconds = time.perf_counter() - start
