@@ -16,9 +16,9 @@ from nestvec.errors import ModelError
 CHUNK = 16384
 
 # A batch ends where the next (shorter) text would fill less than this share of the batch's width.
-# Sorted corpora barely notice; a server's micro-batch of 8 unrelated STS-B sentences is padded to
-# 55% fill in one batch and cost 7.1 ms of CPU per sentence on ONNX Runtime against 4.7 ms in
-# ~3 batches at 0.7 (0.5: 5.0, 0.85: 5.2, one text per batch: 6.3; docs/benchmarks.md).
+# Sorted corpora do not notice; a server's micro-batch of unrelated texts does: 8 random STS-B
+# sentences on one ONNX Runtime thread, 6.70 ms each in one padded batch, 4.43 at 0.7 (0.5: 4.75,
+# 0.85: 4.50, one text per batch: 5.22; bench/results/fill.json, docs/benchmarks.md).
 MIN_FILL = 0.7
 
 
