@@ -9,7 +9,9 @@ short text, the vector) from precomputed vectors, in batches, and is measured in
 - search: the 1,000 queries one at a time after 200 warm-up queries: q/s, p50 / p99 ms,
   recall@10 against exact search, for each setting of the store's documented search knob;
   the fastest setting at recall@10 >= 0.95 is the store's row.
-Settings: nestvec `index=hnsw` (M 32, efConstruction 80, efSearch 64, its defaults); Chroma
+Settings: nestvec `--recipe` (default `minilm:index=hnsw`: M 32, efConstruction 80, efSearch 64,
+its defaults; `minilm:index=ivf:codes=rabitq:rescore=10` keeps 1-bit codes in RAM and re-ranks on
+the float vectors it reads from disk); Chroma
 persistent client with its HNSW (space ip, M 32, construction_ef 100 as its docs tune for recall;
 search_ef swept); LanceDB IVF-PQ (1,024 partitions, 48 sub-vectors, dot) with nprobes and
 refine_factor swept (refine re-ranks on the stored float vectors).
@@ -18,7 +20,7 @@ Chroma runs in a separate environment (`--peers-python`, `pip install chromadb`:
 dependencies); LanceDB in nestvec's own (the `export` extra installs it).
 
 Usage: python bench/stores.py [--n 1000000] [--real 250000] [--peers-python /tmp/peers/bin/python]
-       [--only nestvec chroma lancedb] [--keep] [--out bench/results/stores.json]
+       [--only nestvec chroma lancedb] [--recipe minilm:index=hnsw] [--keep] [--out bench/results/stores.json]
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def rows(lo, hi):
 if store == "nestvec":
     import nestvec
     def build():
-        with nestvec.Collection.create(folder / "c", model="minilm", index="hnsw") as c:
+        with nestvec.Collection.create(folder / "c", knobs["recipe"]) as c:
             for lo in range(0, len(X), BATCH):
                 ids, texts, v = rows(lo, min(lo + BATCH, len(X)))
                 c.add([{"id": i, "text": t} for i, t in zip(ids, texts)], vectors=v)
@@ -134,9 +136,9 @@ def child(python: str, mode: str, store: str, data: Path, queries: Path, folder:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def measure(store: str, python: str, data: Path, queries: Path, exact: np.ndarray) -> dict:
+def measure(store: str, python: str, data: Path, queries: Path, exact: np.ndarray, recipe: str) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"nestvec-stores-{store}-", dir=ROOT / "bench" / ".cache") as folder:
-        built = child(python, "build", store, data, queries, folder, {})
+        built = child(python, "build", store, data, queries, folder, {"recipe": recipe})
         print(store, "built", {k: round(v, 1) for k, v in built.items()}, flush=True)
         settings = []
         for knobs in SWEEPS[store]:
@@ -156,6 +158,7 @@ def main() -> None:
     parser.add_argument("--real", type=int, default=250_000)
     parser.add_argument("--peers-python", default=sys.executable, help="interpreter with chromadb")
     parser.add_argument("--only", nargs="*", default=list(SWEEPS))
+    parser.add_argument("--recipe", default="minilm:index=hnsw", help="the nestvec collection's recipe")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "stores.json")
     parser.add_argument("--keep", action="store_true", help="keep the other stores' results already in --out")
     args = parser.parse_args()
@@ -164,7 +167,9 @@ def main() -> None:
     results: dict = json.loads(args.out.read_text())["results"] if args.keep and args.out.exists() else {}
     for store in args.only:
         python = args.peers_python if store == "chroma" else sys.executable
-        results[store] = measure(store, python, data, queries, exact)
+        results[store] = measure(store, python, data, queries, exact, args.recipe)
+        if store == "nestvec":
+            results[store]["recipe"] = args.recipe
         results[store]["command"] = "python bench/stores.py " + " ".join(sys.argv[1:])
         save(args, results)  # after every store: a long run keeps what it measured
 

@@ -15,7 +15,11 @@ Runs (each from the bundled MiniLM, seeded, wall time recorded):
   unlabeled texts (the issue's unlabeled in-domain text; its queries and qrels stay for the test);
 - `ict`: `cosent-matryoshka-similarity` with msmarco-5k's passages first among the unlabeled texts,
   beside in-batch negatives + Matryoshka over Inverse Cloze Task pairs cut from those passages (a
-  sentence as the query, the rest of its passage as the positive; bench/train_data.py).
+  sentence as the query, the rest of its passage as the positive; bench/train_data.py);
+- `queries`: `cosent-matryoshka` beside in-batch negatives + Matryoshka over synthetic
+  question→passage pairs for msmarco-5k's corpus passages (`--queries`, written by the bundled
+  SmolLM2 with bench/gen_queries.py and kept by round-trip consistency, bench/train_data.py; the
+  GPL/InPars way to adapt to a corpus with no labels: its queries and qrels stay for the test).
 For every trained run, WiSE-FT mixes of the fine-tune with the base (`--base-weights`) are scored
 on the dev sets (STS-B dev, held-out dev papers' title→abstract nDCG@10); the weight with the
 best mean of the two is chosen on dev alone, and only the plain fine-tune (weight 0) and the
@@ -24,7 +28,7 @@ msmarco-5k and the test papers (nDCG@10, exact search) at 384, 128 and 64 dims, 
 nestvec's own eval with a recipe `MODEL:dims=D`. Test sets are never trained or tuned on.
 
 Usage: python bench/train.py [--runs base,mixed,mixed-matryoshka] [--epochs 1] [--base-weights 0.3,0.5]
-       [--unlabeled 8000] [--out FILE]
+       [--unlabeled 8000] [--queries GENERATED.jsonl] [--out FILE]
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ SHARED = Path(os.environ.get("NESTVEC_SHARED_DATA", ROOT.parent / "shared" / "da
 STS = SHARED / "sts"
 MSMARCO = SHARED / "retrieval" / "msmarco-5k"
 PAPERS = SHARED / "papers.jsonl"
+QUERIES = ROOT / "bench" / "data" / "msmarco-5k-questions.jsonl"  # bench/gen_queries.py over the corpus
 LADDER = (384, 256, 128, 64, 32)
 RUNS: dict[str, dict[str, Any] | None] = {
     "base": None,
@@ -58,6 +63,7 @@ RUNS: dict[str, dict[str, Any] | None] = {
     "cosent-matryoshka-similarity": {"mixed": False, "dims": LADDER, "similarity": True},
     "rotated": {"mixed": False, "dims": LADDER, "similarity": True, "rotate": True, "corpus": True},
     "ict": {"mixed": False, "dims": LADDER, "similarity": True, "corpus": True, "ict": True},
+    "queries": {"mixed": False, "dims": LADDER, "queries": True},
 }
 
 
@@ -123,9 +129,15 @@ def write_ict(folder: Path, seed: int) -> Path:
     return write_ict_pairs(passages, folder / "ict-pairs.jsonl", seed=seed)
 
 
-def train(
-    name: str, options: dict[str, Any], folder: Path, *, epochs: float, seed: int, unlabeled: int
-) -> dict[str, Any]:
+def write_queries(generated: Path, folder: Path) -> Path:
+    from nestvec.eval.readers import read_beir
+    from train_data import write_query_pairs
+
+    passages = [f"{t} {x}".strip() for t, x in read_beir(MSMARCO).corpus.values()]
+    return write_query_pairs(generated, passages, folder / "query-pairs.jsonl")
+
+
+def train(name: str, options: dict[str, Any], folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from nestvec.train.data import read_training
     from nestvec.train.finetune import FinetuneConfig, finetune
 
@@ -135,14 +147,17 @@ def train(
         sets.append(read_training(write_title_pairs(PAPERS, folder / "title-pairs.jsonl"), "pairs"))
         losses.append("mnrl")
     if options.get("ict"):
-        sets.append(read_training(write_ict(folder, seed), "pairs"))
+        sets.append(read_training(write_ict(folder, args.seed), "pairs"))
+        losses.append("mnrl")
+    if options.get("queries"):
+        sets.append(read_training(write_queries(args.queries, folder), "pairs"))
         losses.append("mnrl")
     if options.get("similarity"):
-        texts = write_unlabeled(folder, unlabeled, seed, corpus=options.get("corpus", False))
+        texts = write_unlabeled(folder, args.unlabeled, args.seed, corpus=options.get("corpus", False))
         sets.append(read_training(texts, "text"))
         losses.append("similarity")
     config = FinetuneConfig(
-        loss=tuple(losses), dims=options["dims"], epochs=epochs, batch_size=16, learning_rate=2e-5, seed=seed,
+        loss=tuple(losses), dims=options["dims"], epochs=args.epochs, batch_size=16, learning_rate=2e-5, seed=args.seed,
         teacher="minilm" if options.get("similarity") else None, rotate=options.get("rotate", False),
         dev=STS / "stsb-en-dev.csv", eval_steps=90, save_steps=90, progress=False,
     )  # fmt: skip
@@ -166,7 +181,7 @@ def run_one(name: str, tmp: Path, titles: Path, args: argparse.Namespace) -> dic
     options = RUNS[name]
     if options is None:
         return {"dev": score_dev("minilm", titles), "test": score_test("minilm", titles)}
-    run = train(name, options, tmp, epochs=args.epochs, seed=args.seed, unlabeled=args.unlabeled)
+    run = train(name, options, tmp, args)
     tuned = tmp / name
     models = {0.0: tuned} | {w: mixed_with_base(tuned, w) for w in args.base_weights}
     run["dev_by_base_weight"] = {str(w): score_dev(str(m), titles) for w, m in models.items()}
@@ -184,6 +199,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--unlabeled", type=int, default=8_000, help="texts for the similarity loss")
+    parser.add_argument("--queries", type=Path, default=QUERIES, help="bench/gen_queries.py output")
     parser.add_argument("--base-weights", type=lambda s: [float(w) for w in s.split(",") if w], default=[0.3, 0.5])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train.json")
     args = parser.parse_args()

@@ -67,3 +67,30 @@ def write_ict_pairs(passages: list[str], out: Path, *, seed: int, keep: float = 
         rows.append({"anchor": sentences[i], "positive": " ".join(rest)})
     out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return out
+
+
+def write_query_pairs(generated: Path, passages: list[str], out: Path, *, top: int = 3) -> Path:
+    """The generated (question, passage) rows of bench/gen_queries.py that survive round-trip
+    consistency filtering (Alberti et al., 2019; as in Promptagator and InPars-v2): the base MiniLM
+    must rank the question's own passage within the `top` of all `passages`. That drops the 135M
+    model's off-topic questions (a few-shot example copied, a loop) without a hand-made list. A
+    question asked of several passages keeps only its best-ranked one, so no batch holds it twice.
+    Reads generated questions and unlabeled passages only: no query or judgement of a test set."""
+    import numpy as np
+
+    from nestvec.encoders import load_encoder
+
+    rows = [json.loads(line) for line in generated.read_text(encoding="utf-8").splitlines() if line]
+    encoder = load_encoder("minilm")
+    index = {p: i for i, p in enumerate(passages)}
+    rows = [r for r in rows if r["positive"] in index]
+    scores = encoder.encode([r["anchor"] for r in rows]) @ encoder.encode(passages).T
+    own = scores[np.arange(len(rows)), [index[r["positive"]] for r in rows]]
+    ranks = (scores > own[:, None]).sum(axis=1)
+    best: dict[str, tuple[int, dict[str, str]]] = {}
+    for rank, row in zip(ranks.tolist(), rows, strict=True):
+        key = row["anchor"].lower()
+        if rank < top and (key not in best or rank < best[key][0]):
+            best[key] = (rank, row)
+    out.write_text("".join(json.dumps(row) + "\n" for _, row in best.values()))
+    return out

@@ -26,7 +26,10 @@ from nestvec.cli.scale_options import (
     ShardRowsOpt,
     StoreAsOpt,
     ThreadsOpt,
-    stdout_on_stderr,
+    embed_to_shards,
+    ray_build,
+    scale_options,
+    shards_text,
 )  # fmt: skip
 from nestvec.cli.serve_cmd import keys_app, serve
 from nestvec.cli.train_cmd import train
@@ -136,11 +139,10 @@ def embed(
 
     run_job(as_json, lambda: _check_input_type(input_type, ray=ray is not None))
     if ray is not None:
-        options = _scale(ray, actors, threads, gpus, shard_rows, store_as, no_progress)
-        shards = run_job(
-            as_json, lambda: _shards(input, output, recipe.build(), id_field, no_id, text_field, skip_empty, options)
-        )
-        emit(as_json, shards.to_dict(), _shards_text(shards))
+        options = scale_options(ray, actors, threads, gpus, shard_rows, store_as, _progress(no_progress))
+        read = (id_field, no_id, text_field, skip_empty)
+        shards = run_job(as_json, lambda: embed_to_shards(input, output, recipe.build(), *read, options))
+        emit(as_json, shards.to_dict(), shards_text(shards))
         return
 
     def job() -> Any:
@@ -197,10 +199,10 @@ def index_build(
     from nestvec.io.ingest import build_collection
 
     if ray is not None:
-        options = _scale(ray, actors, threads, gpus, shard_rows, "float32", no_progress)
+        options = scale_options(ray, actors, threads, gpus, shard_rows, "float32", _progress(no_progress))
         built = run_job(
             as_json,
-            lambda: _ray_build(input, collection, recipe.build(), id_field, no_id, text_field, skip_empty, options),
+            lambda: ray_build(input, collection, recipe.build(), id_field, no_id, text_field, skip_empty, options),
         )
         emit(as_json, {"collection": str(collection), **built.to_dict()}, _report_text(built, collection))
         return
@@ -275,52 +277,6 @@ def _check_order(collection: Path, input: Path) -> None:
             f"{input} is the collection and {collection} is not one: add takes COLLECTION then INPUT "
             f"(nestvec add {input} {collection})."
         )
-
-
-def _scale(ray: str, actors: int | None, threads: int, gpus: float, rows: int, store_as: str, no_progress: bool) -> Any:
-    from nestvec.scale import ScaleOptions
-
-    return ScaleOptions(
-        ray=ray, actors=actors, threads=threads, gpus=gpus, rows=rows, store_as=store_as,
-        progress=_progress(no_progress),
-    )  # fmt: skip
-
-
-def _shards(
-    input: Path, output: Path, recipe: Any, id_field: str, no_id: bool, text_field: list[str] | None,
-    skip_empty: bool, options: Any,
-) -> Any:  # fmt: skip
-    from nestvec.scale import embed_shards
-    from nestvec.scale.plan import ReadOptions
-
-    read = ReadOptions(None if no_id else id_field, tuple(text_field or ["text"]), skip_empty)
-    with stdout_on_stderr():
-        return embed_shards([input], output, recipe=recipe, read=read, options=options)
-
-
-def _ray_build(
-    input: Path, collection: Path, recipe: Any, id_field: str, no_id: bool, text_field: list[str] | None,
-    skip_empty: bool, options: Any,
-) -> Any:  # fmt: skip
-    import shutil
-
-    from nestvec.io.ingest import new_collection_path
-    from nestvec.scale.ingest import build_from_shards
-
-    new_collection_path(collection)  # refused before anything is embedded
-    folder = collection.with_name(collection.name + ".shards")
-    _shards(input, folder, recipe, id_field, no_id, text_field, skip_empty, options)
-    report = build_from_shards(folder, collection, recipe=recipe)
-    shutil.rmtree(folder)
-    return report
-
-
-def _shards_text(report: Any) -> str:
-    resumed = f" ({report.skipped} done before, skipped)" if report.skipped else ""
-    return (
-        f"wrote {report.rows} records ({report.chunks} vectors × {report.dim}) in {report.shards} shards to "
-        f"{report.folder}{resumed} on {report.actors} Ray actors in {report.seconds:.1f}s"
-    )
 
 
 def _report_text(report: Any, collection: Path) -> str:

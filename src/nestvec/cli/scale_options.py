@@ -1,4 +1,4 @@
-"""The options of a Ray job (`embed --ray`, `index build --ray`), shared by both commands."""
+"""Ray jobs of the CLI (`embed --ray`, `index build --ray`): their options and the steps both share."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -41,3 +42,51 @@ def stdout_on_stderr() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def scale_options(
+    ray: str, actors: int | None, threads: int, gpus: float, rows: int, store_as: str, progress: bool | None
+) -> Any:
+    from nestvec.scale import ScaleOptions
+
+    return ScaleOptions(
+        ray=ray, actors=actors, threads=threads, gpus=gpus, rows=rows, store_as=store_as,
+        progress=progress,
+    )  # fmt: skip
+
+
+def embed_to_shards(
+    input: Path, output: Path, recipe: Any, id_field: str, no_id: bool, text_field: list[str] | None,
+    skip_empty: bool, options: Any,
+) -> Any:  # fmt: skip
+    from nestvec.scale import embed_shards
+    from nestvec.scale.plan import ReadOptions
+
+    read = ReadOptions(None if no_id else id_field, tuple(text_field or ["text"]), skip_empty)
+    with stdout_on_stderr():
+        return embed_shards([input], output, recipe=recipe, read=read, options=options)
+
+
+def ray_build(
+    input: Path, collection: Path, recipe: Any, id_field: str, no_id: bool, text_field: list[str] | None,
+    skip_empty: bool, options: Any,
+) -> Any:  # fmt: skip
+    import shutil
+
+    from nestvec.io.ingest import new_collection_path
+    from nestvec.scale.ingest import build_from_shards
+
+    new_collection_path(collection)  # refused before anything is embedded
+    folder = collection.with_name(collection.name + ".shards")
+    embed_to_shards(input, folder, recipe, id_field, no_id, text_field, skip_empty, options)
+    report = build_from_shards(folder, collection, recipe=recipe)
+    shutil.rmtree(folder)
+    return report
+
+
+def shards_text(report: Any) -> str:
+    resumed = f" ({report.skipped} done before, skipped)" if report.skipped else ""
+    return (
+        f"wrote {report.rows} records ({report.chunks} vectors × {report.dim}) in {report.shards} shards to "
+        f"{report.folder}{resumed} on {report.actors} Ray actors in {report.seconds:.1f}s"
+    )
