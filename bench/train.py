@@ -19,7 +19,9 @@ Runs (each from the bundled MiniLM, seeded, wall time recorded):
 - `queries`: `cosent-matryoshka` beside in-batch negatives + Matryoshka over synthetic
   question→passage pairs for msmarco-5k's corpus passages (`--queries`, written by the bundled
   SmolLM2 with bench/gen_queries.py and kept by round-trip consistency, bench/train_data.py; the
-  GPL/InPars way to adapt to a corpus with no labels: its queries and qrels stay for the test).
+  GPL/InPars way to adapt to a corpus with no labels: its queries and qrels stay for the test);
+- `queries-similarity`: `queries` beside the similarity loss, msmarco-5k's passages first among
+  the unlabeled texts (as in `rotated`).
 For every trained run, WiSE-FT mixes of the fine-tune with the base (`--base-weights`) are scored
 on the dev sets (STS-B dev, held-out dev papers' title→abstract nDCG@10); the weight with the
 best mean of the two is chosen on dev alone, and only the plain fine-tune (weight 0) and the
@@ -64,6 +66,7 @@ RUNS: dict[str, dict[str, Any] | None] = {
     "rotated": {"mixed": False, "dims": LADDER, "similarity": True, "rotate": True, "corpus": True},
     "ict": {"mixed": False, "dims": LADDER, "similarity": True, "corpus": True, "ict": True},
     "queries": {"mixed": False, "dims": LADDER, "queries": True},
+    "queries-similarity": {"mixed": False, "dims": LADDER, "queries": True, "similarity": True, "corpus": True},
 }
 
 

@@ -69,7 +69,7 @@ def write_ict_pairs(passages: list[str], out: Path, *, seed: int, keep: float = 
     return out
 
 
-def write_query_pairs(generated: Path, passages: list[str], out: Path, *, top: int = 3) -> Path:
+def write_query_pairs(generated: Path, passages: list[str], out: Path, *, top: int = 10) -> Path:
     """The generated (question, passage) rows of bench/gen_queries.py that survive round-trip
     consistency filtering (Alberti et al., 2019; as in Promptagator and InPars-v2): the base MiniLM
     must rank the question's own passage within the `top` of all `passages`. That drops the 135M
