@@ -94,3 +94,33 @@ def test_spilled_projected_ivf_collection_reopens_and_forgets_deletes(tmp_path: 
     assert (recipe["spill"], recipe["code_dims"]) == (60, 64)
     assert reopened.info().index_status == "loaded from checkpoint"
     assert [h.id for h in reopened.search(query, k=10)] == [h.id for h in after]
+
+
+def test_compacting_a_batch_filled_ivf_collection_sizes_its_lists_for_every_row(tmp_path: Path) -> None:
+    # Filled in batches, the lists train on the first ~10,000 rows; compaction must size them for
+    # all 24,000 (it replays the rows in batches too). Random hash table as in the test above.
+    from nestvec.encoders.hashed import HashSpec, save_hashed
+    from nestvec.index import backend
+    from nestvec.index.spec import IndexSpec
+
+    spec = HashSpec(rows=1 << 12, dim=64)
+    table = np.random.default_rng(0).normal(size=(spec.rows, spec.dim)).astype(np.float32)
+    model = save_hashed(tmp_path / "hash", spec=spec, table=table, config={"name": "random hash"})
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(400)]
+    docs = [Document(f"d{i}", " ".join(rng.choice(words, 6))) for i in range(24_000)]
+    index = IndexSpec.make("ivf", "rabitq", rescore=10)
+    with Collection.create(tmp_path / "c", model=str(model), index=index, bm25=False) as collection:
+        for lo in range(0, len(docs), 4_000):
+            collection.add(docs[lo : lo + 4_000])
+
+        def lists() -> int:
+            return int(backend.core(collection._live.current().faiss).nlist)
+
+        assert lists() <= index.lists_for(12_000) < index.lists_for(24_000)
+        collection.compact()
+        assert lists() == index.lists_for(24_000)
+        assert collection.search(docs[5].text, k=1)[0].id == "d5"
+    with Collection.open(tmp_path / "c") as reopened:
+        assert reopened.info().index_status == "loaded from checkpoint"
+        assert reopened.search(docs[5].text, k=1)[0].id == "d5"

@@ -26,10 +26,12 @@ class VectorIndex:
     need training (int8, IVF) keep exact float rows, searched by a scan, until enough arrive.
     """
 
-    def __init__(self, spec: IndexSpec, dim: int) -> None:
+    def __init__(self, spec: IndexSpec, dim: int, *, expected: int = 0) -> None:
+        """`expected`: rows about to be added (a rebuild knows), so IVF sizes its lists for all of
+        them rather than for the first batch big enough to train on."""
         if spec.code_dims is not None and spec.code_dims >= dim:
             raise InputError(f"code_dims must be below the vectors' dimension {dim}, got {spec.code_dims}.")
-        self.spec, self.dim = spec, dim
+        self.spec, self.dim, self.expected = spec, dim, expected
         self.table = LabelTable()
         self.exact = ExactVectors(dim) if spec.keeps_exact else None
         self.pending = np.empty((0, dim), dtype=np.float32)
@@ -56,7 +58,7 @@ class VectorIndex:
             self.exact.append(vectors)
         if self.faiss is None:
             self.pending = np.concatenate([self.pending, vectors])
-            if len(self.pending) >= self.spec.train_at():
+            if len(self.pending) >= self.train_at():
                 self._train()
         else:
             self._add_codes(rows, vectors)
@@ -70,9 +72,18 @@ class VectorIndex:
         else:
             self.faiss.add(codes)  # sequential ids, equal to the rows since every row is added in order
 
+    def train_at(self) -> int:
+        """Rows gathered before training: the spec's floor, or with `expected` rows of an IVF
+        whose lists are not fixed, enough to train the lists sized for them (39 a list)."""
+        floor = self.spec.train_at()
+        if not self.expected or self.spec.strategy != "ivf" or self.spec.nlist is not None:
+            return floor
+        return max(floor, min(self.expected, 39 * self.spec.lists_for(self.expected)))
+
     def _train(self) -> None:
         sample, held_out = training_rows(len(self.pending), spill=bool(self.spec.spill))
-        index = backend.create(self.spec, self.dim, lists=self.spec.lists_for(len(self.pending)))
+        lists = self.spec.lists_for(max(len(self.pending), self.expected))
+        index = backend.create(self.spec, self.dim, lists=lists)
         backend.train(self.spec, index, self.pending[sample])
         if self.spec.spill:
             # Fitted on rows k-means never saw: centroids sit closer to their own training rows,

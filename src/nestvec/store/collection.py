@@ -349,7 +349,7 @@ class Collection:
             dim=self.recipe.dim,
             model_dim=identity.dim,
             index=self.recipe.index.describe(),
-            codes_trained=_trained(index, self.recipe.index),
+            codes_trained=_trained(index),
             long_documents=self.recipe.long_documents.mode,
             bytes_on_disk=size,
             index_ram_bytes=index.ram_bytes(),
@@ -358,7 +358,7 @@ class Collection:
         )
 
 
-def _trained(index: Any, spec: Any) -> str:
+def _trained(index: Any) -> str:
     if index.trained:
         return "yes"
-    return f"not yet: exact search until {spec.train_at():,} vectors are stored (now {len(index):,})"
+    return f"not yet: exact search until {index.train_at():,} vectors are stored (now {len(index):,})"

@@ -77,7 +77,9 @@ class LiveIndex:
         return index
 
     def _rebuild(self) -> VectorIndex:
-        index = VectorIndex(self.spec, self.dim)
+        # Sized for every stored row: replayed in batches, IVF would otherwise train its lists on
+        # the first batches alone (420 lists for 1M rows) and a compaction could never grow them.
+        index = VectorIndex(self.spec, self.dim, expected=self._store.chunk_count())
         self._replay(index)
         self._generation = uuid.uuid4().hex[:12]
         self._unsaved = 0
