@@ -67,18 +67,27 @@ def test_bad_compression_options(tmp_path: Path, encoder: nestvec.Encoder) -> No
     assert not list(tmp_path.iterdir())
 
 
-def test_spilled_projected_ivf_collection_reopens_and_forgets_deletes(tmp_path: Path) -> None:
-    # 12,000 documents so the IVF lists train: a hash encoder with a random table (no training,
-    # real files, fast) stands in for MiniLM, whose encoding of that many would take minutes here.
+def random_hash_model(folder: Path, dim: int) -> Path:
+    """A hash encoder with a random table (no training, real files, fast): it stands in for MiniLM
+    where IVF lists must train, on thousands of documents MiniLM would take minutes to encode here."""
     from nestvec.encoders.hashed import HashSpec, save_hashed
-    from nestvec.index.spec import IndexSpec
 
-    spec = HashSpec(rows=1 << 12, dim=128)
+    spec = HashSpec(rows=1 << 12, dim=dim)
     table = np.random.default_rng(0).normal(size=(spec.rows, spec.dim)).astype(np.float32)
-    model = save_hashed(tmp_path / "hash", spec=spec, table=table, config={"name": "random hash"})
+    return save_hashed(folder, spec=spec, table=table, config={"name": "random hash"})
+
+
+def word_docs(count: int) -> list[Document]:
     rng = np.random.default_rng(1)
     words = [f"w{i}" for i in range(400)]
-    docs = [Document(f"d{i}", " ".join(rng.choice(words, 6))) for i in range(12_000)]
+    return [Document(f"d{i}", " ".join(rng.choice(words, 6))) for i in range(count)]
+
+
+def test_spilled_projected_ivf_collection_reopens_and_forgets_deletes(tmp_path: Path) -> None:
+    from nestvec.index.spec import IndexSpec
+
+    model = random_hash_model(tmp_path / "hash", 128)
+    docs = word_docs(12_000)  # enough for the IVF lists to train
     index = IndexSpec.make("ivf", "rabitq", rescore=10, nlist=32, nprobe=4, spill=60, code_dims=64)
     collection = Collection.create(tmp_path / "c", model=str(model), index=index, bm25=False)
     collection.add(docs, batch_size=4_000)
@@ -98,17 +107,12 @@ def test_spilled_projected_ivf_collection_reopens_and_forgets_deletes(tmp_path: 
 
 def test_compacting_a_batch_filled_ivf_collection_sizes_its_lists_for_every_row(tmp_path: Path) -> None:
     # Filled in batches, the lists train on the first ~10,000 rows; compaction must size them for
-    # all 24,000 (it replays the rows in batches too). Random hash table as in the test above.
-    from nestvec.encoders.hashed import HashSpec, save_hashed
+    # all 24,000 (it replays the rows in batches too).
     from nestvec.index import backend
     from nestvec.index.spec import IndexSpec
 
-    spec = HashSpec(rows=1 << 12, dim=64)
-    table = np.random.default_rng(0).normal(size=(spec.rows, spec.dim)).astype(np.float32)
-    model = save_hashed(tmp_path / "hash", spec=spec, table=table, config={"name": "random hash"})
-    rng = np.random.default_rng(1)
-    words = [f"w{i}" for i in range(400)]
-    docs = [Document(f"d{i}", " ".join(rng.choice(words, 6))) for i in range(24_000)]
+    model = random_hash_model(tmp_path / "hash", 64)
+    docs = word_docs(24_000)
     index = IndexSpec.make("ivf", "rabitq", rescore=10)
     with Collection.create(tmp_path / "c", model=str(model), index=index, bm25=False) as collection:
         for lo in range(0, len(docs), 4_000):
