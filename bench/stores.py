@@ -20,7 +20,8 @@ Chroma runs in a separate environment (`--peers-python`, `pip install chromadb`:
 dependencies); LanceDB in nestvec's own (the `export` extra installs it).
 
 Usage: python bench/stores.py [--n 1000000] [--real 250000] [--peers-python /tmp/peers/bin/python]
-       [--only nestvec chroma lancedb] [--recipe minilm:index=hnsw] [--keep] [--out bench/results/stores.json]
+       [--only nestvec chroma lancedb] [--recipe minilm:index=hnsw] [--compact] [--keep]
+       [--out bench/results/stores.json]
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ if store == "nestvec":
             for lo in range(0, len(X), BATCH):
                 ids, texts, v = rows(lo, min(lo + BATCH, len(X)))
                 c.add([{"id": i, "text": t} for i, t in zip(ids, texts)], vectors=v)
+            if knobs["compact"]:
+                c.compact()
     def opened():
         c = nestvec.Collection.open(folder / "c")
         return lambda q: [h.id for h in c.search_vectors(q[None, :], k=10)[0]]
@@ -136,9 +139,9 @@ def child(python: str, mode: str, store: str, data: Path, queries: Path, folder:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def measure(store: str, python: str, data: Path, queries: Path, exact: np.ndarray, recipe: str) -> dict:
+def measure(store: str, python: str, data: Path, queries: Path, exact: np.ndarray, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"nestvec-stores-{store}-", dir=ROOT / "bench" / ".cache") as folder:
-        built = child(python, "build", store, data, queries, folder, {"recipe": recipe})
+        built = child(python, "build", store, data, queries, folder, {"recipe": args.recipe, "compact": args.compact})
         print(store, "built", {k: round(v, 1) for k, v in built.items()}, flush=True)
         settings = []
         for knobs in SWEEPS[store]:
@@ -159,6 +162,7 @@ def main() -> None:
     parser.add_argument("--peers-python", default=sys.executable, help="interpreter with chromadb")
     parser.add_argument("--only", nargs="*", default=list(SWEEPS))
     parser.add_argument("--recipe", default="minilm:index=hnsw", help="the nestvec collection's recipe")
+    parser.add_argument("--compact", action="store_true", help="compact the nestvec collection once filled (timed)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "stores.json")
     parser.add_argument("--keep", action="store_true", help="keep the other stores' results already in --out")
     args = parser.parse_args()
@@ -167,9 +171,9 @@ def main() -> None:
     results: dict = json.loads(args.out.read_text())["results"] if args.keep and args.out.exists() else {}
     for store in args.only:
         python = args.peers_python if store == "chroma" else sys.executable
-        results[store] = measure(store, python, data, queries, exact, args.recipe)
+        results[store] = measure(store, python, data, queries, exact, args)
         if store == "nestvec":
-            results[store]["recipe"] = args.recipe
+            results[store] |= {"recipe": args.recipe, "compacted": args.compact}
         results[store]["command"] = "python bench/stores.py " + " ".join(sys.argv[1:])
         save(args, results)  # after every store: a long run keeps what it measured
 
