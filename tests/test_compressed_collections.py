@@ -122,8 +122,12 @@ def test_compacting_a_batch_filled_ivf_collection_sizes_its_lists_for_every_row(
             return int(backend.core(collection._live.current().faiss).nlist)
 
         assert lists() <= index.lists_for(12_000) < index.lists_for(24_000)
+        assert collection.info().codes_trained == (
+            f"yes, in {lists()} lists made for fewer rows: `nestvec compact` retrains {index.lists_for(24_000)}"
+        )
         collection.compact()
         assert lists() == index.lists_for(24_000)
+        assert collection.info().codes_trained == "yes"
         assert collection.search(docs[5].text, k=1)[0].id == "d5"
     with Collection.open(tmp_path / "c") as reopened:
         assert reopened.info().index_status == "loaded from checkpoint"

@@ -72,6 +72,12 @@ class VectorIndex:
         else:
             self.faiss.add(codes)  # sequential ids, equal to the rows since every row is added in order
 
+    def lists(self) -> int:
+        """IVF lists in use; 0 for other strategies and before training."""
+        if self.faiss is None or self.spec.strategy != "ivf":
+            return 0
+        return int(backend.core(self.faiss).nlist)
+
     def train_at(self) -> int:
         """Rows gathered before training: the spec's floor, or with `expected` rows of an IVF
         whose lists are not fixed, enough to train the lists sized for them (39 a list)."""

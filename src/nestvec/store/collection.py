@@ -43,7 +43,7 @@ class CollectionInfo:
     dim: int  # the stored vectors' (after dims=), not the model's
     model_dim: int
     index: str
-    codes_trained: str  # "yes", or why searches are still exact (IVF / int8 / RaBitQ codes need data)
+    codes_trained: str  # "yes" (with advice when IVF lists are too few), or why searches are still exact
     long_documents: str
     bytes_on_disk: int
     index_ram_bytes: int
@@ -359,6 +359,10 @@ class Collection:
 
 
 def _trained(index: Any) -> str:
-    if index.trained:
-        return "yes"
-    return f"not yet: exact search until {index.train_at():,} vectors are stored (now {len(index):,})"
+    if not index.trained:
+        return f"not yet: exact search until {index.train_at():,} vectors are stored (now {len(index):,})"
+    lists, fitting = index.lists(), index.spec.lists_for(len(index))
+    if index.spec.nlist is None and lists and 2 * lists <= fitting:
+        # Lists trained on the first rows of a collection that has since grown: recall falls.
+        return f"yes, in {lists:,} lists made for fewer rows: `nestvec compact` retrains {fitting:,}"
+    return "yes"
