@@ -91,12 +91,11 @@ CacheOpt = Annotated[
 ]
 
 
-def _reader(path: Path, id_field: str, no_id: bool, text_field: list[str] | None, skip_empty: bool) -> Any:
-    from nestvec.io.readers import RecordReader
+def _read(id_field: str, no_id: bool, text_field: list[str] | None, skip_empty: bool) -> Any:
+    """The reading options, for a reader here and for Ray's shards alike."""
+    from nestvec.scale.plan import ReadOptions
 
-    return RecordReader(
-        path, id_field=None if no_id else id_field, text_fields=tuple(text_field or ["text"]), skip_empty=skip_empty
-    )
+    return ReadOptions(None if no_id else id_field, tuple(text_field or ["text"]), skip_empty)
 
 
 def _progress(no_progress: bool) -> bool | None:
@@ -138,15 +137,15 @@ def embed(
     from nestvec.io.ingest import embed_file
 
     run_job(as_json, lambda: _check_input_type(input_type, ray=ray is not None))
+    read = _read(id_field, no_id, text_field, skip_empty)
     if ray is not None:
         options = scale_options(ray, actors, threads, gpus, shard_rows, store_as, _progress(no_progress))
-        read = (id_field, no_id, text_field, skip_empty)
-        shards = run_job(as_json, lambda: embed_to_shards(input, output, recipe.build(), *read, options))
+        shards = run_job(as_json, lambda: embed_to_shards(input, output, recipe.build(), read, options))
         emit(as_json, shards.to_dict(), shards_text(shards))
         return
 
     def job() -> Any:
-        reader = _reader(input, id_field, no_id, text_field, skip_empty)
+        reader = read.reader(input)
         spec = recipe.build().encoder
         encoder = encoder_for(spec, cache=cache)
         encoder = prompted(encoder, spec.resolved(model_prompts(encoder)).prompt(input_type))
@@ -198,17 +197,15 @@ def index_build(
     from nestvec.encoders import encoder_for
     from nestvec.io.ingest import build_collection
 
+    read = _read(id_field, no_id, text_field, skip_empty)
     if ray is not None:
         options = scale_options(ray, actors, threads, gpus, shard_rows, "float32", _progress(no_progress))
-        built = run_job(
-            as_json,
-            lambda: ray_build(input, collection, recipe.build(), id_field, no_id, text_field, skip_empty, options),
-        )
+        built = run_job(as_json, lambda: ray_build(input, collection, recipe.build(), read, options))
         emit(as_json, {"collection": str(collection), **built.to_dict()}, _report_text(built, collection))
         return
 
     def job() -> Any:
-        reader = _reader(input, id_field, no_id, text_field, skip_empty)
+        reader = read.reader(input)
         made = recipe.build()
         spec = made.encoder
         encoder = encoder_for(spec, cache=cache)
@@ -256,7 +253,7 @@ def add(
 
             with Collection.open(collection) as coll:
                 return ingest_shards(coll, input, upsert=upsert)
-        reader = _reader(input, id_field, no_id, text_field, skip_empty)
+        reader = _read(id_field, no_id, text_field, skip_empty).reader(input)
         with Collection.open(collection, cache=cache) as coll:
             return add_file(
                 coll, reader, upsert=upsert, skip_existing=skip_existing, vectors=vectors, batch_size=batch_size,

@@ -55,22 +55,14 @@ def scale_options(
     )  # fmt: skip
 
 
-def embed_to_shards(
-    input: Path, output: Path, recipe: Any, id_field: str, no_id: bool, text_field: list[str] | None,
-    skip_empty: bool, options: Any,
-) -> Any:  # fmt: skip
+def embed_to_shards(input: Path, output: Path, recipe: Any, read: Any, options: Any) -> Any:
     from nestvec.scale import embed_shards
-    from nestvec.scale.plan import ReadOptions
 
-    read = ReadOptions(None if no_id else id_field, tuple(text_field or ["text"]), skip_empty)
     with stdout_on_stderr():
         return embed_shards([input], output, recipe=recipe, read=read, options=options)
 
 
-def ray_build(
-    input: Path, collection: Path, recipe: Any, id_field: str, no_id: bool, text_field: list[str] | None,
-    skip_empty: bool, options: Any,
-) -> Any:  # fmt: skip
+def ray_build(input: Path, collection: Path, recipe: Any, read: Any, options: Any) -> Any:
     import shutil
 
     from nestvec.io.ingest import new_collection_path
@@ -78,7 +70,7 @@ def ray_build(
 
     new_collection_path(collection)  # refused before anything is embedded
     folder = collection.with_name(collection.name + ".shards")
-    embed_to_shards(input, folder, recipe, id_field, no_id, text_field, skip_empty, options)
+    embed_to_shards(input, folder, recipe, read, options)
     report = build_from_shards(folder, collection, recipe=recipe)
     shutil.rmtree(folder)
     return report
