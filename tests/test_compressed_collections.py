@@ -108,7 +108,6 @@ def test_spilled_projected_ivf_collection_reopens_and_forgets_deletes(tmp_path: 
 def test_compacting_a_batch_filled_ivf_collection_sizes_its_lists_for_every_row(tmp_path: Path) -> None:
     # Filled in batches, the lists train on the first ~10,000 rows; compaction must size them for
     # all 24,000 (it replays the rows in batches too).
-    from nestvec.index import backend
     from nestvec.index.spec import IndexSpec
 
     model = random_hash_model(tmp_path / "hash", 64)
@@ -119,7 +118,7 @@ def test_compacting_a_batch_filled_ivf_collection_sizes_its_lists_for_every_row(
             collection.add(docs[lo : lo + 4_000])
 
         def lists() -> int:
-            return int(backend.core(collection._live.current().faiss).nlist)
+            return collection._live.current().lists()
 
         assert lists() <= index.lists_for(12_000) < index.lists_for(24_000)
         assert collection.info().codes_trained == (

@@ -240,8 +240,6 @@ def test_corrupted_checkpoint_files_are_detected(tmp_path: Path) -> None:
 
 
 def test_ivf_told_how_many_rows_come_sizes_its_lists_for_all_of_them() -> None:
-    from nestvec.index import backend
-
     data = clustered(20_000, dim=16)
     spec = IndexSpec.make("ivf", "rabitq")
     lists = {}
@@ -250,6 +248,6 @@ def test_ivf_told_how_many_rows_come_sizes_its_lists_for_all_of_them() -> None:
         for lo in range(0, len(data), 4_000):  # as a rebuild replays: batch by batch
             index.add(np.arange(lo, lo + 4_000), data[lo : lo + 4_000])
         assert index.trained
-        lists[expected] = backend.core(index.faiss).nlist
+        lists[expected] = index.lists()
     # Without the hint the lists are sized for the 12,000 rows that first reached the floor.
     assert lists == {0: spec.lists_for(12_000), len(data): spec.lists_for(len(data))}
