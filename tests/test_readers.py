@@ -69,6 +69,11 @@ def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
         ('{"id": "a", "text": "   "}\n', r":1: empty or whitespace-only text.*--skip-empty"),
         ('{"id": "a", "text": "x"}\n{oops\n', r":2: not valid JSON"),
         ('["a", "b"]\n', r":1: expected a JSON object, found list"),
+        ('{"id": "a", "text": null}\n', r":1: text field 'text' is null"),
+        ('{"id": "a", "text": ["x", "y"]}\n', r":1: text field 'text' holds a list .*expected a string"),
+        ('{"id": "a", "text": true}\n', r":1: text field 'text' holds a bool"),
+        ('{"id": {"k": 1}, "text": "x"}\n', r":1: id field 'id' holds a dict .*a string or an integer"),
+        ('{"id": 1.5, "text": "x"}\n', r":1: id field 'id' holds a float"),
     ],
 )
 def test_malformed_jsonl(tmp_path: Path, content: str, message: str) -> None:

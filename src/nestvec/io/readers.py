@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import numbers
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,14 +82,7 @@ class RecordReader:
                 yield record
 
     def _record(self, line: int, row: dict[str, Any]) -> Record | None:
-        missing = [f for f in self.text_fields if row.get(f) is None]
-        if missing:
-            raise InputFileError(
-                self.path,
-                line,
-                f"missing text field {missing[0]!r} (fields present: {sorted(row)}). Choose it with --text-field.",
-            )
-        text = "\n".join(str(row[f]) for f in self.text_fields)
+        text = "\n".join(self._text(line, row, f) for f in self.text_fields)
         if not text.strip():
             if self.skip_empty:
                 self.skipped += 1
@@ -108,9 +102,36 @@ class RecordReader:
                 "Choose it with --id-field, or use --no-id to number records by line.",
             )
         else:
-            doc_id = str(row[self.id_field])
+            doc_id = self._id(line, row[self.id_field])
         used = {self.id_field, *self.text_fields}
         return Record(doc_id, text, {k: v for k, v in row.items() if k not in used}, line)
+
+    def _text(self, line: int, row: dict[str, Any], field: str) -> str:
+        value = row.get(field)
+        if value is None:
+            found = f"text field {field!r} is null" if field in row else f"missing text field {field!r}"
+            raise InputFileError(
+                self.path, line, f"{found} (fields present: {sorted(row)}). Choose it with --text-field."
+            )
+        if isinstance(value, str):
+            return value
+        if isinstance(value, numbers.Number) and not isinstance(value, bool):
+            return str(value)  # a number in a text column (CSV-born data) is still text to embed
+        raise InputFileError(
+            self.path, line, f"text field {field!r} holds {_kind(value)}; expected a string. Fix the record."
+        )
+
+    def _id(self, line: int, value: Any) -> str:
+        # str() of a float, bool or object would make an id nobody can type back (get, delete)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return str(int(value))
+        raise InputFileError(
+            self.path,
+            line,
+            f"id field {self.id_field!r} holds {_kind(value)}; expected a string or an integer. Fix the record.",
+        )
 
     def _lines(self, *, header: bool = False, whole: bool = False) -> Iterator[tuple[int, str]]:
         """Numbered lines; with a span (unless `whole`), only its lines (after line 1 when `header`)."""
@@ -226,3 +247,7 @@ class RecordReader:
                     number += 1
                     if first <= number <= last:
                         yield number, row
+
+
+def _kind(value: Any) -> str:
+    return f"a {type(value).__name__} ({str(value)[:40]!r})"
