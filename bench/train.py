@@ -21,7 +21,11 @@ Runs (each from the bundled MiniLM, seeded, wall time recorded):
   SmolLM2 with bench/gen_queries.py and kept by round-trip consistency, bench/train_data.py; the
   GPL/InPars way to adapt to a corpus with no labels: its queries and qrels stay for the test);
 - `queries-similarity`: `queries` beside the similarity loss, msmarco-5k's passages first among
-  the unlabeled texts (as in `rotated`).
+  the unlabeled texts (as in `rotated`);
+- `teacher-pairs`: `cosent-matryoshka` beside CoSENT + Matryoshka over (generated question,
+  passage) pairs scored by the base model's own 384-dim cosine, passages taken at fixed ranks of
+  each question's list (bench/train_data.write_teacher_pairs): every prefix learns to order a
+  question's passages as the full width does.
 For every trained run, WiSE-FT mixes of the fine-tune with the base (`--base-weights`) are scored
 on the dev sets (STS-B dev, held-out dev papers' title→abstract nDCG@10); the weight with the
 best mean of the two is chosen on dev alone, and only the plain fine-tune (weight 0) and the
@@ -30,7 +34,7 @@ msmarco-5k and the test papers (nDCG@10, exact search) at 384, 128 and 64 dims, 
 nestvec's own eval with a recipe `MODEL:dims=D`. Test sets are never trained or tuned on.
 
 Usage: python bench/train.py [--runs base,mixed,mixed-matryoshka] [--epochs 1] [--base-weights 0.3,0.5]
-       [--unlabeled 8000] [--queries GENERATED.jsonl] [--out FILE]
+       [--unlabeled 8000] [--queries GENERATED.jsonl] [--keep DIR] [--out FILE]
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ RUNS: dict[str, dict[str, Any] | None] = {
     "ict": {"mixed": False, "dims": LADDER, "similarity": True, "corpus": True, "ict": True},
     "queries": {"mixed": False, "dims": LADDER, "queries": True},
     "queries-similarity": {"mixed": False, "dims": LADDER, "queries": True, "similarity": True, "corpus": True},
+    "teacher-pairs": {"mixed": False, "dims": LADDER, "teacher_pairs": True},
 }
 
 
@@ -140,6 +145,14 @@ def write_queries(generated: Path, folder: Path) -> Path:
     return write_query_pairs(generated, passages, folder / "query-pairs.jsonl")
 
 
+def write_teachers(generated: Path, folder: Path, seed: int) -> Path:
+    from nestvec.eval.readers import read_beir
+    from train_data import write_teacher_pairs
+
+    passages = [f"{t} {x}".strip() for t, x in read_beir(MSMARCO).corpus.values()]
+    return write_teacher_pairs(generated, passages, folder / "teacher-pairs.csv", seed=seed)
+
+
 def train(name: str, options: dict[str, Any], folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from nestvec.train.data import read_training
     from nestvec.train.finetune import FinetuneConfig, finetune
@@ -155,6 +168,9 @@ def train(name: str, options: dict[str, Any], folder: Path, args: argparse.Names
     if options.get("queries"):
         sets.append(read_training(write_queries(args.queries, folder), "pairs"))
         losses.append("mnrl")
+    if options.get("teacher_pairs"):
+        sets.append(read_training(write_teachers(args.queries, folder, args.seed), "scored"))
+        losses.append("cosent")
     if options.get("similarity"):
         texts = write_unlabeled(folder, args.unlabeled, args.seed, corpus=options.get("corpus", False))
         sets.append(read_training(texts, "text"))
@@ -205,13 +221,16 @@ def main() -> None:
     parser.add_argument("--queries", type=Path, default=QUERIES, help="bench/gen_queries.py output")
     parser.add_argument("--base-weights", type=lambda s: [float(w) for w in s.split(",") if w], default=[0.3, 0.5])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "train.json")
+    parser.add_argument("--keep", type=Path, help="train in this folder and keep the models (default: a temporary one)")
     args = parser.parse_args()
     results: dict[str, Any] = {
         "command": "python " + " ".join([str(Path(__file__).relative_to(ROOT)), *sys.argv[1:]]),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "runs": {},
     }
-    with tempfile.TemporaryDirectory(prefix="nestvec-train-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nestvec-train-") as scratch:
+        tmp = str(args.keep or scratch)
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         titles = write_title_beir(PAPERS, Path(tmp) / "papers-titles")
         for name in args.runs.split(","):
             start = time.perf_counter()

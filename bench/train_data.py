@@ -94,3 +94,40 @@ def write_query_pairs(generated: Path, passages: list[str], out: Path, *, top: i
             best[key] = (rank, row)
     out.write_text("".join(json.dumps(row) + "\n" for _, row in best.values()))
     return out
+
+
+def question_split(question: str) -> str:
+    """Generated questions split by text (sha1): 80% train, 20% dev, so a question asked of several
+    passages lands on one side only."""
+    return "dev" if int(hashlib.sha1(question.lower().encode()).hexdigest(), 16) % 5 == 0 else "train"
+
+
+def write_teacher_pairs(
+    generated: Path, passages: list[str], out: Path, *, ranks: tuple[int, ...] = (0, 1, 4, 9, 29, 99), seed: int = 0
+) -> Path:
+    """Scored (question, passage) pairs labelled by the base MiniLM's own full-width cosine: for
+    every distinct train-split generated question, its passages at `ranks` among all `passages`
+    and one at random. CoSENT over a Matryoshka ladder on these teaches each prefix to order a
+    question's passages as the full 384 dims do (Matryoshka-Adaptor's top-k similarity loss, in
+    pair form), the ordering a short prefix loses on retrieval. Reads generated questions and
+    unlabeled passages only: no query or judgement of a test set. Scores are cosine × 5 (STS's
+    0–5 range, clipped at 0), as `read_training(..., "scored")` reads them."""
+    import csv
+    import random
+
+    import numpy as np
+
+    from nestvec.encoders import load_encoder
+
+    rows = [json.loads(line) for line in generated.read_text(encoding="utf-8").splitlines() if line]
+    questions = list(dict.fromkeys(r["anchor"] for r in rows if question_split(r["anchor"]) == "train"))
+    encoder = load_encoder("minilm")
+    scores = encoder.encode(questions) @ encoder.encode(passages).T
+    rng = random.Random(seed)
+    with out.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        for question, row in zip(questions, scores, strict=True):
+            order = np.argsort(-row)
+            for j in [int(order[r]) for r in ranks] + [rng.randrange(len(passages))]:
+                writer.writerow([question, passages[j], f"{max(float(row[j]), 0.0) * 5:.4f}"])
+    return out
