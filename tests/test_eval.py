@@ -24,7 +24,7 @@ from nestvec.eval import (
     evaluate_sts,
     metrics,
 )
-from nestvec.eval.readers import read_beir, read_sts
+from nestvec.eval.readers import read_beir, read_labelled, read_pair_labels, read_sts
 from tests.conftest import SHARED, STS_TEST, sts_sentences
 
 MSMARCO = SHARED / "retrieval" / "msmarco-5k"
@@ -136,6 +136,44 @@ def test_malformed_sts_files(tmp_path: Path, content: str, message: str) -> None
     path.write_text(content, encoding="utf-8")
     with pytest.raises(InputFileError, match=message):
         read_sts(path)
+
+
+def test_sts_files_as_people_export_them_need_no_column_options(tmp_path: Path) -> None:
+    """A header naming its columns (in any order, as MTEB / Hugging Face exports do) and JSON lines
+    read the same pairs as the bare three-column CSV."""
+    rows = [["A man plays a flute.", "A man plays music.", 3.8], ["A cat sleeps.", "Stocks fell.", 0.2]]
+    plain = _write_csv(tmp_path / "plain.csv", rows)
+    named = _write_csv(
+        tmp_path / "named.csv",
+        [[r[2], "x", r[1], r[0]] for r in rows],
+        header=["score", "genre", "Sentence2", "sentence1"],
+    )
+    jsonl = tmp_path / "pairs.jsonl"
+    jsonl.write_text("".join(json.dumps({"sentence1": a, "sentence2": b, "score": c}) + "\n" for a, b, c in rows))
+    expected = read_sts(plain)
+    for path in (named, jsonl):
+        found = read_sts(path)
+        assert (found.texts1, found.texts2, found.values) == (expected.texts1, expected.texts2, expected.values)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"sentence1": "a", "sentence2": "b", "score": 1}\n{"sentence1": "a", "score": 2}\n')
+    with pytest.raises(InputFileError, match=r"bad\.jsonl:2: field 'sentence2' is missing"):
+        read_sts(bad)
+    bad.write_text('{"sentence1": "a", "sentence2": ["b"], "score": 1}\n')
+    with pytest.raises(InputFileError, match=r"bad\.jsonl:1: field 'sentence2' holds a list"):
+        read_sts(bad)
+
+
+def test_labelled_and_duplicate_pairs_read_from_json_lines(tmp_path: Path) -> None:
+    texts = tmp_path / "topics.jsonl"
+    texts.write_text('{"label": "sport", "text": "A goal."}\n{"label": "money", "text": "Stocks fell."}\n')
+    labelled = read_labelled(texts)
+    assert (labelled.texts, labelled.labels) == (["A goal.", "Stocks fell."], ["sport", "money"])
+    quora = tmp_path / "quora.jsonl"
+    rows = [("How old is Rome?", "What is Rome's age?", True), ("How old is Rome?", "Where is Oslo?", False)]
+    quora.write_text(
+        "".join(json.dumps({"question1": a, "question2": b, "is_duplicate": c}) + "\n" for a, b, c in rows)
+    )
+    assert read_pair_labels(quora).values == [1.0, 0.0]
 
 
 def _beir(tmp_path: Path, qrels: str) -> Path:

@@ -76,7 +76,7 @@ def _evaluate(
 
 @eval_app.command("sts")
 def sts(
-    data: Annotated[Path, typer.Argument(help="CSV/TSV of text1, text2, score.")],
+    data: Annotated[Path, typer.Argument(help="CSV/TSV/JSONL of text1, text2, score (or a header naming them).")],
     model: ModelOpt = "minilm",
     compare: Compare = None,
     columns: Columns = None,
@@ -105,7 +105,7 @@ def sts(
 
 @eval_app.command("pairs")
 def pairs(
-    data: Annotated[Path, typer.Argument(help="CSV/TSV of text1, text2, 0/1 label.")],
+    data: Annotated[Path, typer.Argument(help="CSV/TSV/JSONL of text1, text2, 0/1 label (or a header naming them).")],
     model: ModelOpt = "minilm",
     compare: Compare = None,
     columns: Columns = None,
@@ -126,7 +126,7 @@ def pairs(
 
 @eval_app.command("classification")
 def classification(
-    data: Annotated[Path, typer.Argument(help="CSV/TSV of text, label (training data).")],
+    data: Annotated[Path, typer.Argument(help="CSV/TSV/JSONL of text, label (training data).")],
     model: ModelOpt = "minilm",
     test: Annotated[
         Path | None, typer.Option("--test", help="Held-out CSV/TSV; without it, 5-fold cross-validation.")
@@ -152,7 +152,7 @@ def classification(
 
 @eval_app.command("clustering")
 def clustering(
-    data: Annotated[Path, typer.Argument(help="CSV/TSV of text, label.")],
+    data: Annotated[Path, typer.Argument(help="CSV/TSV/JSONL of text, label.")],
     model: ModelOpt = "minilm",
     compare: Compare = None,
     columns: Columns = None,

@@ -14,6 +14,17 @@ from pathlib import Path
 from nestvec.errors import InputFileError
 
 Column = int | str
+JSONL = (".jsonl", ".ndjson")
+# Header names each column role goes by in the files people have (MTEB / Hugging Face exports, SNLI,
+# Quora duplicates, sentence-transformers' pair sets): a file with them needs no --columns.
+TEXT1 = frozenset({"sentence1", "sentence_1", "text1", "text_1", "s1", "sentence_a", "question1", "premise", "anchor"})
+TEXT2 = frozenset(
+    {"sentence2", "sentence_2", "text2", "text_2", "s2", "sentence_b", "question2", "hypothesis", "positive"}
+)
+SCORE = frozenset({"score", "similarity", "similarity_score", "relatedness_score", "gold", "label"})
+LABEL = frozenset({"label", "is_duplicate", "is_paraphrase", "score"})
+TEXT = frozenset({"text", "sentence", "document", "content"})
+CLASS = frozenset({"label", "class", "category", "topic"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,9 @@ class BEIR:
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     if not path.is_file():
         raise InputFileError(path, None, "no such file.")
+    if path.suffix.lower() in JSONL:
+        yield from _jsonl_rows(path)
+        return
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
 
     def lines() -> Iterator[str]:
@@ -67,6 +81,29 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         ) from exc
 
 
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """JSON lines as a table: the first object's keys are the header (line 1), every object's
+    values in that order; numbers and booleans become their text, as a CSV cell would hold them."""
+    keys: list[str] | None = None
+    for line, record in _jsonl(path, ids=()):
+        if keys is None:
+            keys = list(record)
+            yield 1, keys
+        if missing := [k for k in keys if k not in record]:
+            raise InputFileError(path, line, f"field {missing[0]!r} is missing (the first record has {keys}).")
+        yield line, [_jsonl_cell(path, line, k, record[k]) for k in keys]
+
+
+def _jsonl_cell(path: Path, line: int, key: str, value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(int(value))  # a 0/1 label written as false/true
+    if isinstance(value, int | float):
+        return repr(value)
+    raise InputFileError(path, line, f"field {key!r} holds a {type(value).__name__}; expected a string or a number.")
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -76,17 +113,23 @@ def _is_number(text: str) -> bool:
 
 
 def _table(
-    path: Path, columns: tuple[Column, ...], header: bool | None, numeric: Column | None
+    path: Path, columns: tuple[Column, ...] | None, header: bool | None, roles: tuple[frozenset[str], ...]
 ) -> Iterator[tuple[int, list[str]]]:
-    """Rows projected onto `columns` (indexes, or names from the header). Header auto-detected."""
+    """Rows projected onto `columns` (indexes, or names from the header); without `columns`, the
+    header's columns named as `roles` (sentence1 / sentence2 / score…), else the first ones in
+    order. Header auto-detected: a first row whose last role's cell is not a number (STS, pairs),
+    or that names a role (labelled texts); JSON lines always have one."""
     rows = _rows(path)
     first = next(rows, None)
     if first is None:
         raise InputFileError(path, None, "the file is empty; expected one record per line.")
-    named = any(isinstance(c, str) for c in columns)
-    if header is None:
-        header = named or (numeric is not None and not _is_number(_cell(path, first, _index(numeric, None, path))))
+    if path.suffix.lower() in JSONL:
+        header = True
+    elif header is None:
+        header = any(isinstance(c, str) for c in columns or ()) or _looks_like_header(path, first, columns, roles)
     names = [c.strip() for c in first[1]] if header else None
+    if columns is None:
+        columns = _by_role(names, roles) or tuple(range(len(roles)))
     indexes = [_index(c, names, path) for c in columns]
     body = rows if header else _chain(first, rows)
     count = 0
@@ -95,6 +138,27 @@ def _table(
         count += 1
     if count == 0:
         raise InputFileError(path, None, "the file has a header but no records.")
+
+
+def _by_role(names: list[str] | None, roles: tuple[frozenset[str], ...]) -> tuple[Column, ...] | None:
+    """The header's column for every role (case-insensitive), or None unless all are there."""
+    if names is None:
+        return None
+    lowered = [n.lower() for n in names]
+    found = [next((names[i] for i, n in enumerate(lowered) if n in role), None) for role in roles]
+    return None if None in found else tuple(c for c in found if c is not None)
+
+
+def _looks_like_header(
+    path: Path, first: tuple[int, list[str]], columns: tuple[Column, ...] | None, roles: tuple[frozenset[str], ...]
+) -> bool:
+    cells = [c.strip().lower() for c in first[1]]
+    if roles[-1] in (SCORE, LABEL):  # a numeric last role: a header is a row where it is not a number
+        last = columns[-1] if columns else len(roles) - 1
+        if _by_role(cells, roles) is not None:
+            return True
+        return not _is_number(_cell(path, first, _index(last, None, path)))
+    return any(cell in role for cell in cells for role in roles)
 
 
 def _chain(first: tuple[int, list[str]], rest: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
@@ -126,7 +190,7 @@ def _text(path: Path, line: int, value: str) -> str:
 def read_sts(
     path: str | Path,
     *,
-    columns: tuple[Column, Column, Column] = (0, 1, 2),
+    columns: tuple[Column, Column, Column] | None = None,
     header: bool | None = None,
     score_range: tuple[float, float] = (0.0, 5.0),
 ) -> Pairs:
@@ -134,7 +198,7 @@ def read_sts(
     path = Path(path)
     low, high = score_range
     texts1, texts2, scores = [], [], []
-    for line, (a, b, raw) in _table(path, columns, header, columns[2]):
+    for line, (a, b, raw) in _table(path, columns, header, (TEXT1, TEXT2, SCORE)):
         if not _is_number(raw):
             raise InputFileError(path, line, f"score {raw!r} is not a number.")
         score = float(raw)
@@ -149,12 +213,12 @@ def read_sts(
 
 
 def read_pair_labels(
-    path: str | Path, *, columns: tuple[Column, Column, Column] = (0, 1, 2), header: bool | None = None
+    path: str | Path, *, columns: tuple[Column, Column, Column] | None = None, header: bool | None = None
 ) -> Pairs:
     """Pair classification: two texts and a 0/1 label (1 = duplicate / paraphrase)."""
     path = Path(path)
     texts1, texts2, labels = [], [], []
-    for line, (a, b, raw) in _table(path, columns, header, columns[2]):
+    for line, (a, b, raw) in _table(path, columns, header, (TEXT1, TEXT2, LABEL)):
         if raw.strip() not in ("0", "1", "0.0", "1.0"):
             raise InputFileError(path, line, f"label {raw!r} is not 0 or 1.")
         texts1.append(_text(path, line, a))
@@ -165,10 +229,12 @@ def read_pair_labels(
     return Pairs(path, texts1, texts2, labels)
 
 
-def read_labelled(path: str | Path, *, columns: tuple[Column, Column] = (0, 1), header: bool | None = None) -> Labelled:
+def read_labelled(
+    path: str | Path, *, columns: tuple[Column, Column] | None = None, header: bool | None = None
+) -> Labelled:
     """Texts with a class label (classification, clustering). Header auto-detected by a 'text' cell."""
     path = Path(path)
-    rows = list(_table(path, columns, header if header is not None else _looks_like_header(path), None))
+    rows = list(_table(path, columns, header, (TEXT, CLASS)))
     for line, (text, label) in rows:
         _text(path, line, text)
         if not label.strip():
@@ -179,13 +245,9 @@ def read_labelled(path: str | Path, *, columns: tuple[Column, Column] = (0, 1), 
     return Labelled(path, [text for _, (text, _) in rows], labels)
 
 
-def _looks_like_header(path: Path) -> bool:
-    first = next(_rows(path), None)
-    return first is not None and any(cell.strip().lower() in ("text", "label", "sentence") for cell in first[1])
-
-
 def _jsonl(path: Path, ids: tuple[str, ...] = ("_id",)) -> Iterator[tuple[int, dict[str, object]]]:
-    """Numbered JSON objects of a .jsonl file, each with one of the `ids` fields (kept as '_id')."""
+    """Numbered JSON objects of a .jsonl file, each with one of the `ids` fields (kept as '_id');
+    with no `ids`, any object."""
     if not path.is_file():
         raise InputFileError(
             path, None, "no such file (expected the BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv)."
@@ -198,8 +260,13 @@ def _jsonl(path: Path, ids: tuple[str, ...] = ("_id",)) -> Iterator[tuple[int, d
                 row = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise InputFileError(path, number, f"not valid UTF-8 JSON ({exc}).") from exc
+            if not ids and isinstance(row, dict):
+                yield number, row
+                continue
             key = next((k for k in ids if isinstance(row, dict) and k in row), None)
             if key is None:
+                if not ids:
+                    raise InputFileError(path, number, f"expected a JSON object, found {type(row).__name__}.")
                 wanted = " or ".join(f"'{k}'" for k in ids)
                 raise InputFileError(path, number, f"expected a JSON object with an {wanted} field.")
             yield number, {**row, "_id": row[key]}
