@@ -145,6 +145,34 @@ def test_a_whitened_collection_fits_saves_and_applies_its_transform(tmp_path: Pa
         assert hit.id == docs[7].id and reopened.recipe.dim == 128
 
 
+def test_a_pca_collection_searches_its_rotated_prefix_and_derives_smaller_widths(
+    tmp_path: Path, encoder: nestvec.Encoder
+) -> None:
+    from nestvec.store.rebuild import rebuild_collection
+    from nestvec.transforms import load
+
+    docs = paper_docs(300)
+    with Collection.create(tmp_path / "pca", "minilm:pca=yes:dims=128", model=encoder) as collection:
+        collection.add(docs)
+    axes = load(tmp_path / "pca" / "transforms")
+    assert axes.name == "pca" and axes.matrix.shape == (384, 128)
+    query = "binary quantization of embeddings"
+    with Collection.open(tmp_path / "pca", model=encoder) as reopened:
+        np.testing.assert_allclose(
+            reopened.embed_queries([query]), axes.apply(encoder.encode([query])), rtol=1e-5, atol=1e-6
+        )
+        assert reopened.search(docs[7].text[:200], k=1)[0].id == docs[7].id
+    rebuild_collection(tmp_path / "pca", "dims=64")
+    with Collection.open(tmp_path / "pca", model=encoder) as smaller:
+        assert smaller.recipe.vectors.pca and smaller.recipe.dim == 64
+        np.testing.assert_allclose(
+            smaller.embed_queries([query]), axes.truncated(64).apply(encoder.encode([query])), rtol=1e-5, atol=1e-6
+        )
+        assert smaller.search(docs[7].text[:200], k=1)[0].id == docs[7].id
+    with pytest.raises(InputError, match=r"whiten and pca .* choose one"):
+        Recipe.parse("minilm:whiten=yes:pca=yes")
+
+
 def test_retrieval_compare_over_index_settings_embeds_the_corpus_once(
     tmp_path: Path, encoder: nestvec.Encoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,7 +11,7 @@ import pytest
 from nestvec.errors import CollectionError, InputError
 from nestvec.eval import Setting, evaluate_sts
 from nestvec.index import codec
-from nestvec.transforms import TRANSFORMS, Truncate, Whiten, load, save
+from nestvec.transforms import TRANSFORMS, PrincipalAxes, Truncate, Whiten, load, save
 from tests.conftest import STS_TEST
 
 
@@ -23,14 +23,14 @@ def sample() -> np.ndarray:
 
 
 def test_fit_returns_a_new_object_and_leaves_the_original_unfitted(sample: np.ndarray) -> None:
-    for blank in (Whiten(dims=8),):
+    for blank in (Whiten(dims=8), PrincipalAxes(dims=8)):
         fitted = blank.fit(sample)
         assert fitted is not blank and fitted.fitted and not blank.fitted
         with pytest.raises(InputError, match="not fitted"):
             blank.apply(sample)
 
 
-@pytest.mark.parametrize("transform", [Truncate(16), Whiten(dims=12), Whiten()])
+@pytest.mark.parametrize("transform", [Truncate(16), Whiten(dims=12), Whiten(), PrincipalAxes(dims=12)])
 def test_save_and_load_round_trip(transform: object, sample: np.ndarray, tmp_path: Path) -> None:
     fitted = transform.fit(sample)  # type: ignore[attr-defined]
     folder = save(fitted, tmp_path / "t")
@@ -46,6 +46,17 @@ def test_whitening_decorrelates_the_fitted_sample(sample: np.ndarray) -> None:
     centered = (sample - whiten.mean) @ whiten.matrix
     np.testing.assert_allclose(np.cov(centered, rowvar=False), np.eye(32), atol=1e-3)
     assert whiten.apply(sample).shape == (500, 32)
+
+
+def test_principal_axes_keep_full_width_cosines_and_order_the_axes_by_energy(sample: np.ndarray) -> None:
+    full = PrincipalAxes().fit(sample)
+    np.testing.assert_allclose(full.apply(sample) @ full.apply(sample).T, sample @ sample.T, atol=1e-5)
+    energy = ((sample @ full.matrix) ** 2).sum(axis=0)
+    assert np.all(np.diff(energy) <= 1e-4)  # the first axes hold the most: truncation keeps them
+    eight = PrincipalAxes(dims=8).fit(sample)
+    kept = lambda m: np.linalg.norm(sample @ m, axis=1).mean()  # noqa: E731
+    assert kept(eight.matrix) > kept(np.eye(32, dtype=np.float32)[:, :8])  # more than the first 8 coordinates
+    np.testing.assert_allclose(full.truncated(8).apply(sample), eight.apply(sample), atol=1e-5)
 
 
 def test_codes_sizes_and_reconstruction(sample: np.ndarray) -> None:

@@ -73,8 +73,9 @@ def _collection(beir: BEIR, setting: Setting) -> tuple[Any, float]:
     from nestvec.store.rebuild import changed_recipe, derive_collection
 
     made = setting.recipe
-    # Whitening is fitted on the corpus, so it is part of what gets embedded; truncation is not.
-    vectors = made.vectors if made.vectors.whiten else VectorSpec()
+    # Whitening and principal axes are fitted on the corpus, so they are part of what gets embedded;
+    # truncation is not.
+    vectors = made.vectors if made.vectors.fitted else VectorSpec()
     corpus = (str(Path(beir.path).resolve()), made.encoder, vectors, made.long_documents, made.sparse)
     if corpus not in _corpora:
         # Embedded once, flat float32; every index setting is derived from its stored vectors.
@@ -84,7 +85,7 @@ def _collection(beir: BEIR, setting: Setting) -> tuple[Any, float]:
         report = collection.add([d for d in docs if d["text"]], batch_size=1024)
         _corpora[corpus] = (collection, report.added / report.seconds if report.seconds else 0.0)
     source, rate = _corpora[corpus]
-    if made.vectors.whiten:
+    if made.vectors.fitted:
         recipe = changed_recipe(source.recipe, index=made.index)
     else:
         recipe = changed_recipe(source.recipe, index=made.index, dims=made.vectors.dims)

@@ -25,13 +25,25 @@ RECIPE_VERSION = 2  # 1: nestvec 0.1 (model, identity, index with "precision", d
 
 @dataclass(frozen=True)
 class VectorSpec:
-    """What happens to the model's vectors before they are coded: whitening and/or truncation."""
+    """What happens to the model's vectors before they are coded: whitening or principal axes
+    (fitted on the collection's first documents), and/or truncation."""
 
     dims: int | None = None
     whiten: bool = False
+    pca: bool = False
 
     def __post_init__(self) -> None:
         table.check_part("vectors", self)
+        if self.whiten and self.pca:
+            raise InputError(
+                "whiten and pca both rotate onto the principal axes (whiten also centers and rescales them); "
+                "choose one."
+            )
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the vectors pass through a step fitted on the collection's first documents."""
+        return self.whiten or self.pca
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -148,15 +148,15 @@ def _check_transforms(folder: Path, recipe: Recipe, stored: int) -> Finding:
     from nestvec.store.embedding import blank_steps, missing_fit
     from nestvec.transforms.steps import VectorSteps
 
-    if not recipe.vectors.whiten:
+    if not recipe.vectors.fitted:
         return Finding("transforms", True, "none to fit")
     try:
         steps = VectorSteps.load_from(folder, blank_steps(recipe))
     except NestvecError as exc:
-        return Finding("transforms", False, f"the fitted whitening does not load: {exc}")
+        return Finding("transforms", False, f"the fitted transform does not load: {exc}")
     if not steps.fitted and stored:
         return Finding("transforms", False, missing_fit(folder, stored))
-    return Finding("transforms", True, "whitening fitted and readable" if steps.fitted else "whitening not fitted yet")
+    return Finding("transforms", True, "transform fitted and readable" if steps.fitted else "transform not fitted yet")
 
 
 def _check_model(recipe: Recipe, folder: Path) -> Finding:

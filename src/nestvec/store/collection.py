@@ -85,7 +85,7 @@ class Collection:
         `recipe` (a Recipe or its string, e.g. "minilm:dims=128:index=hnsw:codes=int8") says how
         texts become vectors; keyword arguments set or override its fields by name (see
         `nestvec.recipe.FIELDS`): `index` flat|hnsw|ivf (or a whole IndexSpec), `codes`
-        float32|float16|int8|binary|rabitq, `rescore`, `dims`, `whiten`, `long_documents`,
+        float32|float16|int8|binary|rabitq, `rescore`, `dims`, `whiten`, `pca`, `long_documents`,
         `overlap`, `bm25` (or a SparseSpec)... `model` may also be a loaded Encoder.
         """
         target = Path(path).expanduser().resolve()
@@ -178,7 +178,7 @@ class Collection:
 
     @property
     def steps(self) -> VectorSteps:
-        """The recipe's vector steps (whitening, truncation) as fitted for this collection."""
+        """The recipe's vector steps (whitening or principal axes, truncation) as fitted for this collection."""
         return self._embedder.steps
 
     # -- writes ------------------------------------------------------------------------------

@@ -70,7 +70,10 @@ class CollectionEmbedder:
         vectors = encoder.encode(texts, batch_size=batch_size, progress=progress)
         steps = self.fitted_steps(vectors if documents else None)
         if steps is None:
-            raise InputError("This collection whitens its vectors, fitted on its first documents; add documents first.")
+            raise InputError(
+                "This collection transforms its vectors by a fit on its first documents (whiten or pca); "
+                "add documents first."
+            )
         return steps.apply(vectors)
 
 
@@ -78,11 +81,12 @@ def missing_fit(path: Path, vectors: int) -> str:
     # Fitting saves transforms/ before the first vectors are stored, so stored vectors without it
     # mean it was deleted or lost: refitting would whiten new texts differently from the old.
     return (
-        f"{path} holds {vectors} whitened vectors but its fitted whitening (transforms/) is missing. "
+        f"{path} holds {vectors} transformed vectors but its fitted transform (transforms/: whiten or pca) is missing. "
         "Restore the collection's transforms/ folder from a backup; nothing else can reproduce it."
     )
 
 
 def blank_steps(recipe: Recipe) -> VectorSteps:
     width = recipe.identity.dim if recipe.identity else recipe.dim
-    return VectorSteps.for_spec(dims=recipe.vectors.dims, whiten=recipe.vectors.whiten, model_dim=width)
+    spec = recipe.vectors
+    return VectorSteps.for_spec(dims=spec.dims, whiten=spec.whiten, pca=spec.pca, model_dim=width)

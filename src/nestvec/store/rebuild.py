@@ -68,7 +68,7 @@ def derive_collection(source: Collection, target: Path, recipe: Recipe) -> Colle
             store.rewrite_vectors(Truncate(recipe.dim).apply, old.dim)
             store.close()
         steps = source.steps if recipe.dim == old.dim else source.steps.truncated(recipe.dim)
-        if not recipe.vectors.whiten and recipe.vectors.dims == (old.identity.dim if old.identity else None):
+        if not recipe.vectors.fitted and recipe.vectors.dims == (old.identity.dim if old.identity else None):
             recipe = recipe.with_values(dims=None)  # the model's own width: nothing to truncate
         steps.save_in(target)
         write_json_atomic(target / "config.json", {**config_header("collection"), "recipe": recipe.to_dict()})

@@ -21,7 +21,7 @@ from nestvec.store.sqlite import SQLiteStore, StoredChunk, StoredDoc
 from nestvec.store.types import AddReport, Document
 from nestvec.store.validate import as_document, check_unique
 
-FIT_SAMPLE = 4096  # documents in the first batch when whitening is still to be fitted on them
+FIT_SAMPLE = 4096  # documents in the first batch when whitening or principal axes are still to be fitted
 
 
 class Writer:

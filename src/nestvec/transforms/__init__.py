@@ -6,8 +6,8 @@ Code precisions (float16, int8, binary, rabitq) are not transforms: they belong 
 
 from nestvec.registry import Registry
 from nestvec.transforms.base import Transform, load, save
-from nestvec.transforms.reduce import Truncate, Whiten
+from nestvec.transforms.reduce import PrincipalAxes, Truncate, Whiten
 
-TRANSFORMS: Registry[type] = Registry("transform", {cls.name: cls for cls in (Truncate, Whiten)})
+TRANSFORMS: Registry[type] = Registry("transform", {cls.name: cls for cls in (Truncate, Whiten, PrincipalAxes)})
 
-__all__ = ["TRANSFORMS", "Transform", "Truncate", "Whiten", "load", "save"]
+__all__ = ["TRANSFORMS", "PrincipalAxes", "Transform", "Truncate", "Whiten", "load", "save"]

@@ -1,8 +1,8 @@
-"""Transforms that keep vectors float: Matryoshka truncation and whitening."""
+"""Transforms that keep vectors float: Matryoshka truncation, whitening and principal axes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -108,3 +108,30 @@ class Whiten:
     @classmethod
     def restore(cls, params: dict[str, Any], tensors: dict[str, np.ndarray]) -> Whiten:
         return cls(params.get("dims"), tensors["mean"], tensors["matrix"])
+
+    def truncated(self, dims: int) -> Whiten:
+        """The same fit keeping only the first `dims` axes (they are ordered by variance)."""
+        require_fitted(self)
+        assert self.matrix is not None
+        return replace(self, dims=dims, matrix=self.matrix[:, :dims])
+
+
+@dataclass(frozen=True)
+class PrincipalAxes(Whiten):
+    """Rotate onto the principal axes of the sample (uncentered, unscaled: cosines at full width
+    are unchanged), keep `dims`. Truncating a model never trained to nest keeps its first
+    coordinates, which are no more informative than the rest; the first principal axes of the
+    collection's own vectors keep the most of them (PCA, Matryoshka-Adaptor's linear start)."""
+
+    name: ClassVar[str] = "pca"
+
+    def fit(self, vectors: np.ndarray) -> PrincipalAxes:
+        vectors = check_vectors(vectors, "pca.fit").astype(np.float64)
+        dims = self.dims or vectors.shape[1]
+        if dims > vectors.shape[1] or len(vectors) < 2:
+            raise InputError(
+                f"pca needs ≥ 2 sample vectors and dims ≤ {vectors.shape[1]}, got {len(vectors)} and {dims}."
+            )
+        _, _, axes = np.linalg.svd(vectors, full_matrices=False)
+        mean = np.zeros(vectors.shape[1], dtype=np.float32)  # uncentered: a pure rotation
+        return PrincipalAxes(self.dims, mean, axes[:dims].T.astype(np.float32))

@@ -1,6 +1,7 @@
-"""A recipe's vector steps made real: whitening or truncation, fitted once, saved, applied alike.
+"""A recipe's vector steps made real: whitening, principal axes or truncation, fitted once, saved,
+applied alike.
 
-Documents and queries both pass through `VectorSteps.apply`. Whitening is fitted on the first
+Documents and queries both pass through `VectorSteps.apply`. Whitening and principal axes are fitted on the first
 vectors a collection receives and saved in its folder (`transforms/`: config.json +
 safetensors), written to a temporary folder and renamed, so a crash never leaves half of it and
 two processes fitting at once agree on the first one saved.
@@ -16,7 +17,7 @@ import numpy as np
 from nestvec.errors import InputError
 from nestvec.files import write_folder_whole
 from nestvec.transforms.base import Transform, load, save
-from nestvec.transforms.reduce import Truncate, Whiten
+from nestvec.transforms.reduce import PrincipalAxes, Truncate, Whiten
 
 FOLDER = "transforms"
 
@@ -26,9 +27,9 @@ class VectorSteps:
     step: Transform | None  # None: the model's vectors as they are
 
     @classmethod
-    def for_spec(cls, *, dims: int | None, whiten: bool, model_dim: int) -> VectorSteps:
-        if whiten:
-            return cls(Whiten(dims or model_dim))  # the width it keeps, which bounds the sample it needs
+    def for_spec(cls, *, dims: int | None, whiten: bool, model_dim: int, pca: bool = False) -> VectorSteps:
+        if whiten or pca:  # the width it keeps, which bounds the sample it needs
+            return cls((Whiten if whiten else PrincipalAxes)(dims or model_dim))
         return cls(Truncate(dims) if dims is not None and dims < model_dim else None)
 
     @property
@@ -57,10 +58,9 @@ class VectorSteps:
         return self.step.apply(vectors)
 
     def truncated(self, dims: int) -> VectorSteps:
-        """The same steps keeping only the first `dims` outputs (whitened axes are ordered by variance)."""
+        """The same steps keeping only the first `dims` outputs (fitted axes are ordered by variance)."""
         if isinstance(self.step, Whiten) and self.step.fitted:
-            assert self.step.matrix is not None
-            return VectorSteps(Whiten(dims, self.step.mean, self.step.matrix[:, :dims]))
+            return VectorSteps(self.step.truncated(dims))
         return self if self.step is None else VectorSteps(Truncate(dims))
 
     # -- persistence -------------------------------------------------------------------------
