@@ -72,23 +72,27 @@ class Whiten:
         return self.mean is not None and self.matrix is not None
 
     def fit(self, vectors: np.ndarray) -> Whiten:
-        vectors = check_vectors(vectors, "whiten.fit").astype(np.float64)
+        vectors = check_vectors(vectors, f"{self.name}.fit").astype(np.float64)
         dims = self.dims or vectors.shape[1]
         if dims > vectors.shape[1] or len(vectors) < 2:
             raise InputError(
-                f"whiten needs ≥ 2 sample vectors and dims ≤ {vectors.shape[1]}, got {len(vectors)} and {dims}."
+                f"{self.name} needs ≥ 2 sample vectors and dims ≤ {vectors.shape[1]}, got {len(vectors)} and {dims}."
             )
+        mean, matrix = self._axes(vectors, dims)
+        return replace(self, mean=mean.astype(np.float32), matrix=matrix.astype(np.float32))
+
+    @staticmethod
+    def _axes(vectors: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
         mean = vectors.mean(axis=0)
         u, s, _ = np.linalg.svd(np.cov(vectors - mean, rowvar=False))
-        matrix = u[:, :dims] / np.sqrt(np.maximum(s[:dims], 1e-12))
-        return Whiten(self.dims, mean.astype(np.float32), matrix.astype(np.float32))
+        return mean, u[:, :dims] / np.sqrt(np.maximum(s[:dims], 1e-12))
 
     def apply(self, vectors: np.ndarray) -> np.ndarray:
         require_fitted(self)
         assert self.mean is not None and self.matrix is not None
-        vectors = check_vectors(vectors, "whiten")
+        vectors = check_vectors(vectors, self.name)
         if vectors.shape[1] != len(self.mean):
-            raise InputError(f"whiten was fitted on {len(self.mean)}-dim vectors, got {vectors.shape[1]}.")
+            raise InputError(f"{self.name} was fitted on {len(self.mean)}-dim vectors, got {vectors.shape[1]}.")
         return normalize((vectors - self.mean) @ self.matrix).astype(np.float32)
 
     def params(self) -> dict[str, Any]:
@@ -125,13 +129,7 @@ class PrincipalAxes(Whiten):
 
     name: ClassVar[str] = "pca"
 
-    def fit(self, vectors: np.ndarray) -> PrincipalAxes:
-        vectors = check_vectors(vectors, "pca.fit").astype(np.float64)
-        dims = self.dims or vectors.shape[1]
-        if dims > vectors.shape[1] or len(vectors) < 2:
-            raise InputError(
-                f"pca needs ≥ 2 sample vectors and dims ≤ {vectors.shape[1]}, got {len(vectors)} and {dims}."
-            )
+    @staticmethod
+    def _axes(vectors: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
         _, _, axes = np.linalg.svd(vectors, full_matrices=False)
-        mean = np.zeros(vectors.shape[1], dtype=np.float32)  # uncentered: a pure rotation
-        return PrincipalAxes(self.dims, mean, axes[:dims].T.astype(np.float32))
+        return np.zeros(vectors.shape[1]), axes[:dims].T  # uncentered and unscaled: a pure rotation
