@@ -260,13 +260,13 @@ def _jsonl(path: Path, ids: tuple[str, ...] = ("_id",)) -> Iterator[tuple[int, d
                 row = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise InputFileError(path, number, f"not valid UTF-8 JSON ({exc}).") from exc
-            if not ids and isinstance(row, dict):
+            if not ids:
+                if not isinstance(row, dict):
+                    raise InputFileError(path, number, f"expected a JSON object, found {type(row).__name__}.")
                 yield number, row
                 continue
             key = next((k for k in ids if isinstance(row, dict) and k in row), None)
             if key is None:
-                if not ids:
-                    raise InputFileError(path, number, f"expected a JSON object, found {type(row).__name__}.")
                 wanted = " or ".join(f"'{k}'" for k in ids)
                 raise InputFileError(path, number, f"expected a JSON object with an {wanted} field.")
             yield number, {**row, "_id": row[key]}

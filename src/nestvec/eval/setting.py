@@ -89,8 +89,7 @@ class Setting:
     def apply(self, vectors: np.ndarray) -> np.ndarray:
         """Vector steps fitted on `vectors` and applied, then coded and decoded as a collection would."""
         codec.check_decodable(self.recipe.index.codes)
-        spec = self.recipe.vectors
-        steps = VectorSteps.for_spec(dims=spec.dims, whiten=spec.whiten, pca=spec.pca, model_dim=vectors.shape[1])
+        steps = VectorSteps.for_spec(self.recipe.vectors, model_dim=vectors.shape[1])
         if steps.step is not None and not steps.fitted:
             # Fitted on the vectors being evaluated (Whiten.fit refuses fewer than 2); a collection's
             # larger minimum guards a fit that must serve every later document.

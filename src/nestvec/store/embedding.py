@@ -88,5 +88,4 @@ def missing_fit(path: Path, vectors: int) -> str:
 
 def blank_steps(recipe: Recipe) -> VectorSteps:
     width = recipe.identity.dim if recipe.identity else recipe.dim
-    spec = recipe.vectors
-    return VectorSteps.for_spec(dims=spec.dims, whiten=spec.whiten, pca=spec.pca, model_dim=width)
+    return VectorSteps.for_spec(recipe.vectors, model_dim=width)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from nestvec.errors import InputError
 from nestvec.files import write_folder_whole
 from nestvec.transforms.base import Transform, load, save
 from nestvec.transforms.reduce import PrincipalAxes, Truncate, Whiten
+
+if TYPE_CHECKING:
+    from nestvec.recipe import VectorSpec
 
 FOLDER = "transforms"
 
@@ -27,9 +31,10 @@ class VectorSteps:
     step: Transform | None  # None: the model's vectors as they are
 
     @classmethod
-    def for_spec(cls, *, dims: int | None, whiten: bool, model_dim: int, pca: bool = False) -> VectorSteps:
-        if whiten or pca:  # the width it keeps, which bounds the sample it needs
-            return cls((Whiten if whiten else PrincipalAxes)(dims or model_dim))
+    def for_spec(cls, spec: VectorSpec, *, model_dim: int) -> VectorSteps:
+        dims = spec.dims
+        if spec.fitted:  # the width it keeps, which bounds the sample it needs
+            return cls((Whiten if spec.whiten else PrincipalAxes)(dims or model_dim))
         return cls(Truncate(dims) if dims is not None and dims < model_dim else None)
 
     @property
