@@ -25,7 +25,13 @@ Runs (each from the bundled MiniLM, seeded, wall time recorded):
 - `teacher-pairs`: `cosent-matryoshka` beside CoSENT + Matryoshka over (generated question,
   passage) pairs scored by the base model's own 384-dim cosine, passages taken at fixed ranks of
   each question's list (bench/train_data.write_teacher_pairs): every prefix learns to order a
-  question's passages as the full width does.
+  question's passages as the full width does;
+- `teacher-lists`: `cosent-matryoshka` beside the listwise loss + Matryoshka over the same
+  teacher, one row per question (its passages at five ranks and one at random,
+  bench/train_data.write_teacher_lists): every prefix learns the softmax the full width gives a
+  question's passages, compared with each other rather than with other questions' pairs;
+  `teacher-lists-flat` is the same fine-tune without the Matryoshka ladder, and
+  `teacher-lists-rotated` the same started from the principal axes of its training texts.
 For every trained run, WiSE-FT mixes of the fine-tune with the base (`--base-weights`) are scored
 on the dev sets (STS-B dev, held-out dev papers' title→abstract nDCG@10); the weight with the
 best mean of the two is chosen on dev alone, and only the plain fine-tune (weight 0) and the
@@ -72,6 +78,9 @@ RUNS: dict[str, dict[str, Any] | None] = {
     "queries": {"mixed": False, "dims": LADDER, "queries": True},
     "queries-similarity": {"mixed": False, "dims": LADDER, "queries": True, "similarity": True, "corpus": True},
     "teacher-pairs": {"mixed": False, "dims": LADDER, "teacher_pairs": True},
+    "teacher-lists": {"mixed": False, "dims": LADDER, "teacher_lists": True},
+    "teacher-lists-flat": {"mixed": False, "dims": (), "teacher_lists": True},
+    "teacher-lists-rotated": {"mixed": False, "dims": LADDER, "teacher_lists": True, "rotate": True},
 }
 
 
@@ -145,11 +154,13 @@ def write_queries(generated: Path, folder: Path) -> Path:
     return write_query_pairs(generated, passages, folder / "query-pairs.jsonl")
 
 
-def write_teachers(generated: Path, folder: Path, seed: int) -> Path:
+def write_teachers(generated: Path, folder: Path, seed: int, *, lists: bool = False) -> Path:
     from nestvec.eval.readers import read_beir
-    from train_data import write_teacher_pairs
+    from train_data import write_teacher_lists, write_teacher_pairs
 
     passages = [f"{t} {x}".strip() for t, x in read_beir(MSMARCO).corpus.values()]
+    if lists:
+        return write_teacher_lists(generated, passages, folder / "teacher-lists.jsonl", seed=seed)
     return write_teacher_pairs(generated, passages, folder / "teacher-pairs.csv", seed=seed)
 
 
@@ -171,6 +182,9 @@ def train(name: str, options: dict[str, Any], folder: Path, args: argparse.Names
     if options.get("teacher_pairs"):
         sets.append(read_training(write_teachers(args.queries, folder, args.seed), "scored"))
         losses.append("cosent")
+    if options.get("teacher_lists"):
+        sets.append(read_training(write_teachers(args.queries, folder, args.seed, lists=True), "ranked"))
+        losses.append("listwise")
     if options.get("similarity"):
         texts = write_unlabeled(folder, args.unlabeled, args.seed, corpus=options.get("corpus", False))
         sets.append(read_training(texts, "text"))

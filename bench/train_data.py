@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 SPLITS = ("train", "dev", "test")
 
@@ -102,6 +103,17 @@ def question_split(question: str) -> str:
     return "dev" if int(hashlib.sha1(question.lower().encode()).hexdigest(), 16) % 5 == 0 else "train"
 
 
+def teacher_scores(generated: Path, passages: list[str]) -> tuple[list[str], Any]:
+    """The distinct train-split generated questions and the base MiniLM's full-width cosine of
+    each with every passage (questions × passages)."""
+    from nestvec.encoders import load_encoder
+
+    rows = [json.loads(line) for line in generated.read_text(encoding="utf-8").splitlines() if line]
+    questions = list(dict.fromkeys(r["anchor"] for r in rows if question_split(r["anchor"]) == "train"))
+    encoder = load_encoder("minilm")
+    return questions, encoder.encode(questions) @ encoder.encode(passages).T
+
+
 def write_teacher_pairs(
     generated: Path, passages: list[str], out: Path, *, ranks: tuple[int, ...] = (0, 1, 4, 9, 29, 99), seed: int = 0
 ) -> Path:
@@ -117,12 +129,7 @@ def write_teacher_pairs(
 
     import numpy as np
 
-    from nestvec.encoders import load_encoder
-
-    rows = [json.loads(line) for line in generated.read_text(encoding="utf-8").splitlines() if line]
-    questions = list(dict.fromkeys(r["anchor"] for r in rows if question_split(r["anchor"]) == "train"))
-    encoder = load_encoder("minilm")
-    scores = encoder.encode(questions) @ encoder.encode(passages).T
+    questions, scores = teacher_scores(generated, passages)
     rng = random.Random(seed)
     with out.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -130,4 +137,34 @@ def write_teacher_pairs(
             order = np.argsort(-row)
             for j in [int(order[r]) for r in ranks] + [rng.randrange(len(passages))]:
                 writer.writerow([question, passages[j], f"{max(float(row[j]), 0.0) * 5:.4f}"])
+    return out
+
+
+def write_teacher_lists(
+    generated: Path,
+    passages: list[str],
+    out: Path,
+    *,
+    ranks: tuple[int, ...] = (0, 1, 3, 9, 30),
+    words: int = 80,
+    seed: int = 0,
+) -> Path:
+    """The same teacher as `write_teacher_pairs`, one row per question: its passages at `ranks`
+    and one at random with the base MiniLM's full-width cosines, for the listwise loss
+    (`read_training(..., "ranked")`), which compares a question's passages with each other.
+    Passages are cut to their first `words` words after scoring: a batch's texts are padded to its
+    longest, and with eleven whole passages a row a step of 16 rows took about a minute here."""
+    import random
+
+    import numpy as np
+
+    questions, scores = teacher_scores(generated, passages)
+    rng = random.Random(seed)
+    with out.open("w", encoding="utf-8") as f:
+        for question, row in zip(questions, scores, strict=True):
+            order = np.argsort(-row)
+            chosen = [int(order[r]) for r in ranks] + [rng.randrange(len(passages))]
+            record = {"anchor": question, "passages": [" ".join(passages[j].split()[:words]) for j in chosen],
+                      "scores": [round(float(row[j]), 4) for j in chosen]}  # fmt: skip
+            f.write(json.dumps(record) + "\n")
     return out

@@ -52,6 +52,7 @@ def test_grammar_round_trips_and_matches_keywords() -> None:
         ("minilm:index=hnsw:codes=rabitq", "rabitq codes work with strategy 'flat' or 'ivf'"),
         ("minilm:spill=101", "spill must be between 0 and 100"),
         ("minilm:mode=hybrid", "search options, not part of a recipe"),
+        ("minilm:dims=64:index=ivf:dims=32", "'dims' is given twice"),
     ],
 )
 def test_bad_recipes_say_what_is_valid(text: str, words: str) -> None:

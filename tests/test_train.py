@@ -314,3 +314,64 @@ def test_rotate_starts_from_the_principal_axes_and_keeps_full_width_cosines(
         with pytest.raises(InputError, match=match):
             finetune(tiny, tmp_path / "refused", read_training(sentences, "text"), config=bad)
     assert not (tmp_path / "refused").exists()
+
+
+def _ranked_file(folder: Path, teacher: nestvec.Encoder, *, rows: int = 48, width: int = 6) -> Path:
+    """Each title with abstracts at fixed ranks of the teacher's full-width order, and their cosines."""
+    chosen = papers(rows * 2)
+    # abstracts cut to their first 24 words: the test trains on them, and full ones are slow on 2 cores
+    titles, abstracts = [p["title"] for p in chosen[:rows]], [" ".join(p["text"].split()[:24]) for p in chosen]
+    scores = teacher.encode(titles) @ teacher.encode(abstracts).T
+    out = folder / "ranked.jsonl"
+    with out.open("w") as f:
+        for title, row in zip(titles, scores, strict=True):
+            picked = np.argsort(-row)[[0, 1, 2, 5, 12, 40][:width]]
+            f.write(json.dumps({"anchor": title, "passages": [abstracts[j] for j in picked],
+                                "scores": [float(row[j]) for j in picked]}) + "\n")  # fmt: skip
+    return out
+
+
+def test_listwise_distillation_teaches_a_prefix_the_teachers_order(
+    tiny: Path, tmp_path: Path, minilm_dir: Path
+) -> None:
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss
+
+    from nestvec.train.listwise import ListwiseLoss
+
+    teacher = nestvec.load_encoder(str(minilm_dir))
+    data = read_training(_ranked_file(tmp_path, teacher), "ranked")
+    assert data.rows == 48 and len(data.columns["label"][0]) == 6 and "passage_6" in data.columns
+    # the teacher against its own scores: nothing to learn at full width, something at 32 dims
+    model = SentenceTransformer(str(minilm_dir), device="cpu").eval()
+    features = [model.preprocess(data.columns[c][:8]) for c in ["anchor", *(f"passage_{i}" for i in range(1, 7))]]
+    labels = torch.tensor(data.columns["label"][:8])
+    with torch.no_grad():
+        assert float(ListwiseLoss(model)(features, labels)) < 1e-4
+        short = MatryoshkaLoss(model, ListwiseLoss(model), [32], matryoshka_weights=[1])
+        assert float(short(features, labels)) > 1e-2
+    config = FinetuneConfig(
+        loss="listwise", dims=(384, 64), max_steps=16, batch_size=8, learning_rate=2e-4, save_steps=8, progress=False
+    )
+    report = finetune(tiny, tmp_path / "student", data, config=config)
+    assert report.losses[-1] < report.losses[0]
+    record = json.loads((tmp_path / "student" / "config_sentence_transformers.json").read_text())[RECORD_KEY]
+    assert record["data"][0]["kind"] == "ranked" and record["data"][0]["loss"] == "listwise"
+
+
+@pytest.mark.parametrize(
+    ("row", "found"),
+    [
+        ({"anchor": "q", "passages": ["a", "b"], "scores": [0.5]}, "list of 2 finite numbers"),
+        ({"anchor": "q", "passages": "a b", "scores": [0.5, 0.1]}, "list of non-empty texts"),
+        ({"anchor": "q", "passages": ["a", "b"], "scores": [0.5, "high"]}, "list of 2 finite numbers"),
+        ({"anchor": "q", "passages": ["a", "b", "c"], "scores": [0.5, 0.1, 0.0]}, "3 passages where 2"),
+    ],
+)
+def test_bad_ranked_rows_name_file_line_and_what_was_expected(tmp_path: Path, row: dict, found: str) -> None:
+    bad = tmp_path / "ranked.jsonl"
+    good = {"anchor": "q", "passages": ["a", "b"], "scores": [0.9, 0.2]}
+    bad.write_text(json.dumps(good) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(InputFileError, match=rf"ranked.jsonl:2.*{found}"):
+        read_training(bad, "ranked")

@@ -19,13 +19,17 @@ def train(
     kind: Annotated[
         list[str] | None,
         typer.Option(
-            "--kind", help="pairs (anchor, positive, negatives), scored (STS) or text; one, or one per --data."
+            "--kind",
+            help="pairs (anchor, positive, negatives), scored (STS), text or ranked (anchor, passages, scores); "
+            "one, or one per --data.",
         ),
     ] = None,
     base: Annotated[str, typer.Option("--base", "-m", help="Model to start from: name or folder.")] = "minilm",
     loss: Annotated[
         list[str] | None,
-        typer.Option("--loss", help="mnrl, cached-mnrl, cosent, simcse, mse or similarity; one, or one per --data."),
+        typer.Option(
+            "--loss", help="mnrl, cached-mnrl, cosent, simcse, mse, similarity or listwise; one, or one per --data."
+        ),
     ] = None,
     teacher: Annotated[
         str | None, typer.Option("--teacher", help="The mse and similarity losses' teacher: name or folder.")

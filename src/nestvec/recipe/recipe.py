@@ -209,6 +209,8 @@ def parse(text: str, *, base: Recipe | None = None) -> tuple[Recipe, dict[str, A
                 f"Recipe option {option!r} in {text!r} is not understood; valid: {table.valid_keys(query_time=True)}."
             )
         f = table.BY_NAME[key]
+        if key in values or key in query:  # a typo's likelier than a wish to override oneself
+            raise InputError(f"Recipe option {key!r} is given twice in {text!r}; keep one.")
         (query if f.query_time else values)[key] = _quoted(f, raw, text) if raw.startswith('"') else f.parse(raw)
     return (base or Recipe()).with_values(**values), query
 

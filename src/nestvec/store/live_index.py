@@ -52,9 +52,10 @@ class LiveIndex:
 
     def current(self) -> VectorIndex:
         """The index, caught up with every write committed to the store so far."""
-        if self._index is None or self._index.version < self._store.log_floor():
+        floor, version = self._store.versions()
+        if self._index is None or self._index.version < floor:
             self._index = self._open()
-        if self._index.version < self._store.version():
+        if self._index.version < version:
             self._replay(self._index)
             self._compact_if_mostly_dead()
         return self._index

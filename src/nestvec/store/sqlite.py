@@ -151,6 +151,12 @@ class SQLiteStore:
         """Removals at or below this version were pruned: older indexes must be rebuilt, not replayed."""
         return self._meta("log_floor")
 
+    def versions(self) -> tuple[int, int]:
+        """(log_floor, version) read in one statement: what every search checks first."""
+        with self._lock:
+            found = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN ('log_floor', 'version')"))
+        return int(found["log_floor"]), int(found["version"])
+
     def _meta(self, key: str) -> int:
         with self._lock:
             return int(self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])

@@ -253,7 +253,7 @@ def _trainer(
         dataset = DatasetDict({k: d.dataset() for k, (d, _) in zip(keys, pairs, strict=True)})
         loss = dict(zip(keys, built, strict=True))
     # in-batch negatives must not meet their own text
-    in_batch = any(name not in ("cosent", *TAUGHT) for _, name in pairs)
+    in_batch = any(name not in ("cosent", "listwise", *TAUGHT) for _, name in pairs)
     evaluator = dev_evaluator(config.dev, dims=config.dims) if config.dev else None
     cuda = (config.device or "cpu").startswith("cuda")
     args = SentenceTransformerTrainingArguments(

@@ -8,6 +8,8 @@ Base losses (each takes one data shape):
 - `simcse`: unsupervised SimCSE, in-batch negatives over (text, text) where dropout makes the
   two views differ (Gao et al., 2021);
 - `mse`: distillation, the student's vectors regressed on a teacher's over text (train/teacher.py);
+- `listwise`: distillation of a teacher's scores over each query's ranked passages: the KL
+  divergence between the teacher's and the student's softmax over them (train/listwise.py);
 - `similarity`: distillation of the teacher's in-batch cosine similarities into every prefix of
   the dims ladder (train/similarity.py), beside a supervised set to keep what it does not teach.
 Nesting: `dims` wraps the loss in MatryoshkaLoss over that ladder (Kusupati et al., 2022);
@@ -24,6 +26,7 @@ from nestvec.registry import unknown_name_message
 
 DATA_FOR = {
     "mnrl": "pairs", "cached-mnrl": "pairs", "cosent": "scored", "simcse": "text", "mse": "text", "similarity": "text",
+    "listwise": "ranked",
 }  # fmt: skip
 LOSSES = tuple(DATA_FOR)
 TAUGHT = ("mse", "similarity")  # the losses whose labels are a teacher's vectors
@@ -54,6 +57,10 @@ def build_loss(
         return PrefixSimilarityLoss(model, check_ladder(dims, model.get_embedding_dimension()) if dims else ())
     if name == "cosent":
         base = losses.CoSENTLoss(model)
+    elif name == "listwise":
+        from nestvec.train.listwise import ListwiseLoss
+
+        base = ListwiseLoss(model)
     elif name == "cached-mnrl":
         base = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch)
     else:  # mnrl and simcse: the same objective; simcse's pairs are a text and itself
