@@ -122,7 +122,12 @@ def _ranked_row(path: Path, line: int, fields: dict[str, Any], width: int) -> tu
     """One row's passages and scores, checked against the first row's `width` (0: this is it)."""
     passages, scores = fields.get("passages"), fields.get("scores")
     if not isinstance(passages, list) or not all(isinstance(p, str) and p.strip() for p in passages):
-        raise InputFileError(path, line, f"'passages' must be a list of non-empty texts; got {passages!r:.80}.")
+        raise InputFileError(
+            path,
+            line,
+            f"'passages' must be a list of non-empty texts (a JSONL or Parquet field: CSV holds no lists); "
+            f"got {passages!r:.80}.",
+        )
     if len(passages) < 2 or (width and len(passages) != width):
         expected = f"{width}, as the first row has" if width else "at least 2"
         raise InputFileError(path, line, f"{len(passages)} passages where {expected}; give every row as many.")
