@@ -18,6 +18,7 @@ import random
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,17 +28,17 @@ from gloss_data import write_sets
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def batch_losses(model: object, texts: list[str], order: list[int], batch_size: int, batches: int) -> list[float]:
+def batch_losses(model: Any, texts: list[str], order: list[int], batch_size: int, batches: int) -> list[float]:
     import torch
     from torch.nn import functional as F
 
     found = []
     for start in range(0, batches * batch_size, batch_size):
-        batch = [texts[i] for i in order[start : start + batch_size]]
-        with torch.no_grad():
-            views = [F.normalize(model(model.preprocess(batch))["sentence_embedding"], dim=-1) for _ in range(2)]  # type: ignore[operator,attr-defined]
+        features = model.preprocess([texts[i] for i in order[start : start + batch_size]])
+        with torch.no_grad():  # the same tokens twice: dropout alone makes the views differ
+            views = [F.normalize(model(dict(features))["sentence_embedding"], dim=-1) for _ in range(2)]
         scores = 20 * views[0] @ views[1].T  # MNRL's scale, as `nestvec train --loss simcse` uses
-        found.append(float(F.cross_entropy(scores, torch.arange(len(batch)))))
+        found.append(float(F.cross_entropy(scores, torch.arange(len(scores)))))
     return found
 
 

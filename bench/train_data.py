@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 SPLITS = ("train", "dev", "test")
 
@@ -103,15 +103,27 @@ def question_split(question: str) -> str:
     return "dev" if int(hashlib.sha1(question.lower().encode()).hexdigest(), 16) % 5 == 0 else "train"
 
 
-def teacher_scores(generated: Path, passages: list[str]) -> tuple[list[str], Any]:
-    """The distinct train-split generated questions and the base MiniLM's full-width cosine of
-    each with every passage (questions × passages)."""
+def teacher_picks(
+    generated: Path, passages: list[str], ranks: tuple[int, ...], seed: int
+) -> Iterator[tuple[str, list[tuple[int, float]]]]:
+    """Each distinct train-split generated question with its passages at `ranks` of the base
+    MiniLM's full-width order and one at random: (passage index, that cosine) each, the teacher
+    both teacher writers label with."""
+    import random
+
+    import numpy as np
+
     from nestvec.encoders import load_encoder
 
     rows = [json.loads(line) for line in generated.read_text(encoding="utf-8").splitlines() if line]
     questions = list(dict.fromkeys(r["anchor"] for r in rows if question_split(r["anchor"]) == "train"))
     encoder = load_encoder("minilm")
-    return questions, encoder.encode(questions) @ encoder.encode(passages).T
+    scores = encoder.encode(questions) @ encoder.encode(passages).T
+    rng = random.Random(seed)
+    for question, row in zip(questions, scores, strict=True):
+        order = np.argsort(-row)
+        chosen = [int(order[r]) for r in ranks] + [rng.randrange(len(passages))]
+        yield question, [(j, float(row[j])) for j in chosen]
 
 
 def write_teacher_pairs(
@@ -125,18 +137,12 @@ def write_teacher_pairs(
     unlabeled passages only: no query or judgement of a test set. Scores are cosine × 5 (STS's
     0–5 range, clipped at 0), as `read_training(..., "scored")` reads them."""
     import csv
-    import random
 
-    import numpy as np
-
-    questions, scores = teacher_scores(generated, passages)
-    rng = random.Random(seed)
     with out.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        for question, row in zip(questions, scores, strict=True):
-            order = np.argsort(-row)
-            for j in [int(order[r]) for r in ranks] + [rng.randrange(len(passages))]:
-                writer.writerow([question, passages[j], f"{max(float(row[j]), 0.0) * 5:.4f}"])
+        for question, picked in teacher_picks(generated, passages, ranks, seed):
+            for j, score in picked:
+                writer.writerow([question, passages[j], f"{max(score, 0.0) * 5:.4f}"])
     return out
 
 
@@ -154,17 +160,9 @@ def write_teacher_lists(
     (`read_training(..., "ranked")`), which compares a question's passages with each other.
     Passages are cut to their first `words` words after scoring: a batch's texts are padded to its
     longest, and with eleven whole passages a row a step of 16 rows took about a minute here."""
-    import random
-
-    import numpy as np
-
-    questions, scores = teacher_scores(generated, passages)
-    rng = random.Random(seed)
     with out.open("w", encoding="utf-8") as f:
-        for question, row in zip(questions, scores, strict=True):
-            order = np.argsort(-row)
-            chosen = [int(order[r]) for r in ranks] + [rng.randrange(len(passages))]
-            record = {"anchor": question, "passages": [" ".join(passages[j].split()[:words]) for j in chosen],
-                      "scores": [round(float(row[j]), 4) for j in chosen]}  # fmt: skip
+        for question, picked in teacher_picks(generated, passages, ranks, seed):
+            record = {"anchor": question, "passages": [" ".join(passages[j].split()[:words]) for j, _ in picked],
+                      "scores": [round(score, 4) for _, score in picked]}  # fmt: skip
             f.write(json.dumps(record) + "\n")
     return out
