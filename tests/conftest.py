@@ -105,6 +105,18 @@ LLAMA_TEXTS = [
 
 
 @pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """A sentence-transformers folder for fast training tests: MiniLM's first two layers."""
+    st = pytest.importorskip("sentence_transformers", reason="training needs the 'train' extra")
+    model = st.SentenceTransformer(str(minilm_dir), device="cpu")
+    model[0].auto_model.encoder.layer = model[0].auto_model.encoder.layer[:2]
+    model[0].auto_model.config.num_hidden_layers = 2
+    path = tmp_path_factory.mktemp("tiny") / "minilm-2"
+    model.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A causal LM folder: a llama of 4 layers, 32 wide, random weights, a BPE tokenizer trained here."""
     import torch

@@ -24,16 +24,6 @@ DEV = ROOT / "tests" / "data" / "sts" / "stsb-en-dev-200.csv"
 TEXTS = ["A man is playing a guitar.", "Binary embeddings keep recall with rescoring.", "Der Hund schläft."]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
-    model = st.SentenceTransformer(str(minilm_dir), device="cpu")
-    model[0].auto_model.encoder.layer = model[0].auto_model.encoder.layer[:2]
-    model[0].auto_model.config.num_hidden_layers = 2
-    path = tmp_path_factory.mktemp("tiny") / "minilm-2"
-    model.save(str(path))
-    return path
-
-
 def test_cosent_training_lowers_the_loss_and_the_model_loads_everywhere(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "tuned"
     config = FinetuneConfig(

@@ -46,6 +46,12 @@ def train(
     epochs: Annotated[float, typer.Option("--epochs", min=0.01, help="Passes over the data.")] = 1.0,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Stop after this many steps.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="Texts per batch.")] = 32,
+    batches: Annotated[
+        str,
+        typer.Option(
+            "--batches", help="random, or clustered: in-batch negatives drawn from k-means clusters (harder)."
+        ),
+    ] = "random",
     mini_batch: Annotated[int, typer.Option("--mini-batch", min=1, help="cached-mnrl's chunk size.")] = 16,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate.")] = 2e-5,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the data order, dropout and init.")] = 0,
@@ -93,6 +99,7 @@ def train(
         config = FinetuneConfig(
             loss=losses, dims=widths or tuple(sorted({d for _, d in pairs}, reverse=True)), two_d=two_d,
             starbucks=starbucks or bool(pairs), ladder=pairs, epochs=epochs, max_steps=steps, batch_size=batch_size,
+            batches=batches,
             mini_batch=mini_batch, learning_rate=lr, seed=seed, base_weight=base_weight, rotate=rotate, teacher=teacher,
             dev=dev,
             eval_steps=eval_steps, save_steps=save_steps, device=device, progress=not as_json, pooling=pooling,

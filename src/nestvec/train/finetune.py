@@ -26,9 +26,10 @@ from nestvec._version import __version__
 from nestvec.errors import InputError, MissingExtraError
 from nestvec.files import write_folder_whole
 from nestvec.train.data import TrainingData
-from nestvec.train.losses import DATA_FOR, TAUGHT, build_loss
+from nestvec.train.losses import DATA_FOR, IN_BATCH, TAUGHT, build_loss
 
 RECORD_KEY = "nestvec_training"
+BATCHES = ("random", "clustered")  # how in-batch sets are batched: see train/batches.py
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class FinetuneConfig:
     epochs: float = 1.0
     max_steps: int | None = None
     batch_size: int = 32
+    batches: str = "random"  # "clustered": in-batch sets batched by k-means clusters (train/batches.py)
     mini_batch: int = 16  # cached-mnrl's GradCache chunk
     learning_rate: float = 2e-5
     warmup_ratio: float = 0.1
@@ -93,6 +95,7 @@ def finetune(
             "The mse loss matches the teacher's coordinates, which a rotation moves; "
             "use the similarity loss with --rotate (it matches cosines, which a rotation keeps)."
         )
+    _check_batches(pairs, config.batches)
     if config.dev is not None and config.save_steps % config.eval_steps:
         raise InputError(
             f"With a dev set, save_steps ({config.save_steps}) must be a multiple of eval_steps "
@@ -162,6 +165,19 @@ def _paired(sets: list[TrainingData], loss: str | tuple[str, ...]) -> list[tuple
     return list(zip(sets, names, strict=True))
 
 
+def _check_batches(pairs: list[tuple[TrainingData, str]], batches: str) -> None:
+    from nestvec.registry import unknown_name_message
+
+    if batches not in BATCHES:
+        raise InputError(unknown_name_message("batch order", batches, list(BATCHES)))
+    if batches == "clustered" and not any(name in IN_BATCH for _, name in pairs):
+        raise InputError(
+            f"Clustered batches give in-batch negatives their neighbours; none of the losses here "
+            f"({', '.join(name for _, name in pairs)}) uses in-batch negatives ({', '.join(IN_BATCH)}). "
+            "Drop --batches clustered."
+        )
+
+
 def _taught(pairs: list[tuple[TrainingData, str]], teacher: str | None) -> list[tuple[TrainingData, str]]:
     """The distillation sets (mse, similarity) with their teacher's vectors as labels."""
     from nestvec.train.teacher import with_teacher
@@ -228,7 +244,6 @@ def _trainer(
 ) -> tuple[Any, Any]:
     _sentence_transformers()
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.base.sampler import BatchSamplers
 
     from nestvec.train.evaluators import dev_evaluator
 
@@ -244,16 +259,15 @@ def _trainer(
         )
         for _, name in pairs
     ]
+    sets = [_ordered(model, d, name, config) for d, name in pairs]
     if len(pairs) == 1:
-        dataset, loss = pairs[0][0].dataset(), built[0]
+        dataset, loss = sets[0], built[0]
     else:  # named by position: two files may share a stem
         from datasets import DatasetDict
 
         keys = [f"{i}-{d.path.stem}" for i, (d, _) in enumerate(pairs)]
-        dataset = DatasetDict({k: d.dataset() for k, (d, _) in zip(keys, pairs, strict=True)})
+        dataset = DatasetDict(dict(zip(keys, sets, strict=True)))
         loss = dict(zip(keys, built, strict=True))
-    # in-batch negatives must not meet their own text
-    in_batch = any(name not in ("cosent", "listwise", *TAUGHT) for _, name in pairs)
     evaluator = dev_evaluator(config.dev, dims=config.dims) if config.dev else None
     cuda = (config.device or "cpu").startswith("cuda")
     args = SentenceTransformerTrainingArguments(
@@ -278,7 +292,7 @@ def _trainer(
         use_cpu=not cuda,
         bf16=cuda and _bf16(),
         fp16=cuda and not _bf16(),  # older GPUs: fp16 autocast with loss scaling
-        batch_sampler=BatchSamplers.NO_DUPLICATES if in_batch else BatchSamplers.BATCH_SAMPLER,
+        batch_sampler=_sampler(pairs, config.batches),
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator)
     if not config.progress:  # quiet means quiet: without a bar, transformers prints every log line to stdout
@@ -286,6 +300,32 @@ def _trainer(
 
         trainer.remove_callback(PrinterCallback)
     return trainer, evaluator
+
+
+def _ordered(model: Any, data: TrainingData, loss: str, config: FinetuneConfig) -> Any:
+    """The set as the trainer reads it: in clustered order, shuffled, or as read (random batches)."""
+
+    if config.batches == "random":
+        return data.dataset()
+    if loss not in IN_BATCH:  # read in order beside the clustered sets, so shuffled here
+        return data.dataset().shuffle(seed=config.seed)
+    from nestvec.train.batches import clustered_dataset
+
+    rows = config.max_steps * config.batch_size if config.max_steps else None
+    return clustered_dataset(data, model, batch_size=config.batch_size, seed=config.seed, rows=rows)
+
+
+def _sampler(pairs: list[tuple[TrainingData, str]], batches: str) -> Any:
+    from sentence_transformers.base.sampler import BatchSamplers
+
+
+    if batches == "clustered":
+        from nestvec.train.batches import InOrderBatchSampler
+
+        return InOrderBatchSampler
+    # in-batch negatives must not meet their own text
+    in_batch = any(name in IN_BATCH for _, name in pairs)
+    return BatchSamplers.NO_DUPLICATES if in_batch else BatchSamplers.BATCH_SAMPLER
 
 
 def _bf16() -> bool:

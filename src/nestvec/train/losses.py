@@ -30,6 +30,7 @@ DATA_FOR = {
 }  # fmt: skip
 LOSSES = tuple(DATA_FOR)
 TAUGHT = ("mse", "similarity")  # the losses whose labels are a teacher's vectors
+IN_BATCH = ("mnrl", "cached-mnrl", "simcse")  # the losses whose negatives are the batch's other texts
 
 
 def build_loss(
