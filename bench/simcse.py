@@ -6,7 +6,7 @@ Each run starts from the bundled MiniLM, trains for `--steps` batches of `--batc
 and is scored on gloss-test MRR@10 and STS-B test (Spearman ×100); gloss-dev and STS-B dev are
 scored too, the sets any choice of settings is made on. Wall times are recorded.
 
-Usage: python bench/simcse.py [--steps 600] [--batch-size 64] [--lr 1e-5] [--out FILE]
+Usage: python bench/simcse.py [--steps 600] [--batch-size 64] [--lr 1e-5] [--batches clustered] [--out FILE]
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batches", default="random", help="random or clustered (train/batches.py)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "simcse.json")
     args = parser.parse_args()
     from nestvec.train.data import read_training
@@ -68,6 +69,7 @@ def main() -> None:
         start = time.perf_counter()
         config = FinetuneConfig(
             loss="simcse", max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
+            batches=args.batches,
             save_steps=max(args.steps // 4, 1), progress=False,
         )  # fmt: skip
         data = read_training(sets["train"], "text")
@@ -75,8 +77,9 @@ def main() -> None:
         run = {"texts": data.rows, "steps": report.steps, "train_seconds": round(report.seconds, 1)}
         run |= score(str(Path(tmp) / "simcse"), sets)
         run["wall_seconds"] = round(time.perf_counter() - start, 1)
-        results["runs"]["simcse"] = run
-        print("simcse", run, flush=True)
+        name = "simcse" if args.batches == "random" else f"simcse-{args.batches}"
+        results["runs"][name] = run
+        print(name, run, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
 

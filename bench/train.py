@@ -20,6 +20,8 @@ Runs (each from the bundled MiniLM, seeded, wall time recorded):
   question→passage pairs for msmarco-5k's corpus passages (`--queries`, written by the bundled
   SmolLM2 with bench/gen_queries.py and kept by round-trip consistency, bench/train_data.py; the
   GPL/InPars way to adapt to a corpus with no labels: its queries and qrels stay for the test);
+- `queries-clustered`: `queries` with each in-batch batch drawn from one k-means cluster of the
+  base model's question vectors (`--batches clustered`, TAS-Balanced style: hard in-batch negatives);
 - `queries-similarity`: `queries` beside the similarity loss, msmarco-5k's passages first among
   the unlabeled texts (as in `rotated`);
 - `teacher-pairs`: `cosent-matryoshka` beside CoSENT + Matryoshka over (generated question,
@@ -76,6 +78,7 @@ RUNS: dict[str, dict[str, Any] | None] = {
     "rotated": {"mixed": False, "dims": LADDER, "similarity": True, "rotate": True, "corpus": True},
     "ict": {"mixed": False, "dims": LADDER, "similarity": True, "corpus": True, "ict": True},
     "queries": {"mixed": False, "dims": LADDER, "queries": True},
+    "queries-clustered": {"mixed": False, "dims": LADDER, "queries": True, "batches": "clustered"},
     "queries-similarity": {"mixed": False, "dims": LADDER, "queries": True, "similarity": True, "corpus": True},
     "teacher-pairs": {"mixed": False, "dims": LADDER, "teacher_pairs": True},
     "teacher-lists": {"mixed": False, "dims": LADDER, "teacher_lists": True},
@@ -193,6 +196,7 @@ def train(name: str, options: dict[str, Any], folder: Path, args: argparse.Names
         loss=tuple(losses), dims=options["dims"], epochs=args.epochs, batch_size=16, learning_rate=2e-5, seed=args.seed,
         teacher="minilm" if options.get("similarity") else None, rotate=options.get("rotate", False),
         dev=STS / "stsb-en-dev.csv", eval_steps=90, save_steps=90, progress=False,
+        batches=options.get("batches", "random"),
     )  # fmt: skip
     report = finetune("minilm", folder / name, sets, config=config)
     return {"steps": report.steps, "train_seconds": round(report.seconds, 1), "dev_during_training": report.dev}
