@@ -32,6 +32,7 @@ Runs (each from the bundled MiniLM, seeded, wall time recorded):
   teacher, one row per question (its passages at five ranks and one at random,
   bench/train_data.write_teacher_lists): every prefix learns the softmax the full width gives a
   question's passages, compared with each other rather than with other questions' pairs;
+  `teacher-both` trains on the teacher's pairs and lists together (three sets: STS-B, pairs, lists);
   `teacher-lists-flat` is the same fine-tune without the Matryoshka ladder, and
   `teacher-lists-rotated` the same started from the principal axes of its training texts.
 For every trained run, WiSE-FT mixes of the fine-tune with the base (`--base-weights`) are scored
@@ -82,6 +83,7 @@ RUNS: dict[str, dict[str, Any] | None] = {
     "queries-similarity": {"mixed": False, "dims": LADDER, "queries": True, "similarity": True, "corpus": True},
     "teacher-pairs": {"mixed": False, "dims": LADDER, "teacher_pairs": True},
     "teacher-lists": {"mixed": False, "dims": LADDER, "teacher_lists": True},
+    "teacher-both": {"mixed": False, "dims": LADDER, "teacher_pairs": True, "teacher_lists": True},
     "teacher-lists-flat": {"mixed": False, "dims": (), "teacher_lists": True},
     "teacher-lists-rotated": {"mixed": False, "dims": LADDER, "teacher_lists": True, "rotate": True},
 }
