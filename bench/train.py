@@ -32,7 +32,8 @@ Runs (each from the bundled MiniLM, seeded, wall time recorded):
   teacher, one row per question (its passages at five ranks and one at random,
   bench/train_data.write_teacher_lists): every prefix learns the softmax the full width gives a
   question's passages, compared with each other rather than with other questions' pairs;
-  `teacher-both` trains on the teacher's pairs and lists together (three sets: STS-B, pairs, lists);
+  `teacher-both` trains on the teacher's pairs and lists together (three sets: STS-B, pairs, lists),
+  `teacher-both-lists3` the same with the lists three times (as three sets);
   `teacher-lists-flat` is the same fine-tune without the Matryoshka ladder, and
   `teacher-lists-rotated` the same started from the principal axes of its training texts.
 For every trained run, WiSE-FT mixes of the fine-tune with the base (`--base-weights`) are scored
@@ -84,6 +85,13 @@ RUNS: dict[str, dict[str, Any] | None] = {
     "teacher-pairs": {"mixed": False, "dims": LADDER, "teacher_pairs": True},
     "teacher-lists": {"mixed": False, "dims": LADDER, "teacher_lists": True},
     "teacher-both": {"mixed": False, "dims": LADDER, "teacher_pairs": True, "teacher_lists": True},
+    "teacher-both-lists3": {
+        "mixed": False,
+        "dims": LADDER,
+        "teacher_pairs": True,
+        "teacher_lists": True,
+        "lists_repeat": 3,
+    },
     "teacher-lists-flat": {"mixed": False, "dims": (), "teacher_lists": True},
     "teacher-lists-rotated": {"mixed": False, "dims": LADDER, "teacher_lists": True, "rotate": True},
 }
@@ -188,8 +196,10 @@ def train(name: str, options: dict[str, Any], folder: Path, args: argparse.Names
         sets.append(read_training(write_teachers(args.queries, folder, args.seed), "scored"))
         losses.append("cosent")
     if options.get("teacher_lists"):
-        sets.append(read_training(write_teachers(args.queries, folder, args.seed, lists=True), "ranked"))
-        losses.append("listwise")
+        lists = read_training(write_teachers(args.queries, folder, args.seed, lists=True), "ranked")
+        for _ in range(options.get("lists_repeat", 1)):  # each copy a set of its own, shuffled apart
+            sets.append(lists)
+            losses.append("listwise")
     if options.get("similarity"):
         texts = write_unlabeled(folder, args.unlabeled, args.seed, corpus=options.get("corpus", False))
         sets.append(read_training(texts, "text"))
