@@ -36,7 +36,8 @@ def clustered_dataset(data: TrainingData, model: Any, *, batch_size: int, seed: 
     vectors = model.encode(
         anchors, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     )
-    texts = [frozenset(str(v) for v in row) for row in zip(*(dataset[c] for c in _text_columns(dataset)), strict=True)]
+    columns = [c for c in dataset.column_names if c != "label"]  # the texts; in-batch sets hold no labels today
+    texts = [frozenset(str(v) for v in row) for row in zip(*(dataset[c] for c in columns), strict=True)]
     return dataset.select(clustered_order(vectors, texts, batch_size=batch_size, seed=seed))
 
 
@@ -50,10 +51,11 @@ def clustered_order(vectors: np.ndarray, texts: list[frozenset[str]], *, batch_s
     k = max(1, len(vectors) // (BATCHES_PER_CLUSTER * batch_size))
     labels = np.zeros(len(vectors), dtype=np.int64)
     if k > 1:
+        points = np.ascontiguousarray(vectors, dtype=np.float32)
         # small clusters are the point here, so faiss's warning about few points a centroid is moot
-        kmeans = faiss.Kmeans(vectors.shape[1], k, niter=20, seed=seed, spherical=True, min_points_per_centroid=1)
-        kmeans.train(np.ascontiguousarray(vectors, dtype=np.float32))
-        labels = kmeans.index.search(np.ascontiguousarray(vectors, dtype=np.float32), 1)[1][:, 0]
+        kmeans = faiss.Kmeans(points.shape[1], k, niter=20, seed=seed, spherical=True, min_points_per_centroid=1)
+        kmeans.train(points)
+        labels = kmeans.index.search(points, 1)[1][:, 0]
     stream = [int(i) for c in rng.permutation(k) for i in rng.permutation(np.flatnonzero(labels == c))]
     batches = _without_repeats(stream, texts, batch_size)
     full = [b for b in batches if len(b) == batch_size]
@@ -86,10 +88,6 @@ def _without_repeats(stream: list[int], texts: list[frozenset[str]], batch_size:
     rest = batch + list(waiting)  # the tail: repeats here cannot be avoided any longer
     batches.extend(rest[i : i + batch_size] for i in range(0, len(rest), batch_size))
     return batches
-
-
-def _text_columns(dataset: Any) -> list[str]:
-    return [c for c in dataset.column_names if c not in ("label", "score")]
 
 
 class InOrderBatchSampler(DefaultBatchSampler):  # type: ignore[misc]

@@ -318,7 +318,6 @@ def _ordered(model: Any, data: TrainingData, loss: str, config: FinetuneConfig) 
 def _sampler(pairs: list[tuple[TrainingData, str]], batches: str) -> Any:
     from sentence_transformers.base.sampler import BatchSamplers
 
-
     if batches == "clustered":
         from nestvec.train.batches import InOrderBatchSampler
 
