@@ -117,6 +117,7 @@ def library_cases(path: Path) -> list[Outcome]:
         "create: unknown codes": lambda: Collection.create(path.parent / "n5", codes="int4"),
         "create: unknown model": lambda: Collection.create(path.parent / "n6", model="gpt-9"),
         "create: over an existing collection": lambda: Collection.create(path),
+        "create: under a file": lambda: Collection.create(path / "store.sqlite3" / "new"),
         "open: a missing folder": lambda: Collection.open(path.parent / "missing"),
         "open: a file": lambda: Collection.open(path / "store.sqlite3"),
         "open: a folder that is not a collection": lambda: Collection.open(ROOT / "docs"),
@@ -188,6 +189,7 @@ def cli_cases(path: Path, folder: Path) -> list[Outcome]:
             "--codes",
             "int4",
         ],
+        "index build: under a file": ["index", "build", _file(folder, "m.jsonl", good), str(folder / "m.jsonl" / "new")],
         "check: not a collection": ["check", str(folder)],
         "serve: public host without keys": ["serve", "--host", "0.0.0.0", "--port", "1"],
     }

@@ -116,6 +116,8 @@ def test_embed_to_npy_and_parquet_match_the_library(tmp_path: Path) -> None:
         (["embed", "{good}", "{folder}"], "(it is a folder); choose a writable output path"),
         (["keys", "revoke", "{missing}.json", "abc", "--json"], '"type": "InputError"'),
         (["add", "{good}", "{demo}"], "add takes COLLECTION then INPUT"),
+        (["index", "build", "{good}", "{good}/new"], "good.jsonl is a file, not a folder"),
+        (["index", "build", "{good}", "/proc/new"], "Cannot create /proc/new"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_clear_message(

@@ -106,8 +106,26 @@ def new_folder(path: str | Path) -> Path:
     return target
 
 
+def make_parent(target: Path) -> None:
+    """Make `target`'s parent folders and prove a folder can be made beside it, or raise an
+    InputError saying why not: before any work whose result would then have nowhere to go."""
+    from nestvec.errors import InputError
+
+    blocking = next((a for a in target.parents if a.exists() and not a.is_dir()), None)
+    if blocking is not None:
+        raise InputError(f"Cannot create {target}: {blocking} is a file, not a folder; choose another path.")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe = target.with_name(f".{target.name}.probe-{os.getpid()}")
+        probe.mkdir(exist_ok=True)
+        probe.rmdir()
+    except OSError as exc:
+        raise InputError(f"Cannot create {target} ({exc.strerror or exc}); choose a folder you can write to.") from exc
+
+
 def write_folder_whole(target: Path, write: Callable[[Path], object]) -> None:
     """`write(folder)` into a folder beside `target`, then renamed to it: `target` is whole or absent."""
+    make_parent(target)
     staging = target.with_name(f".{target.name}.saving-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:

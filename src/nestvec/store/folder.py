@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from nestvec.errors import CollectionError, InputError
-from nestvec.files import config_header, fsync_dir, read_config, write_json_atomic
+from nestvec.files import config_header, fsync_dir, make_parent, read_config, write_json_atomic
 from nestvec.recipe import Recipe
 from nestvec.store.sqlite import SQLiteStore
 
@@ -25,7 +25,7 @@ def read_recipe(path: str | Path) -> Recipe:
 
 
 def write_folder(target: Path, recipe: Recipe) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(target)
     tmp = target.with_name(f".{target.name}.creating-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
