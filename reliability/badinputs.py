@@ -189,7 +189,12 @@ def cli_cases(path: Path, folder: Path) -> list[Outcome]:
             "--codes",
             "int4",
         ],
-        "index build: under a file": ["index", "build", _file(folder, "m.jsonl", good), str(folder / "m.jsonl" / "new")],
+        "index build: under a file": [
+            "index",
+            "build",
+            _file(folder, "m.jsonl", good),
+            str(folder / "m.jsonl" / "new"),
+        ],
         "check: not a collection": ["check", str(folder)],
         "serve: public host without keys": ["serve", "--host", "0.0.0.0", "--port", "1"],
     }

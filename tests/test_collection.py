@@ -141,7 +141,7 @@ def test_create_refuses_existing_path_and_leaves_no_debris(small: Collection, tm
         Collection.create(tmp_path / "c")
     with pytest.raises(InputError, match="Unknown index strategy 'hnws'"):
         Collection.create(tmp_path / "d", index="hnws")
-    with pytest.raises(InputError, match="store.sqlite3 is a file, not a folder"):
+    with pytest.raises(InputError, match=r"store\.sqlite3 is a file, not a folder"):
         Collection.create(tmp_path / "c" / "store.sqlite3" / "e")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
 
