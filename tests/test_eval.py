@@ -129,6 +129,8 @@ def test_pairs_classification_and_clustering_on_real_text(tmp_path: Path) -> Non
         ("", r"sts\.csv: the file is empty"),
         ("s1,s2,score\n", r"sts\.csv: the file has a header but no records"),
         ("a,,3.0\n", r"sts\.csv:1: empty text"),
+        ("a,b,3.0\n", r"sts\.csv: STS needs at least two pairs with different scores; found 1 pair"),
+        ("a,b,3.0\nc,d,3.0\n", r"found 2 pair\(s\), every score 3\.0"),
     ],
 )
 def test_malformed_sts_files(tmp_path: Path, content: str, message: str) -> None:

@@ -209,6 +209,9 @@ def read_sts(
         texts1.append(_text(path, line, a))
         texts2.append(_text(path, line, b))
         scores.append(score)
+    if len(set(scores)) < 2:  # a rank correlation needs scores that differ
+        found = f"{len(scores)} pair(s)" + (f", every score {scores[0]}" if scores else "")
+        raise InputFileError(path, None, f"STS needs at least two pairs with different scores; found {found}.")
     return Pairs(path, texts1, texts2, scores)
 
 
