@@ -18,6 +18,16 @@ def test_unknown_name_lists_choices_and_suggests() -> None:
         nestvec.load_encoder("minilmm")
 
 
+def test_a_device_this_machine_lacks_is_refused_by_name() -> None:
+    import torch
+
+    with pytest.raises(nestvec.InputError, match=r"Unknown device 'gpu0'\. Valid choices: cpu, cuda, cuda:N"):
+        nestvec.load_encoder("minilm", device="gpu0")
+    if not torch.cuda.is_available():  # on a GPU machine 'cuda' is a device it has
+        with pytest.raises(nestvec.InputError, match="torch sees no CUDA GPU on this machine"):
+            nestvec.load_encoder("minilm", device="cuda", backend="torch")
+
+
 def test_missing_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="was not found"):
         nestvec.load_encoder(tmp_path / "nope")

@@ -78,6 +78,14 @@ def test_bad_training_files_name_file_and_line_and_write_nothing(tmp_path: Path)
     )  # fmt: skip
     assert done.returncode == 1 and "bad.jsonl:2" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"anchor": "a", "positive": "b"}\n{"anchor": "c", "positive": "d"}\n')
+    data = read_training(good, "pairs")
+    with pytest.raises(InputError, match=r"good\.jsonl is a file, not a folder"):
+        finetune("minilm", good / "out", data, config=FinetuneConfig(max_steps=1, progress=False))
+    with pytest.raises(InputError, match=r"Unknown device 'gpu'\. Valid choices: cpu, cuda"):
+        finetune("minilm", tmp_path / "out", data, config=FinetuneConfig(max_steps=1, device="gpu", progress=False))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "bad.jsonl", "good.jsonl"]
 
 
 RUN = """

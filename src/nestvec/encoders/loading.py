@@ -14,6 +14,7 @@ from nestvec.encoders.spec import BACKENDS, COMPUTES, DEFAULT_MODEL, EncoderSpec
 
 if TYPE_CHECKING:
     from nestvec.encoders.cache import EmbeddingCache
+from nestvec.devices import check_device
 from nestvec.errors import InputError, MissingExtraError, ModelError, NestvecError
 from nestvec.registry import unknown_name_message
 
@@ -155,6 +156,7 @@ def _load_folder(
     layers: int | None,
     pooling: str | None,
 ) -> Encoder:
+    check_device(device)
     kind = kind_of(folder)
     if kind == "decoder":
         return _load_decoder(folder, display, device=device, threads=threads, backend=backend, compute=compute,

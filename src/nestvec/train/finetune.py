@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from nestvec._version import __version__
+from nestvec.devices import check_device
 from nestvec.errors import InputError, MissingExtraError
-from nestvec.files import write_folder_whole
+from nestvec.files import make_parent, write_folder_whole
 from nestvec.train.data import TrainingData
 from nestvec.train.losses import DATA_FOR, IN_BATCH, TAUGHT, build_loss
 
@@ -106,6 +107,8 @@ def finetune(
         raise InputError(
             f"{target} already exists; choose a new output folder (a run to resume writes to the same one)."
         )
+    make_parent(target)
+    check_device(config.device)
     folder = resolve_model(base)[1]
     decoder = kind_of(folder) == "decoder"
     if decoder:
