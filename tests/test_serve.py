@@ -289,6 +289,17 @@ def test_http_create_takes_every_recipe_field(tmp_path: Path) -> None:
         bad = c.post("/collections", json={"name": "bad", "recipe": "dims=64:bits=4"})
         assert bad.status_code == 400 and "not understood" in bad.json()["error"]["message"]
         assert c.post("/collections", json={"name": "bad", "spill": 101}).status_code == 422
+        # the model and compute a recipe names are honoured or refused, never silently replaced
+        named = c.post("/collections", json={"name": "named", "recipe": "minilm:dims=32"})
+        assert named.status_code == 201 and named.json()["dim"] == 32
+        for body, message in (
+            ({"recipe": "/etc:dims=5"}, "Unknown model '/etc'. Valid choices: minilm"),
+            ({"recipe": "smollm2:dims=64", "model": "minilm"}, "model 'minilm' and the recipe's 'smollm2' differ"),
+            ({"recipe": "minilm:compute=int8"}, "this server computes fp32 (its --compute)"),
+        ):
+            refused = c.post("/collections", json={"name": "bad", **body})
+            assert refused.status_code == 400 and message in refused.json()["error"]["message"], refused.text
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["named", "white"]
 
 
 def test_writes_to_a_collection_removed_under_the_server_are_refused(client: TestClient) -> None:

@@ -215,6 +215,15 @@ def parse(text: str, *, base: Recipe | None = None) -> tuple[Recipe, dict[str, A
     return (base or Recipe()).with_values(**values), query
 
 
+def given_fields(text: str) -> set[str]:
+    """The fields a recipe string sets itself (`model` where its head names one); the rest are defaults."""
+    head, *options = split_unquoted(text.strip(), ":")
+    named = {option.partition("=")[0] for option in options}
+    if "=" in head:
+        return named | {head.partition("=")[0]}
+    return named | ({"model"} if head else set())
+
+
 def _build(values: dict[str, Any], *, rescore_given: bool, identity: ModelIdentity | None) -> Recipe:
     groups: dict[str, dict[str, Any]] = {part: {} for part in table.PARTS}
     for name, value in values.items():

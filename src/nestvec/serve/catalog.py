@@ -11,7 +11,7 @@ from typing import Any
 
 from nestvec.encoders import NAMED_MODELS
 from nestvec.errors import InputError
-from nestvec.recipe import Recipe
+from nestvec.recipe import Recipe, given_fields
 from nestvec.registry import unknown_name_message
 from nestvec.serve.encoders import ServedEncoders
 from nestvec.store import Collection
@@ -73,19 +73,35 @@ class Catalog:
     def create(self, name: str, *, model: str | None, recipe: str | None = None, **options: Any) -> Collection:
         if self.data_dir is None:
             raise InputError("This server was started without --data-dir, so it cannot create collections.")
-        model = model or self.model
+        base = Recipe.parse(recipe) if recipe else Recipe()
+        model = self._model_for(model, base, given_fields(recipe) if recipe else set())
         if model not in (self.model, *NAMED_MODELS):
             raise InputError(unknown_name_message("model", model, sorted({self.model, *NAMED_MODELS})))
         with self._lock:
             if name in self._open or (self.data_dir / name).exists():
                 raise ConflictError(f"A collection named '{name}' already exists.")
             config = self.encoders.config
-            base = Recipe.parse(recipe) if recipe else Recipe()
             made = base.with_values(model=model, backend=config.backend, compute=config.compute, **options)
             served = self.encoders.get(model, layers=made.encoder.layers, pooling=made.encoder.pooling)
             collection = Collection.create(self.data_dir / name, made, model=served)
             self._open[name] = collection
         return collection
+
+    def _model_for(self, model: str | None, recipe: Recipe, given: set[str]) -> str:
+        """The model a new collection is made with: the request's or its recipe's, else the server's;
+        a recipe whose compute differs from the server's is refused, since the server embeds for it."""
+        if "model" in given:
+            if model is not None and model != recipe.model:
+                raise InputError(f"model {model!r} and the recipe's {recipe.model!r} differ; name the model once.")
+            model = recipe.model
+        compute = self.encoders.config.compute
+        if "compute" in given and recipe.encoder.compute != compute:
+            raise InputError(
+                f"The recipe asks compute={recipe.encoder.compute}, but this server computes {compute} (its "
+                f"--compute) for every collection it serves. Drop compute from the recipe, or serve with "
+                f"--compute {recipe.encoder.compute}."
+            )
+        return model or self.model
 
     def drop(self, name: str) -> None:
         """Delete a collection this server created (in --data-dir); others are only served."""
