@@ -181,6 +181,8 @@ def test_library_misuse_is_a_nestvec_error(tmp_path: Path, encoder: nestvec.Enco
     for bad in ([None], ["fine", 3], [b"bytes"]):
         with pytest.raises(nestvec.InputError, match="encode\\(\\) takes strings; text"):
             encoder.encode(bad)  # type: ignore[list-item]
+    with pytest.raises(nestvec.InputError, match="text 1 is not valid Unicode: an unpaired surrogate at position 4"):
+        encoder.encode(["fine", "bad \ud800 text"])
     collection = nestvec.Collection.create(tmp_path / "c", model="minilm")
     collection.close()
     for use in (lambda: collection.search("x"), lambda: collection.add([nestvec.Document("a", "b")])):

@@ -65,8 +65,9 @@ class Wrapper:
 
 
 def check_texts(texts: Sequence[str]) -> None:
-    """A lone string (which would encode character by character) and anything that is not a
-    string (None, numbers, bytes: a tokenizer would fail deep inside, or embed its repr)."""
+    """A lone string (which would encode character by character), anything that is not a string
+    (None, numbers, bytes: a tokenizer would fail deep inside, or embed its repr), and strings
+    holding an unpaired surrogate (Python and JSON allow them; no tokenizer does)."""
     if isinstance(texts, str):
         raise InputError("encode() takes a list of texts, got one string; wrap it: encode([text]).")
     for i, text in enumerate(texts):
@@ -75,6 +76,14 @@ def check_texts(texts: Sequence[str]) -> None:
                 f"encode() takes strings; text {i} is {type(text).__name__} ({text!r:.60}). "
                 "Convert or drop it before encoding."
             )
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InputError(
+                    f"text {i} is not valid Unicode: an unpaired surrogate at position {exc.start} ({text!r:.60}). "
+                    "Decode the source with errors='replace', or drop the text."
+                ) from None
 
 
 def progress_bar(total: int, progress: bool | None, *, unit: str, desc: str | None = None, initial: int = 0) -> Any:
