@@ -98,6 +98,11 @@ def test_bad_files_name_the_line_and_leave_nothing(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match=r"bad.txt:3: expected a word and 16 numbers, found 2"):
         convert(bad, tmp_path / "out")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+    nan = tmp_path / "nan.txt"
+    nan.write_text(f"2 {DIM}\ncat " + " ".join(["0.1"] * DIM) + "\ndog nan" + " 0.1" * (DIM - 1) + "\n")
+    with pytest.raises(InputFileError, match=r"nan\.txt:3: the vector of 'dog' holds nan; every value must be finite"):
+        convert(nan, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
     with pytest.raises(InputFileError, match="Unknown word-vector format"):
         convert(bad, tmp_path / "out", fmt="fasttext-bin")
     with pytest.raises(InputError, match="already exists"):

@@ -86,9 +86,10 @@ def _text_rows(info: WordFile) -> Iterator[tuple[str, np.ndarray]]:
                     info.path, number, f"expected a word and {info.dim} numbers, found {len(parts) - 1} values."
                 )
             try:
-                yield parts[0], np.asarray(parts[1:], dtype=np.float32)
+                vector = np.asarray(parts[1:], dtype=np.float32)
             except ValueError as exc:
                 raise InputFileError(info.path, number, f"a value is not a number ({exc}).") from exc
+            yield parts[0], _finite(vector, info.path, number, parts[0])
 
 
 def _binary_rows(info: WordFile) -> Iterator[tuple[str, np.ndarray]]:
@@ -113,4 +114,12 @@ def _binary_rows(info: WordFile) -> Iterator[tuple[str, np.ndarray]]:
                 raise InputFileError(
                     info.path, None, f"row {number + 1}'s word is not UTF-8; is the file word2vec binary?"
                 ) from None
-            yield text, np.frombuffer(data, dtype="<f4").astype(np.float32)
+            yield text, _finite(np.frombuffer(data, dtype="<f4").astype(np.float32), info.path, None, text)
+
+
+def _finite(vector: np.ndarray, path: Path, line: int | None, word: str) -> np.ndarray:
+    """A NaN or infinity would turn every text holding the word into a zero vector, silently."""
+    if not np.isfinite(vector).all():
+        bad = vector[~np.isfinite(vector)][0]
+        raise InputFileError(path, line, f"the vector of {word!r} holds {bad}; every value must be finite.")
+    return vector
