@@ -197,6 +197,7 @@ def cli_cases(path: Path, folder: Path) -> list[Outcome]:
         ],
         "check: not a collection": ["check", str(folder)],
         "serve: public host without keys": ["serve", "--host", "0.0.0.0", "--port", "1"],
+        "serve: data dir a file": ["serve", "--data-dir", _file(folder, "n.txt", b"x"), "--port", "0"],
     }
     outcomes = []
     for name, args in cases.items():

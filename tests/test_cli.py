@@ -118,6 +118,7 @@ def test_embed_to_npy_and_parquet_match_the_library(tmp_path: Path) -> None:
         (["add", "{good}", "{demo}"], "add takes COLLECTION then INPUT"),
         (["index", "build", "{good}", "{good}/new"], "good.jsonl is a file, not a folder"),
         (["index", "build", "{good}", "/proc/new"], "Cannot create /proc/new"),
+        (["serve", "--data-dir", "{good}", "--port", "0"], "good.jsonl is a file; give a folder"),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_clear_message(

@@ -37,7 +37,7 @@ class Catalog:
         self._lock = threading.Lock()
         self._open: dict[str, Collection] = {}
         if data_dir:
-            data_dir.mkdir(parents=True, exist_ok=True)  # new collections go there; none yet is fine
+            _make_data_dir(data_dir)
         found = (
             [p for p in sorted(data_dir.iterdir()) if not p.name.startswith(".") and (p / "config.json").is_file()]
             if data_dir
@@ -126,6 +126,16 @@ class Catalog:
                 except Exception:
                     log.exception("closing %s failed", collection.path)
             self._open.clear()
+
+
+def _make_data_dir(data_dir: Path) -> None:
+    """New collections go there; none yet is fine, but it must be a folder the server can write to."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise InputError(f"--data-dir {data_dir} is a file; give a folder (it is made if absent).")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--data-dir {data_dir} cannot be made ({exc.strerror or exc}); choose a folder.") from exc
 
 
 def _choices(names: list[str]) -> str:
