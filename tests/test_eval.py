@@ -194,6 +194,7 @@ def _beir(tmp_path: Path, qrels: str) -> Path:
         ("q1\td1\n", r"test\.tsv:1: expected query-id, corpus-id, score"),
         ("q1\td1\t1\nq1\td2\tvery\n", r"test\.tsv:2: relevance 'very' is not an integer"),
         ("", r"test\.tsv: no relevance judgments"),
+        ("q1\td1\t0\nq1\td2\t-1\n", r"test\.tsv: no judgment marks a document relevant"),
     ],
 )
 def test_malformed_qrels(tmp_path: Path, qrels: str, message: str) -> None:

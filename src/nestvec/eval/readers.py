@@ -332,4 +332,7 @@ def read_qrels(
         qrels.setdefault(qid, {})[did] = int(raw)
     if not qrels:
         raise InputFileError(path, None, "no relevance judgments found.")
+    if not any(grade > 0 for judged in qrels.values() for grade in judged.values()):
+        # every metric would read 0.00, as if the model had failed
+        raise InputFileError(path, None, "no judgment marks a document relevant (every relevance is 0 or less).")
     return qrels
