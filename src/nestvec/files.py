@@ -97,26 +97,29 @@ def without_header(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def new_folder(path: str | Path) -> Path:
-    """`path` as a Path, refused when something is already there (saved folders never overwrite)."""
+    """`path` as a Path, refused when something is already there (saved folders never overwrite) or
+    when no folder can be made there."""
     from nestvec.errors import InputError
 
     target = Path(path)
     if target.exists():
         raise InputError(f"{target} already exists; choose a new folder.")
+    check_creatable(target)  # refused now, before the work whose result it would hold
     return target
 
 
-def make_parent(target: Path) -> None:
-    """Make `target`'s parent folders and prove a folder can be made beside it, or raise an
-    InputError saying why not: before any work whose result would then have nowhere to go."""
+def check_creatable(target: Path) -> None:
+    """Raise an InputError unless a folder can be made at `target` (its missing parents included),
+    before any work whose result would have nowhere to go. Nothing is left behind: the probe is
+    made and removed in the nearest folder that exists."""
     from nestvec.errors import InputError
 
     blocking = next((a for a in target.parents if a.exists() and not a.is_dir()), None)
     if blocking is not None:
         raise InputError(f"Cannot create {target}: {blocking} is a file, not a folder; choose another path.")
+    nearest = next(a for a in target.absolute().parents if a.exists())
+    probe = nearest / f".nestvec-probe-{os.getpid()}"
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        probe = target.with_name(f".{target.name}.probe-{os.getpid()}")
         probe.mkdir(exist_ok=True)
         probe.rmdir()
     except OSError as exc:
@@ -125,7 +128,7 @@ def make_parent(target: Path) -> None:
 
 def write_folder_whole(target: Path, write: Callable[[Path], object]) -> None:
     """`write(folder)` into a folder beside `target`, then renamed to it: `target` is whole or absent."""
-    make_parent(target)
+    check_creatable(target)
     staging = target.with_name(f".{target.name}.saving-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:

@@ -18,7 +18,7 @@ from nestvec.batching import batched
 from nestvec.encoders import Encoder
 from nestvec.encoders.base import progress_bar
 from nestvec.errors import DuplicateIdError, InputError, InputFileError, MissingExtraError
-from nestvec.files import fsync_dir, make_parent
+from nestvec.files import check_creatable, fsync_dir
 from nestvec.io.readers import RecordReader
 from nestvec.io.vector_files import VectorFile
 from nestvec.store.collection import Collection
@@ -142,7 +142,7 @@ def new_collection_path(path: str | Path) -> Path:
     target = Path(path).expanduser().resolve()
     if target.exists():
         raise InputError(f"{target} already exists. Add to it with `nestvec add`, or choose a new path.")
-    make_parent(target)
+    check_creatable(target)
     return target
 
 

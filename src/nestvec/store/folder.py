@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from nestvec.errors import CollectionError, InputError
-from nestvec.files import config_header, fsync_dir, make_parent, read_config, write_json_atomic
+from nestvec.files import check_creatable, config_header, fsync_dir, read_config, write_json_atomic
 from nestvec.recipe import Recipe
 from nestvec.store.sqlite import SQLiteStore
 
@@ -25,7 +25,8 @@ def read_recipe(path: str | Path) -> Recipe:
 
 
 def write_folder(target: Path, recipe: Recipe) -> None:
-    make_parent(target)
+    check_creatable(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.creating-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:

@@ -25,7 +25,7 @@ from typing import Any
 from nestvec._version import __version__
 from nestvec.devices import check_device
 from nestvec.errors import InputError, MissingExtraError
-from nestvec.files import make_parent, write_folder_whole
+from nestvec.files import check_creatable, write_folder_whole
 from nestvec.train.data import TrainingData
 from nestvec.train.losses import DATA_FOR, IN_BATCH, TAUGHT, build_loss
 
@@ -107,7 +107,7 @@ def finetune(
         raise InputError(
             f"{target} already exists; choose a new output folder (a run to resume writes to the same one)."
         )
-    make_parent(target)
+    check_creatable(target)
     check_device(config.device)
     folder = resolve_model(base)[1]
     decoder = kind_of(folder) == "decoder"
