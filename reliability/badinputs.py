@@ -91,6 +91,8 @@ def library_cases(path: Path) -> list[Outcome]:
     import nestvec
     from nestvec import Collection
     from nestvec.errors import NestvecError
+    from nestvec.eval.retrieval import evaluate_retrieval
+    from nestvec.eval.tasks import evaluate_sts
 
     collection = Collection.open(path)
     cases: dict[str, Callable[[], Any]] = {f"add: {k}": (lambda d=d: collection.add([d])) for k, d in BAD_DOCS.items()}
@@ -126,6 +128,10 @@ def library_cases(path: Path) -> list[Outcome]:
         "recipe: dims not a number": lambda: nestvec.Recipe.parse("minilm:dims=abc"),
         "recipe: no value": lambda: nestvec.Recipe.parse("minilm:dims"),
         "check: not a collection": lambda: nestvec.check_collection(ROOT / "docs"),
+        "encode: a lone surrogate": lambda: nestvec.load_encoder("minilm").encode(["fine", "bad \ud800"]),
+        "load_encoder: a device that does not exist": lambda: nestvec.load_encoder("minilm", device="gpu0"),
+        "eval sts: one pair": lambda: evaluate_sts(_file(path.parent, "one.csv", b"a,b,3\n")),
+        "eval retrieval: nothing relevant": lambda: evaluate_retrieval(_beir(path.parent, b"q1\td1\t0\n")),
     }
     outcomes = []
     for name, call in cases.items():
@@ -138,6 +144,15 @@ def library_cases(path: Path) -> list[Outcome]:
             outcomes.append(Outcome("library", name, "crash", f"{type(exc).__name__}: {exc}"[:300]))
     collection.close()
     return outcomes
+
+
+def _beir(folder: Path, qrels: bytes) -> Path:
+    beir = folder / "beir"
+    (beir / "qrels").mkdir(parents=True, exist_ok=True)
+    _file(beir, "corpus.jsonl", b'{"_id": "d1", "text": "a graph"}\n')
+    _file(beir, "queries.jsonl", b'{"_id": "q1", "text": "graph"}\n')
+    _file(beir / "qrels", "test.tsv", qrels)
+    return beir
 
 
 def _file(folder: Path, name: str, content: bytes) -> str:
@@ -197,6 +212,19 @@ def cli_cases(path: Path, folder: Path) -> list[Outcome]:
         ],
         "check: not a collection": ["check", str(folder)],
         "serve: public host without keys": ["serve", "--host", "0.0.0.0", "--port", "1"],
+        "train: output under a file": [
+            "train",
+            str(folder / "m.jsonl" / "out"),
+            "--data",
+            _file(folder, "p.jsonl", good),
+        ],
+        "eval sts: one pair": ["eval", "sts", _file(folder, "one.csv", b"a,b,3\n")],
+        "vectors convert: a NaN": [
+            "vectors",
+            "convert",
+            _file(folder, "nan.vec", b"2 2\ncat 0.1 0.2\ndog nan 0.3\n"),
+            str(folder / "vectors"),
+        ],
         "serve: data dir a file": ["serve", "--data-dir", _file(folder, "n.txt", b"x"), "--port", "0"],
     }
     outcomes = []
@@ -252,6 +280,17 @@ def http_cases(url: str) -> list[Outcome]:
         "create: bad recipe": ("POST", "/collections", {"name": "fresh", "recipe": "dims=abc"}),
         "create: unknown index": ("POST", "/collections", {"name": "fresh", "index": "annoy"}),
         "create: existing name": ("POST", "/collections", {"name": "papers"}),
+        "create: recipe names an unknown model": ("POST", "/collections", {"name": "m1", "recipe": "/etc:dims=5"}),
+        "create: recipe asks another compute": (
+            "POST",
+            "/collections",
+            {"name": "m2", "recipe": "minilm:compute=int8"},
+        ),
+        "create: model and recipe differ": (
+            "POST",
+            "/collections",
+            {"name": "m3", "model": "minilm", "recipe": "smollm2"},
+        ),
         "embeddings: token ids": ("POST", "/v1/embeddings", {"input": [[1, 2, 3]], "model": "minilm"}),
         "embeddings: empty list": ("POST", "/v1/embeddings", {"input": [], "model": "minilm"}),
         "embeddings: empty text": ("POST", "/v1/embeddings", {"input": "", "model": "minilm"}),
