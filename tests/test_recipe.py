@@ -18,7 +18,7 @@ from nestvec.cli.main import app
 from nestvec.errors import InputError
 from nestvec.eval import Setting, evaluate_retrieval, evaluate_sts
 from nestvec.eval.readers import read_sts
-from nestvec.recipe import FIELDS
+from nestvec.recipe import FIELDS, given_fields
 from nestvec.transforms.reduce import normalize
 from tests.conftest import ROOT, STS_TEST, paper_docs, sts_sentences
 
@@ -39,6 +39,9 @@ def test_grammar_round_trips_and_matches_keywords() -> None:
     assert Recipe.parse("minilm:codes=int8").index.rescore == 4
     assert Recipe.parse("minilm:codes=int8").with_values(codes="float32").index.rescore == 0
     assert Recipe.parse("minilm:codes=int8:rescore=0").index.rescore == 0
+    # what a string sets itself, as against defaults (the server honours or refuses those)
+    assert given_fields("dims=64:codes=int8") == {"dims", "codes"}
+    assert given_fields('smollm2:query_prompt="q: a:b"') == {"model", "query_prompt"}
 
 
 @pytest.mark.parametrize(
