@@ -146,6 +146,18 @@ def test_create_refuses_existing_path_and_leaves_no_debris(small: Collection, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
 
 
+def test_ids_are_strings_and_numpy_integers_are_a_k(small: Collection) -> None:
+    first = small.documents(limit=1)[0].id
+    assert [d.id for d in small.get(first)] == [first] and small.existing(i for i in [first, "nope"]) == {first}
+    with pytest.raises(InputError, match=r"ids are strings; got 1 \(int\)"):
+        small.get([1])  # type: ignore[list-item]
+    with pytest.raises(InputError, match="ids must be a list of strings"):
+        small.delete(None)  # type: ignore[arg-type]
+    assert len(small.search("vector search", k=np.int64(2))) == 2  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="k must be a positive integer"):
+        small.search("vector search", k=2.0)  # type: ignore[arg-type]
+
+
 def test_recipe_refuses_a_different_model(small: Collection, tmp_path: Path, minilm_dir: Path) -> None:
     other = model_variant(minilm_dir, tmp_path / "cls-model", pooling={"pooling_mode_cls_token": True})
     with pytest.raises(RecipeMismatchError, match=r"differs in: details"):

@@ -212,7 +212,7 @@ class Collection:
 
     def delete(self, ids: Sequence[str]) -> list[str]:
         """Delete documents by id; returns the ids that existed (unknown ids are ignored)."""
-        return self._writer.delete([ids] if isinstance(ids, str) else ids)
+        return self._writer.delete(_ids(ids))
 
     # -- reads -------------------------------------------------------------------------------
     def count(self) -> int:
@@ -223,9 +223,8 @@ class Collection:
 
     def get(self, ids: Sequence[str]) -> list[Document]:
         """Stored documents for `ids`, in the order asked; unknown ids are left out."""
-        if isinstance(ids, str):
-            ids = [ids]
-        found = self._store.get(list(ids))
+        ids = _ids(ids)
+        found = self._store.get(ids)
         return [Document(found[i].id, found[i].text, found[i].metadata) for i in ids if i in found]
 
     def documents(self, *, filter: dict[str, Any] | None = None, offset: int = 0, limit: int = 100) -> list[Document]:
@@ -237,7 +236,7 @@ class Collection:
 
     def existing(self, ids: Sequence[str]) -> set[str]:
         """Which of `ids` are stored."""
-        return self._store.existing_ids(list(ids))
+        return self._store.existing_ids(_ids(ids))
 
     def __iter__(self) -> Iterator[Document]:
         for doc in self._store.iter_documents():
@@ -274,7 +273,7 @@ class Collection:
         `add(vectors=)`), one list of hits per vector; the recipe's vector steps apply as for text."""
         matrix = checked_vectors(vectors, rows=None, dim=self._embedder.model_dim, what="query vectors")
         queries = [""] * len(matrix)
-        check_queries(["query"] * len(matrix), k, "dense")
+        k = check_queries(["query"] * len(matrix), k, "dense")
         steps = self._embedder.fitted_steps(None)
         with self._lock.write():
             self._live.current()
@@ -297,7 +296,7 @@ class Collection:
         `encoded`: this collection's encoder's output for `queries`, when the caller has run it
         already (the server does, through its micro-batcher); the vector steps still apply here.
         """
-        check_queries(queries, k, mode)
+        k = check_queries(queries, k, mode)
         vectors = None
         steps = self._embedder.fitted_steps(None) if mode != "sparse" else None  # unfitted: nothing stored yet
         if steps is not None and encoded is not None:
@@ -366,3 +365,16 @@ def _trained(index: Any) -> str:
         # Lists trained on the first rows of a collection that has since grown: recall falls.
         return f"yes, in {lists:,} lists made for fewer rows: `nestvec compact` retrains {fitting:,}"
     return "yes"
+
+
+def _ids(ids: Sequence[str] | str) -> list[str]:
+    """One id or a list of them: strings, as stored (an int would silently match nothing)."""
+    if isinstance(ids, str):
+        return [ids]
+    if not isinstance(ids, Iterable):
+        raise InputError(f"ids must be a list of strings (or one string), got {type(ids).__name__}.")
+    listed = list(ids)
+    bad = next((i for i in listed if not isinstance(i, str)), None)
+    if bad is not None:
+        raise InputError(f"ids are strings; got {bad!r} ({type(bad).__name__}). Convert it: str(id).")
+    return listed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -117,7 +118,8 @@ class Searcher:
         return hits
 
 
-def check_queries(queries: Sequence[str], k: int, mode: str) -> None:
+def check_queries(queries: Sequence[str], k: int, mode: str) -> int:
+    """Refuse what cannot be searched; `k` comes back as a plain int (numpy's integers are welcome)."""
     if isinstance(queries, str):
         raise InputError("search_batch takes a list of queries; use search() for one.")
     for query in queries:
@@ -127,6 +129,7 @@ def check_queries(queries: Sequence[str], k: int, mode: str) -> None:
             query.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise InputError(f"Query {query!r:.80} is not valid Unicode (unpaired surrogate).") from exc
-    if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k <= 0:
         raise InputError(f"k must be a positive integer, got {k!r}.")
     check_mode(mode)
+    return int(k)
