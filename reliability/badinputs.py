@@ -113,7 +113,7 @@ def library_cases(path: Path) -> list[Outcome]:
         "search: filter a string": lambda: collection.search("graph", filter="n > 3"),  # type: ignore[arg-type]
         "search_batch: a string": lambda: collection.search_batch("graph"),  # type: ignore[arg-type]
         "delete: None": lambda: collection.delete(None),  # type: ignore[arg-type]
-        "get: an int id": lambda: collection.get([1]),  # type: ignore[list-item]
+        "get: a float id": lambda: collection.get([1.5]),  # type: ignore[list-item]
         "create: unknown recipe field": lambda: Collection.create(path.parent / "n1", "minilm:colour=red"),
         "create: dims -1": lambda: Collection.create(path.parent / "n2", "minilm:dims=-1"),
         "create: dims beyond the model": lambda: Collection.create(path.parent / "n3", "minilm:dims=4096"),

@@ -146,11 +146,14 @@ def test_create_refuses_existing_path_and_leaves_no_debris(small: Collection, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
 
 
-def test_ids_are_strings_and_numpy_integers_are_a_k(small: Collection) -> None:
+def test_ids_and_metadata_from_numpy_and_integers_are_stored_plainly(small: Collection) -> None:
     first = small.documents(limit=1)[0].id
     assert [d.id for d in small.get(first)] == [first] and small.existing(i for i in [first, "nope"]) == {first}
-    with pytest.raises(InputError, match=r"ids are strings; got 1 \(int\)"):
-        small.get([1])  # type: ignore[list-item]
+    with pytest.raises(InputError, match=r"ids are strings; got 1\.5 \(float\)"):
+        small.get([1.5])  # type: ignore[list-item]
+    small.add([{"id": 7, "text": "an id given as an integer", "metadata": {"n": np.int64(3), "v": np.arange(2)}}])
+    assert small.get([7]) == [nestvec.Document("7", "an id given as an integer", {"n": 3, "v": [0, 1]})]
+    assert small.delete([7]) == ["7"]
     with pytest.raises(InputError, match="ids must be a list of strings"):
         small.delete(None)  # type: ignore[arg-type]
     assert len(small.search("vector search", k=np.int64(2))) == 2  # type: ignore[arg-type]

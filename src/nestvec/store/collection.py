@@ -368,12 +368,12 @@ def _trained(index: Any) -> str:
 
 
 def _ids(ids: Sequence[str] | str) -> list[str]:
-    """One id or a list of them: strings, as stored (an int would silently match nothing)."""
+    """One id or a list of them, as `add` stores them: strings, integers as their decimal text."""
     if isinstance(ids, str):
         return [ids]
     if not isinstance(ids, Iterable):
         raise InputError(f"ids must be a list of strings (or one string), got {type(ids).__name__}.")
-    listed = list(ids)
+    listed = [str(i) if isinstance(i, int) and not isinstance(i, bool) else i for i in ids]
     bad = next((i for i in listed if not isinstance(i, str)), None)
     if bad is not None:
         raise InputError(f"ids are strings; got {bad!r} ({type(bad).__name__}). Convert it: str(id).")

@@ -7,6 +7,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from nestvec.errors import DuplicateIdError, InputError
 from nestvec.limits import check_id, check_metadata, check_metadata_size
 from nestvec.store.types import Document
@@ -46,9 +48,12 @@ def _checked(doc: Document) -> Document:
     if not isinstance(doc.metadata, dict):
         raise InputError(f"Document '{doc_id}': metadata must be a JSON object, got {type(doc.metadata).__name__}.")
     check_metadata(doc_id, doc.metadata)
+    metadata = doc.metadata
     try:
-        encoded = json.dumps(doc.metadata, allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
+        encoded = json.dumps(metadata, allow_nan=False, ensure_ascii=False)
+    except TypeError:  # numpy's scalars and arrays (from pandas, say) stored as the plain values they hold
+        encoded, metadata = _plain_metadata(doc_id, metadata)
+    except ValueError as exc:
         raise InputError(f"Document '{doc_id}': metadata is not JSON-serializable ({exc}).") from exc
     for what, value in (("id", doc_id), ("text", doc.text), ("metadata", encoded)):
         try:  # JSON and Python strings may hold lone surrogates, which SQLite and tokenizers refuse
@@ -56,7 +61,20 @@ def _checked(doc: Document) -> Document:
         except UnicodeEncodeError as exc:
             raise InputError(f"Document {doc_id!r}: {what} is not valid Unicode (unpaired surrogate).") from exc
     check_metadata_size(doc_id, encoded)
-    return doc if doc_id == doc.id else Document(doc_id, doc.text, doc.metadata)
+    return doc if (doc_id, metadata) == (doc.id, doc.metadata) else Document(doc_id, doc.text, metadata)
+
+
+def _plain_metadata(doc_id: str, metadata: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.generic | np.ndarray):
+            return value.tolist()
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    try:
+        encoded = json.dumps(metadata, allow_nan=False, ensure_ascii=False, default=plain)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"Document '{doc_id}': metadata is not JSON-serializable ({exc}).") from exc
+    return encoded, json.loads(encoded)
 
 
 def check_unique(docs: list[Document]) -> None:
