@@ -121,6 +121,9 @@ def test_cli_export_and_its_errors(tmp_path: Path, encoder: nestvec.Encoder) -> 
         (f"parquet://{tmp_path / 'w.parquet'}", "--index applies to lance"),
         (f"parquet://{tmp_path / 'u.parquet'}?index=hnsw", "--index applies to lance"),
         (f"milvus://{tmp_path / 'm.db'}?quantization=bit", "--quantization applies to postgresql://, qdrant://"),
+        (f"parquet://{tmp_path / 'v.parquet' / 'x.parquet'}", "v.parquet is a file, not a folder"),
+        ("lance:///proc/vectors", "Cannot create /proc/vectors"),
+        ("qdrant://127.0.0.1:6333#papers", "for a qdrant server write qdrant://http://127.0.0.1:6333"),
     ]:
         args = ["export", str(tmp_path / "c"), target] + (["--index", "ivf_pq"] if "w.parquet" in target else [])
         bad = CliRunner().invoke(app, args)

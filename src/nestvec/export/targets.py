@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from nestvec.errors import InputError
 from nestvec.export.feed import Rows
+from nestvec.files import check_creatable
 from nestvec.registry import unknown_name_message
 
 
@@ -125,4 +127,22 @@ def open_target(url: str, **options: Any) -> Target:
         if key not in SCHEMES[scheme].options:
             takers = ", ".join(f"{name}://" for name, s in SCHEMES.items() if key in s.options)
             raise InputError(f"--{key} applies to {takers} targets (?{key}= in the URL), not {scheme}://.")
+    if scheme != "postgresql":
+        _check_local(scheme, rest.partition("#")[0])
     return SCHEMES[scheme].open(rest, options)
+
+
+def _check_local(scheme: str, where: str) -> None:
+    """A file or folder target must be makeable before any row is read; a HOST:PORT where a path
+    belongs is a server meant, not a folder named so."""
+    if where.startswith(("http://", "https://")):
+        return
+    path = Path(where).expanduser()
+    if path.exists():
+        return
+    if scheme in ("qdrant", "milvus") and re.fullmatch(r"[\w.-]+:\d+", where):
+        raise InputError(
+            f"{scheme}://{where} names a local file or folder, which does not exist; for a {scheme} server "
+            f"write {scheme}://http://{where}."
+        )
+    check_creatable(path)
