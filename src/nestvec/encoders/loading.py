@@ -156,9 +156,9 @@ def _load_folder(
     layers: int | None,
     pooling: str | None,
 ) -> Encoder:
-    check_device(device)
     kind = kind_of(folder)
     if kind == "decoder":
+        check_device(device)
         return _load_decoder(folder, display, device=device, threads=threads, backend=backend, compute=compute,
                              layers=layers, pooling=pooling)  # fmt: skip
     if pooling is not None:
@@ -185,6 +185,7 @@ def _load_folder(
             warnings.warn(f"{exc} Running {display} with torch instead.", RuntimeWarning, stacklevel=3)
     from nestvec.encoders.transformer.torch_backend import TransformerEncoder
 
+    check_device(device)  # after the ONNX choice, whose own error names the backend
     return TransformerEncoder(st_folder, name=display, device=device, threads=threads, compute=compute, layers=layers)
 
 
