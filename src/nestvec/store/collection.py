@@ -27,6 +27,7 @@ from nestvec.store.searcher import Searcher, check_queries
 from nestvec.store.sparse import SparseSpec
 from nestvec.store.sqlite import SQLiteStore
 from nestvec.store.types import AddReport, Document, Hit
+from nestvec.store.validate import id_text
 from nestvec.store.writer import Writer
 from nestvec.transforms.steps import VectorSteps
 
@@ -373,7 +374,7 @@ def _ids(ids: Sequence[str] | str) -> list[str]:
         return [ids]
     if not isinstance(ids, Iterable):
         raise InputError(f"ids must be a list of strings (or one string), got {type(ids).__name__}.")
-    listed = [str(i) if isinstance(i, int) and not isinstance(i, bool) else i for i in ids]
+    listed = [id_text(i) for i in ids]
     bad = next((i for i in listed if not isinstance(i, str)), None)
     if bad is not None:
         raise InputError(f"ids are strings; got {bad!r} ({type(bad).__name__}). Convert it: str(id).")

@@ -31,10 +31,13 @@ def as_document(item: Any) -> Document:
     return _checked(doc)
 
 
+def id_text(doc_id: Any) -> Any:
+    """An integer id as the decimal text it is stored as; anything else as given, for the caller to check."""
+    return str(doc_id) if isinstance(doc_id, int) and not isinstance(doc_id, bool) else doc_id
+
+
 def _checked(doc: Document) -> Document:
-    doc_id = doc.id
-    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
-        doc_id = str(doc_id)
+    doc_id = id_text(doc.id)
     if not isinstance(doc_id, str) or not doc_id.strip():
         raise InputError(f"Document ids must be non-empty strings, got {doc.id!r}.")
     check_id(doc_id)
