@@ -337,11 +337,25 @@ def _bf16() -> bool:
 
 
 def _last_checkpoint(checkpoints: Path) -> Path | None:
-    found = sorted(
-        checkpoints.glob("checkpoint-*"),
-        key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1,
-    )
-    return found[-1] if found else None
+    """The newest whole checkpoint; one cut off by a kill while it was written is removed.
+
+    The trainer writes `trainer_state.json` last and not atomically, so a checkpoint counts as
+    whole only when that file is there and parses.
+    """
+    numbered = [p for p in checkpoints.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    for folder in sorted(numbered, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if _whole(folder):
+            return folder
+        shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
+def _whole(checkpoint: Path) -> bool:
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _save(model: Any, target: Path, record: dict[str, Any]) -> None:
