@@ -61,3 +61,31 @@ def test_damage_to_any_file_of_a_collection_is_detected_or_harmless(tmp_path: Pa
     assert {"config.json", "store.sqlite3", "index/config.json", "index/codes", "index/rows", "index/vectors"} <= files
     assert [c for c in cases if c.outcome == "undetected"] == []
     assert sum(c.outcome == "detected" for c in cases) >= 30
+
+
+def test_a_write_cut_off_while_indexed_is_not_checkpointed_half_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the CLI's Ctrl-C test, once in a few hundred runs: the interrupt fell between adding
+    a committed batch's rows to the index and recording its version; closing then checkpointed those
+    rows under the older version, and the next open replayed them again and refused."""
+    from nestvec import Collection
+
+    docs = [{"id": f"d{i}", "text": f"document number {i}"} for i in range(30)]
+    with Collection.create(tmp_path / "c", model="minilm") as collection:
+        collection.add(docs[:10])
+        real = VectorIndex.add
+
+        def cut(self: VectorIndex, labels: np.ndarray, vectors: np.ndarray) -> None:
+            real(self, labels, vectors)
+            raise KeyboardInterrupt  # after the rows went in, before the version is recorded
+
+        monkeypatch.setattr(VectorIndex, "add", cut)
+        with pytest.raises(KeyboardInterrupt):
+            collection.add(docs[10:20])
+        monkeypatch.undo()
+    with Collection.open(tmp_path / "c") as collection:
+        assert len(collection) == 20  # the store committed the cut-off batch
+        collection.add(docs[20:])
+        hits = collection.search("document number", k=40)
+    assert sorted(h.id for h in hits) == sorted(d["id"] for d in docs)

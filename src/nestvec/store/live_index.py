@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +58,24 @@ class LiveIndex:
         if self._index is None or self._index.version < floor:
             self._index = self._open()
         if self._index.version < version:
-            self._replay(self._index)
+            with self._whole_or_dropped():
+                self._replay(self._index)
             self._compact_if_mostly_dead()
         return self._index
+
+    @contextmanager
+    def _whole_or_dropped(self) -> Iterator[None]:
+        """A change to the loaded index either completes or the index is dropped.
+
+        Cut off half-way (Ctrl-C between adding a write's rows and recording its version, or any
+        error), the index would hold rows its version does not cover; checkpointed on close, the
+        next open would replay them again. Dropped, it is reloaded from the checkpoint and the store.
+        """
+        try:
+            yield
+        except BaseException:
+            self._index, self._unsaved = None, 0
+            raise
 
     def _open(self) -> VectorIndex:
         if not (self.folder / "config.json").exists():
@@ -99,9 +116,10 @@ class LiveIndex:
         index = self._index
         if index is None or index.version != change.version - 1:
             return  # the next current() replays it from the store
-        index.remove(np.asarray(change.removed, dtype=np.int64))
-        index.add(np.asarray(change.added, dtype=np.int64), vectors)
-        index.version = change.version
+        with self._whole_or_dropped():
+            index.remove(np.asarray(change.removed, dtype=np.int64))
+            index.add(np.asarray(change.added, dtype=np.int64), vectors)
+            index.version = change.version
         self._unsaved += len(change.added) + len(change.removed)
         if self._compact_if_mostly_dead():
             return
