@@ -34,7 +34,8 @@ Runs (each from the bundled MiniLM, seeded, wall time recorded):
   question's passages, compared with each other rather than with other questions' pairs;
   `teacher-both` trains on the teacher's pairs and lists together (three sets: STS-B, pairs, lists),
   `teacher-both-lists3` the same with the lists three times (as three sets);
-  `teacher-lists-flat` is the same fine-tune without the Matryoshka ladder, and
+  `teacher-lists-flat` is `teacher-lists` without the Matryoshka ladder,
+  `teacher-both-lists3-flat` is `teacher-both-lists3` without it (same sets, steps and seed), and
   `teacher-lists-rotated` the same started from the principal axes of its training texts.
 For every trained run, WiSE-FT mixes of the fine-tune with the base (`--base-weights`) are scored
 on the dev sets (STS-B dev, held-out dev papers' title→abstract nDCG@10); the weight with the
@@ -93,6 +94,13 @@ RUNS: dict[str, dict[str, Any] | None] = {
         "lists_repeat": 3,
     },
     "teacher-lists-flat": {"mixed": False, "dims": (), "teacher_lists": True},
+    "teacher-both-lists3-flat": {
+        "mixed": False,
+        "dims": (),
+        "teacher_pairs": True,
+        "teacher_lists": True,
+        "lists_repeat": 3,
+    },
     "teacher-lists-rotated": {"mixed": False, "dims": LADDER, "teacher_lists": True, "rotate": True},
 }
 
