@@ -276,8 +276,7 @@ class Collection:
         queries = [""] * len(matrix)
         k = check_queries(["query"] * len(matrix), k, "dense")
         steps = self._embedder.fitted_steps(None)
-        with self._lock.write():
-            self._live.current()
+        self._catch_up()
         with self._lock.read():
             found = steps.apply(matrix) if steps is not None else None
             return self._searcher.search(queries, found, k=k, filter=filter, mode="dense", fusion=None)
@@ -306,10 +305,16 @@ class Collection:
             vectors = steps.apply(encoded)
         elif steps is not None:
             vectors = self.embed_queries(queries)  # no lock held: other searches and writes go on
-        with self._lock.write():
-            self._live.current()  # catch up with writes committed since (cheap when there are none)
+        self._catch_up()
         with self._lock.read():
             return self._searcher.search(queries, vectors, k=k, filter=filter, mode=mode, fusion=fusion)
+
+    def _catch_up(self) -> None:
+        """Replay writes committed since the index last looked (by this process or another); the
+        write lock only when there are some, so concurrent searches do not queue behind each other."""
+        if self._live.behind():
+            with self._lock.write():
+                self._live.current()
 
     def changes(self, since: int) -> tuple[int, int, np.ndarray, Iterator[tuple[np.ndarray, np.ndarray]]]:
         """(version now, oldest version whose removals are still logged, chunk labels removed after

@@ -52,6 +52,16 @@ class LiveIndex:
             return self.current()
         return self._index
 
+    def behind(self) -> bool:
+        """Whether `current()` has work to do. Read without the collection's lock: searches ask
+        this first, so that one already caught up need not wait for every other search to end
+        before taking the write lock for nothing."""
+        index = self._index
+        if index is None:
+            return True
+        floor, version = self._store.versions()
+        return not floor <= index.version == version
+
     def current(self) -> VectorIndex:
         """The index, caught up with every write committed to the store so far."""
         floor, version = self._store.versions()
