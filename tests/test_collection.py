@@ -238,3 +238,28 @@ def test_searches_and_writes_from_many_threads_share_one_collection(tmp_path: Pa
     coll.close()
     with Collection.open(tmp_path / "shared") as again:
         assert again.count() == 100 and not again.get([docs[110].id])
+
+
+def test_searches_run_side_by_side(small: Collection, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each search once took the write lock to check for new writes, so it waited for every search
+    in flight to end: a server's concurrent searches on one collection ran one at a time."""
+    import threading
+
+    from nestvec.store.searcher import Searcher
+
+    both_inside = threading.Barrier(2, timeout=20)
+    real = Searcher.search
+
+    def meet(self: Searcher, *args: object, **kwargs: object) -> object:
+        both_inside.wait()  # raises BrokenBarrierError unless the other search gets in meanwhile
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Searcher, "search", meet)
+    vector = small.embed_queries(["binary embeddings"])
+    found: list[object] = []
+    threads = [threading.Thread(target=lambda: found.append(small.search_vectors(vector, k=2))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(found) == 2 and not both_inside.broken
