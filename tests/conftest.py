@@ -139,12 +139,20 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def kill_at_checkpoint(process: subprocess.Popen[str], checkpoint: Path, *, settle: float = 0.0) -> None:
-    """SIGKILL a training run once `checkpoint` is complete (its trainer_state.json is written last)."""
+def checkpoint_is_whole(checkpoint: Path) -> bool:
+    """Its trainer_state.json, written last and not atomically, is there and parses."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def kill_at_checkpoint(process: subprocess.Popen[str], checkpoint: Path) -> None:
+    """SIGKILL a training run as soon as `checkpoint` is whole."""
     deadline = time.monotonic() + 600
-    while not (checkpoint / "trainer_state.json").exists() and time.monotonic() < deadline:
+    while not checkpoint_is_whole(checkpoint) and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1][-3000:]
         time.sleep(0.05)
-    time.sleep(settle)
     process.send_signal(signal.SIGKILL)
     process.wait()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nestvec import Collection
 from nestvec.index import checkpoint
 from nestvec.index.spec import IndexSpec
 from nestvec.index.vector_index import VectorIndex
@@ -69,8 +70,6 @@ def test_a_write_cut_off_while_indexed_is_not_checkpointed_half_applied(
     """Found by the CLI's Ctrl-C test, once in a few hundred runs: the interrupt fell between adding
     a committed batch's rows to the index and recording its version; closing then checkpointed those
     rows under the older version, and the next open replayed them again and refused."""
-    from nestvec import Collection
-
     docs = [{"id": f"d{i}", "text": f"document number {i}"} for i in range(30)]
     with Collection.create(tmp_path / "c", model="minilm") as collection:
         collection.add(docs[:10])

@@ -14,7 +14,7 @@ import nestvec
 from nestvec.errors import InputError, InputFileError
 from nestvec.train.data import read_training
 from nestvec.train.finetune import RECORD_KEY, FinetuneConfig, finetune
-from tests.conftest import ROOT, kill_at_checkpoint, papers
+from tests.conftest import ROOT, checkpoint_is_whole, kill_at_checkpoint, papers
 
 pytest.importorskip("datasets", reason="nestvec train needs the 'train' extra")
 st = pytest.importorskip("sentence_transformers", reason="nestvec train needs the 'train' extra")
@@ -101,14 +101,6 @@ print("DEV", report.dev["sts-dev_spearman"], "RESUMED", report.resumed_from, flu
 """
 
 
-def _parses(path: Path) -> bool:
-    try:
-        json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 def test_a_killed_run_resumes_to_the_same_result(tiny: Path, tmp_path: Path) -> None:
     def run(out: Path) -> subprocess.Popen[str]:
         command = [sys.executable, "-c", RUN, str(tiny), str(out), str(DEV), str(TRAIN)]
@@ -124,7 +116,7 @@ def test_a_killed_run_resumes_to_the_same_result(tiny: Path, tmp_path: Path) -> 
     # its trainer_state.json) is half written: resume from the newest whole one.
     kill_at_checkpoint(killed, checkpoints / "checkpoint-8")
     assert not (tmp_path / "cut").exists()
-    whole_ones = [p for p in checkpoints.iterdir() if _parses(p / "trainer_state.json")]
+    whole_ones = [p for p in checkpoints.iterdir() if checkpoint_is_whole(p)]
     newest = max(whole_ones, key=lambda p: int(p.name.split("-")[-1])).name
     (checkpoints / "checkpoint-11").mkdir()  # as a kill leaves one: weights written, no trainer state
     (checkpoints / "checkpoint-11" / "model.safetensors").write_bytes(b"cut off")
