@@ -81,15 +81,24 @@ def _num(digits: str) -> int:
     return value
 
 
-def write_sets(folder: Path, *, distractors: int = 20_000, queries: int = 2_000, seed: int = 0) -> dict[str, Path]:
-    """train.txt (unlabeled text), and BEIR folders gloss-dev/ and gloss-test/."""
+def write_sets(
+    folder: Path, *, distractors: int = 20_000, queries: int = 2_000, seed: int = 0, headwords: bool = False
+) -> dict[str, Path]:
+    """train.txt (unlabeled text), and BEIR folders gloss-dev/ and gloss-test/. `headwords`: the
+    train synsets' lemmas and the GCIDE headwords outside the held-out set go into train.txt too,
+    each on its own line (unpaired: nothing says which definition is whose)."""
     folder.mkdir(parents=True, exist_ok=True)
     every = synsets()
     held = {lemma for s in every if s.split != "train" for lemma in s.lemmas}
     texts = [s.gloss for s in every if s.split == "train"]
-    texts += [d for word, d in gcide_definitions() if word not in held]
+    definitions = [(word, d) for word, d in gcide_definitions() if word not in held]
+    texts += [d for _, d in definitions]
     rng = random.Random(seed)
     rng.shuffle(texts)
+    if headwords:  # shuffled in on their own, so the held-out sets below are drawn as without them
+        words = {lemma for s in every if s.split == "train" for lemma in s.lemmas} - held
+        texts += sorted(words | {word for word, _ in definitions})
+        random.Random(seed + 1).shuffle(texts)
     (folder / "train.txt").write_text("".join(t.replace("\n", " ") + "\n" for t in texts), encoding="utf-8")
     lemmas = sorted({lemma for s in every for lemma in s.lemmas})
     paths = {"train": folder / "train.txt"}

@@ -6,7 +6,8 @@ Each run starts from the bundled MiniLM, trains for `--steps` batches of `--batc
 and is scored on gloss-test MRR@10 and STS-B test (Spearman ×100); gloss-dev and STS-B dev are
 scored too, the sets any choice of settings is made on. Wall times are recorded.
 
-Usage: python bench/simcse.py [--steps 600] [--batch-size 64] [--lr 1e-5] [--batches clustered] [--out FILE]
+Usage: python bench/simcse.py [--steps 600] [--batch-size 64] [--lr 1e-5] [--batches clustered] [--headwords]
+       [--out FILE]
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batches", default="random", help="random or clustered (train/batches.py)")
+    parser.add_argument("--headwords", action="store_true", help="train on the unheld headwords too (gloss_data)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "simcse.json")
     args = parser.parse_args()
     from nestvec.train.data import read_training
@@ -62,7 +64,7 @@ def main() -> None:
         "runs": {},
     }
     with tempfile.TemporaryDirectory(prefix="nestvec-simcse-") as tmp:
-        sets = write_sets(Path(tmp) / "gloss", seed=args.seed)
+        sets = write_sets(Path(tmp) / "gloss", seed=args.seed, headwords=args.headwords)
         start = time.perf_counter()
         results["runs"]["base"] = score("minilm", sets) | {"wall_seconds": round(time.perf_counter() - start, 1)}
         print("base", results["runs"]["base"], flush=True)
@@ -78,6 +80,7 @@ def main() -> None:
         run |= score(str(Path(tmp) / "simcse"), sets)
         run["wall_seconds"] = round(time.perf_counter() - start, 1)
         name = "simcse" if args.batches == "random" else f"simcse-{args.batches}"
+        name += "-headwords" if args.headwords else ""
         results["runs"][name] = run
         print(name, run, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
