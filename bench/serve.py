@@ -8,11 +8,12 @@ process (asyncio keep-alive connections, one per client), back to back, STS-B te
   its dynamic batching) over the same MiniLM folder, under the same load (set up as bench/encode.py
   says: `pip install "infinity-emb[torch,server]"` in that environment);
 - `--mode search`: as the query of /collections/papers/search (k=10, dense) over the 678 demo
-  abstracts, the collection built by the nestvec that serves it. `--srcs OLD/src,src` serves the
-  same load from two checkouts one after the other in the same run, so old and new code compare.
+  abstracts, the collection built by the nestvec that serves it.
+`--srcs OLD/src,src` serves the same load from each checkout in turn in the same run, so old and
+new code compare (search mode: in interleaved rounds; embed mode: once each, old first).
 
 Usage: python bench/serve.py [--mode embed|search] [--levels 1,8,64] [--sizes 1,32] [--backends onnx,torch]
-       [--peers-python PY] [--seconds 20] [--srcs A,B] [--out FILE]
+       [--peers-python PY] [--seconds 20] [--srcs A,B] [--no-unbatched] [--out FILE]
 """
 
 from __future__ import annotations
@@ -125,16 +126,24 @@ def run_clients(url: str, concurrency: int, seconds: float, mode: str = "embed",
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def servers(backends: list[str], threads: int, peers_python: str | None) -> dict[str, Callable[[Path], Any]]:
-    """Each server to load, by label: a function of a log path giving a context that yields its URL."""
+def servers(
+    backends: list[str], threads: int, peers_python: str | None, srcs: list[Path], unbatched: bool = True
+) -> dict[str, Callable[[Path], Any]]:
+    """Each server to load, by label: a function of a log path giving a context that yields its URL.
+    Every tree in `srcs` but the last is labelled with its path; the last one's labels are plain."""
     sys.path.insert(0, str(ROOT))
     from tests.serving import serve_process
 
     found: dict[str, Callable[[Path], Any]] = {}
-    for backend in backends:
-        for label, extra in (("batching", []), ("no_batching", ["--no-batching"])):
-            flags = ["--backend", backend, *extra]
-            found[f"nestvec {backend} {label}"] = lambda log, f=flags: serve_process(f, log=log, threads=threads)
+    modes = (("batching", []), ("no_batching", ["--no-batching"]))[: 2 if unbatched else 1]
+    for number, src in enumerate(srcs):
+        tag = "" if number == len(srcs) - 1 else f" @ {src}"
+        for backend in backends:
+            for label, extra in modes:
+                flags = ["--backend", backend, *extra]
+                found[f"nestvec {backend} {label}{tag}"] = lambda log, f=flags, s=src: serve_process(
+                    f, log=log, threads=threads, src=s
+                )
     if peers_python:
         found["infinity"] = lambda log: infinity_server(peers_python, log)
     return found
@@ -259,7 +268,8 @@ def main() -> None:
     parser.add_argument("--peers-python", help="embed mode: interpreter of an environment with infinity-emb[server]")
     parser.add_argument("--mode", choices=("embed", "search"), default="embed")
     parser.add_argument("--rounds", type=int, default=3, help="search mode: interleaved rounds per tree")
-    parser.add_argument("--srcs", default=str(ROOT / "src"), help="search mode: comma-separated source trees to serve")
+    parser.add_argument("--srcs", default=str(ROOT / "src"), help="comma-separated source trees to serve, in turn")
+    parser.add_argument("--no-unbatched", action="store_true", help="embed mode: skip the --no-batching servers")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
@@ -275,11 +285,14 @@ def main() -> None:
     args.out = args.out or ROOT / "bench" / "results" / "serve.json"
     sizes = [int(x) for x in args.sizes.split(",")]
     backends = args.backends.split(",")
-    results: dict[str, Any] = {
-        "runs": measure(levels, sizes, args.seconds, servers(backends, args.threads, args.peers_python))
-    }
-    results["ratios_at_max_concurrency"] = ratios(results["runs"], levels[-1], sizes, backends)
-    print(json.dumps(results["ratios_at_max_concurrency"], indent=1))
+    srcs = [Path(s).resolve() for s in args.srcs.split(",")]
+    found = servers(backends, args.threads, args.peers_python, srcs, unbatched=not args.no_unbatched)
+    results: dict[str, Any] = {"runs": measure(levels, sizes, args.seconds, found)}
+    if not args.no_unbatched:
+        results["ratios_at_max_concurrency"] = ratios(results["runs"], levels[-1], sizes, backends)
+    if len(srcs) > 1:
+        results["last_tree_over_first"] = tree_ratios(results["runs"], srcs[0])
+    print(json.dumps({k: v for k, v in results.items() if k != "runs"}, indent=1))
     results["setup"] = {
         "machine": platform.machine(),
         "accelerator": accelerator(),
@@ -311,6 +324,18 @@ def ratios(runs: dict, top: int, sizes: list[int], backends: list[str]) -> dict[
             )
             if "infinity" in runs:
                 found[f"{backend} batching / infinity, {size} per request"] = on / rate("infinity", size)
+    return found
+
+
+def tree_ratios(runs: dict, first: Path) -> dict[str, float]:
+    """Requests/s of the last tree over the first, by server, clients and texts per request."""
+    found: dict[str, float] = {}
+    tag = f" @ {first}"
+    for label, rows in runs.items():
+        if label.endswith(tag):
+            for old, new in zip(rows, runs[label.removesuffix(tag)], strict=True):
+                key = f"{label.removesuffix(tag)}, {new['concurrency']} clients, {new['texts_per_request']} per request"
+                found[key] = new["requests_per_s"] / old["requests_per_s"]
     return found
 
 

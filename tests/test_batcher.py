@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import pytest
 
 import nestvec
 from nestvec.serve.batcher import BatchPolicy, MicroBatcher
-from nestvec.serve.model_host import worker_plan
+from nestvec.serve.model_host import _Model, narrow_threads, worker_plan
 
 
 def _answer(
@@ -91,3 +93,82 @@ def test_worker_plan(asked: tuple[int | None, int | None], on_cpu: bool, expecte
     cores = len(os.sched_getaffinity(0))
     assert workers == (1 if asked[0] is None and cores < 2 else expected)
     assert threads == asked[1]  # threads are the user's; None leaves them to the backend
+
+
+def _submit(batcher: MicroBatcher, texts: list[str], found: list[np.ndarray | None]) -> threading.Event:
+    done = threading.Event()
+
+    def settle(rows: np.ndarray | None, error: BaseException | None) -> None:
+        found.append(rows)
+        done.set()
+
+    batcher.submit(texts, [4] * len(texts), settle)
+    return done
+
+
+def test_running_counts_the_batches_being_encoded() -> None:
+    seen: list[int] = []
+    both = threading.Barrier(2, timeout=30)
+
+    def encode(texts: list[str]) -> np.ndarray:
+        both.wait()  # both batches have started
+        seen.append(batcher.running)
+        both.wait()  # and neither ends before the other has looked
+        return np.zeros((len(texts), 3), dtype=np.float32)
+
+    batcher = MicroBatcher(encode, BatchPolicy(enabled=False, workers=2))
+    found: list[np.ndarray | None] = []
+    try:
+        waits = [_submit(batcher, ["one"], found), _submit(batcher, ["two"], found)]
+        assert all(w.wait(30) for w in waits)
+    finally:
+        batcher.close()
+    assert seen == [2, 2] and batcher.running == 0 and len(found) == 2
+
+
+class _Recording:
+    """A real encoder that notes its name in `log` on each call and first runs `hold`."""
+
+    def __init__(self, name: str, real: nestvec.Encoder, log: list[str], hold: Callable[[], None]) -> None:
+        self.name, self.real, self.log, self.hold = name, real, log, hold
+
+    def encode(self, texts: list[str], **options: object) -> np.ndarray:
+        self.log.append(self.name)
+        self.hold()
+        return self.real.encode(texts)
+
+
+def test_a_batch_beside_another_runs_on_the_narrow_encoder(encoder: nestvec.Encoder) -> None:
+    used: list[str] = []
+    first_started, second_started = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        if len(used) == 1:  # the first batch is still running when the second starts
+            first_started.set()
+            assert second_started.wait(30)
+        elif len(used) == 2:
+            second_started.set()
+
+    wide = _Recording("wide", encoder, used, hold)
+    narrow = _Recording("narrow", nestvec.load_encoder("minilm", threads=1), used, hold)
+    model = _Model(cast(nestvec.Encoder, wide), BatchPolicy(enabled=False, workers=2), cast(nestvec.Encoder, narrow))
+    found: list[np.ndarray | None] = []
+    try:
+        first = _submit(model.batcher, ["a sentence about vectors"], found)
+        assert first_started.wait(30)
+        second = _submit(model.batcher, ["another sentence"], found)
+        assert first.wait(30) and second.wait(30)
+        assert _submit(model.batcher, ["a third, alone"], found).wait(30)
+    finally:
+        model.batcher.close()
+    assert used == ["wide", "narrow", "wide"]
+    assert all(rows is not None and rows.shape == (1, encoder.dim) for rows in found)
+
+
+@pytest.mark.parametrize(
+    ("workers", "threads", "expected"), [(2, 4, 2), (3, 6, 2), (2, 1, None), (1, 4, None), (1, None, None)]
+)
+def test_a_batch_beside_others_gets_its_share_of_the_threads(
+    workers: int, threads: int | None, expected: int | None
+) -> None:
+    assert narrow_threads(workers, threads) == expected

@@ -124,6 +124,7 @@ class MicroBatcher:
         self._encode, self.policy, self._observe = encode, policy, observe
         self._line = _Line()
         self.workers = policy.workers or 1
+        self._running, self._count = 0, threading.Lock()
         self._threads = [
             threading.Thread(target=self._run, name=f"nestvec-batcher-{i}", daemon=True) for i in range(self.workers)
         ]
@@ -158,6 +159,11 @@ class MicroBatcher:
                 start, tokens = i + 1, 0
         parts.append((start, len(counts)))
         return parts
+
+    @property
+    def running(self) -> int:
+        """Batches being encoded now (read from `encode`: the caller's own counts)."""
+        return self._running
 
     def close(self) -> None:
         for _ in self._threads:
@@ -201,12 +207,17 @@ class MicroBatcher:
     def _process(self, batch: list[_Request]) -> None:
         texts = [t for r in batch for t in r.texts]
         start = time.perf_counter()
+        with self._count:
+            self._running += 1
         try:
             vectors = self._encode(texts)
         except Exception as exc:  # every waiting request learns of it; the worker lives on
             for r in batch:
                 r.settle(None, exc)
             return
+        finally:
+            with self._count:
+                self._running -= 1
         if self._observe is not None:
             self._observe(len(texts), sum(r.tokens for r in batch), time.perf_counter() - start)
         row = 0

@@ -26,18 +26,26 @@ import numpy as np
 from nestvec.encoders import Encoder, load_encoder
 from nestvec.encoders.loading import runs_on_cpu
 from nestvec.encoders.prompts import model_prompts
+from nestvec.encoders.transformer.onnx_backend import OnnxEncoder
 from nestvec.errors import NestvecError
 from nestvec.serve.batcher import BatchPolicy, MicroBatcher
 from nestvec.serve.frames import LinkClosed, recv_frame, send_frame
 
 
 class _Model:
-    def __init__(self, encoder: Encoder, policy: BatchPolicy) -> None:
-        self.encoder = encoder
+    """One model behind its batcher. `narrow`: the same model on fewer threads (its share of the
+    cores), for a batch that starts while another is running: two batches on all the threads
+    each would run more threads than there are cores (see worker_plan)."""
+
+    def __init__(self, encoder: Encoder, policy: BatchPolicy, narrow: Encoder | None = None) -> None:
+        self.encoder, self.narrow = encoder, narrow
         self.batches = threading.local()  # the batch each request was answered in (its first reports it)
-        self.batcher = MicroBatcher(
-            lambda texts: encoder.encode(texts, batch_size=64, progress=False), policy, observe=self._observe
-        )
+        self.batcher = MicroBatcher(self._encode, policy, observe=self._observe)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        beside = self.narrow is not None and self.batcher.running > 1
+        encoder = self.narrow if beside and self.narrow is not None else self.encoder
+        return encoder.encode(texts, batch_size=64, progress=False)
 
     def _observe(self, texts: int, tokens: int, seconds: float) -> None:
         self.batches.last = [texts, tokens, seconds]
@@ -60,6 +68,7 @@ class Host:
         self.sock, self.config = sock, config
         on_cpu = runs_on_cpu(config["backend"], config["compute"])
         workers, self.threads = worker_plan(config["batching"]["workers"], config["threads"], on_cpu=on_cpu)
+        self.narrow_threads = narrow_threads(workers, self.threads) if on_cpu else None
         self.policy = BatchPolicy(**{**config["batching"], "workers": workers})
         self.models: dict[str, _Model] = {}
         self._send_lock = threading.Lock()
@@ -106,7 +115,10 @@ class Host:
         if key not in self.models:
             settings = {name: self.config[name] for name in ("backend", "compute")}
             encoder = load_encoder(model, layers=layers, pooling=pooling, threads=self.threads, **settings)
-            self.models[key] = _Model(encoder, self.policy)
+            narrow = None
+            if self.narrow_threads is not None and isinstance(encoder, OnnxEncoder):  # torch's threads are global
+                narrow = load_encoder(model, layers=layers, pooling=pooling, threads=self.narrow_threads, **settings)
+            self.models[key] = _Model(encoder, self.policy, narrow)
         return self.models[key].describe()
 
     def _embed(self, rid: int, model: _Model, texts: list[str], *, truncate: bool) -> None:
@@ -144,14 +156,22 @@ def worker_plan(workers: int | None, threads: int | None, *, on_cpu: bool) -> tu
     return workers, threads
 
 
+def narrow_threads(workers: int, threads: int | None) -> int | None:
+    """Threads for a batch that runs beside another: each worker's share of the cores, or None
+    where that is no fewer than a lone batch gets. Measured (docs/benchmarks.md "Serving
+    embeddings"): 64 clients of 32 sentences, 1.12x the requests/s of two 2-thread batches at once
+    on 2 cores; a lone batch keeps every thread (one thread would slow a lone request down)."""
+    cores = threads or len(os.sched_getaffinity(0))
+    share = max(1, cores // workers)
+    return share if workers > 1 and share < cores else None
+
+
 def _error(exc: BaseException) -> dict[str, Any]:
     kind = type(exc).__name__ if isinstance(exc, NestvecError) else "ModelFailure"
     return {"error": str(exc) or type(exc).__name__, "kind": kind}
 
 
 def main(argv: list[str]) -> None:
-    from nestvec.encoders.transformer.onnx_backend import OnnxEncoder
-
     OnnxEncoder.spin_wait = False  # the HTTP process needs the cores between batches
     sock = socket.socket(fileno=int(argv[0]))
     Host(sock, json.loads(argv[1])).serve()
