@@ -172,3 +172,20 @@ def test_a_batch_beside_others_gets_its_share_of_the_threads(
     workers: int, threads: int | None, expected: int | None
 ) -> None:
     assert narrow_threads(workers, threads) == expected
+
+
+def test_a_second_session_that_fails_to_load_leaves_the_first(
+    encoder: nestvec.Encoder, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fail() -> nestvec.Encoder:
+        raise MemoryError("no room for a second copy")
+
+    model = _Model(encoder, BatchPolicy(enabled=False, workers=2))
+    try:
+        model.add_narrow(fail)
+        found: list[np.ndarray | None] = []
+        assert _submit(model.batcher, ["still answered"], found).wait(30)
+    finally:
+        model.batcher.close()
+    assert model.narrow is None and found[0] is not None and found[0].shape == (1, encoder.dim)
+    assert "no room for a second copy" in caplog.text

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,8 @@ from nestvec.errors import NestvecError
 from nestvec.serve.batcher import BatchPolicy, MicroBatcher
 from nestvec.serve.frames import LinkClosed, recv_frame, send_frame
 
+log = logging.getLogger("nestvec.serve")
+
 
 class _Model:
     """One model behind its batcher. `narrow`: the same model on fewer threads (its share of the
@@ -41,6 +45,12 @@ class _Model:
         self.encoder, self.narrow = encoder, narrow
         self.batches = threading.local()  # the batch each request was answered in (its first reports it)
         self.batcher = MicroBatcher(self._encode, policy, observe=self._observe)
+
+    def add_narrow(self, load: Callable[[], Encoder]) -> None:
+        try:
+            self.narrow = load()
+        except Exception as exc:  # batches beside another keep running on every thread
+            log.warning("The second session of %s could not be loaded: %s", self.encoder.name, exc)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         beside = self.narrow is not None and self.batcher.running > 1
@@ -115,10 +125,14 @@ class Host:
         if key not in self.models:
             settings = {name: self.config[name] for name in ("backend", "compute")}
             encoder = load_encoder(model, layers=layers, pooling=pooling, threads=self.threads, **settings)
-            narrow = None
+            self.models[key] = _Model(encoder, self.policy)
             if self.narrow_threads is not None and isinstance(encoder, OnnxEncoder):  # torch's threads are global
-                narrow = load_encoder(model, layers=layers, pooling=pooling, threads=self.narrow_threads, **settings)
-            self.models[key] = _Model(encoder, self.policy, narrow)
+                options = {"layers": layers, "pooling": pooling, "threads": self.narrow_threads, **settings}
+                # after start-up, not before it: until it is there, every batch runs on `encoder`
+                loading = threading.Thread(
+                    target=self.models[key].add_narrow, args=(lambda: load_encoder(model, **options),), daemon=True
+                )
+                loading.start()
         return self.models[key].describe()
 
     def _embed(self, rid: int, model: _Model, texts: list[str], *, truncate: bool) -> None:
