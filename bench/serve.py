@@ -279,13 +279,13 @@ def main() -> None:
         print(json.dumps(asyncio.run(run)))
         return
     levels = [int(x) for x in args.levels.split(",")]
+    srcs = [Path(s).resolve() for s in args.srcs.split(",")]
     if args.mode == "search":
-        search(args, levels)
+        search(args, levels, srcs)
         return
     args.out = args.out or ROOT / "bench" / "results" / "serve.json"
     sizes = [int(x) for x in args.sizes.split(",")]
     backends = args.backends.split(",")
-    srcs = [Path(s).resolve() for s in args.srcs.split(",")]
     found = servers(backends, args.threads, args.peers_python, srcs, unbatched=not args.no_unbatched)
     results: dict[str, Any] = {"runs": measure(levels, sizes, args.seconds, found)}
     if not args.no_unbatched:
@@ -339,8 +339,7 @@ def tree_ratios(runs: dict, first: Path) -> dict[str, float]:
     return found
 
 
-def search(args: argparse.Namespace, levels: list[int]) -> None:
-    srcs = [Path(s).resolve() for s in args.srcs.split(",")]
+def search(args: argparse.Namespace, levels: list[int], srcs: list[Path]) -> None:
     results = measure_search(levels, args.seconds, args.threads, args.backend, srcs, args.rounds)
     if len(srcs) > 1:
         first, last = results[str(srcs[0])], results[str(srcs[-1])]

@@ -6,10 +6,13 @@ same way), serves it, warms up for 2 s, then reads each process's user+system CP
 SECONDS-long run of the clients.
 
 Usage: python bench/serve_cpu.py SRC [SECONDS] [SERVE FLAGS...]   (e.g. src 10 --workers 1)
+With OUT=FILE in the environment, the figures (and each process's resident memory after the run)
+are added to FILE, a JSON list, one entry per run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,10 +51,19 @@ def main() -> None:
             before = cpu_seconds(server)
             row = load.run_clients(url, 8, seconds, "search")
             after = cpu_seconds(server)
+            resident = {p.pid: p.memory_info().rss / 2**20 for p in [server, *server.children(recursive=True)]}
     print(row)
+    processes = []
     for pid, (name, spent) in after.items():
         per_request = (spent - before.get(pid, ("", 0.0))[1]) / row["requests"] * 1000
-        print(f"{name:60s} {per_request:.2f} ms CPU per request")
+        print(f"{name:60s} {per_request:.2f} ms CPU per request, {resident[pid]:.0f} MB resident")
+        processes.append({"process": name, "cpu_ms_per_request": per_request, "resident_mb": resident[pid]})
+    if os.environ.get("OUT"):
+        out = Path(os.environ["OUT"])
+        runs = json.loads(out.read_text()) if out.exists() else []
+        command = "python bench/serve_cpu.py " + " ".join(sys.argv[1:])
+        runs.append({"command": command, "src": str(src), "load": row, "processes": processes})
+        out.write_text(json.dumps(runs, indent=1) + "\n")
 
 
 if __name__ == "__main__":

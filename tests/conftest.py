@@ -139,17 +139,10 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def checkpoint_is_whole(checkpoint: Path) -> bool:
-    """Its trainer_state.json, written last and not atomically, is there and parses."""
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 def kill_at_checkpoint(process: subprocess.Popen[str], checkpoint: Path) -> None:
     """SIGKILL a training run as soon as `checkpoint` is whole."""
+    from nestvec.train.finetune import checkpoint_is_whole
+
     deadline = time.monotonic() + 600
     while not checkpoint_is_whole(checkpoint) and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1][-3000:]

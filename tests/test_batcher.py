@@ -151,7 +151,8 @@ def test_a_batch_beside_another_runs_on_the_narrow_encoder(encoder: nestvec.Enco
 
     wide = _Recording("wide", encoder, used, hold)
     narrow = _Recording("narrow", nestvec.load_encoder("minilm", threads=1), used, hold)
-    model = _Model(cast(nestvec.Encoder, wide), BatchPolicy(enabled=False, workers=2), cast(nestvec.Encoder, narrow))
+    model = _Model(cast(nestvec.Encoder, wide), BatchPolicy(enabled=False, workers=2))
+    model.add_narrow(lambda: cast(nestvec.Encoder, narrow))
     found: list[np.ndarray | None] = []
     try:
         first = _submit(model.batcher, ["a sentence about vectors"], found)

@@ -13,8 +13,8 @@ import pytest
 import nestvec
 from nestvec.errors import InputError, InputFileError
 from nestvec.train.data import read_training
-from nestvec.train.finetune import RECORD_KEY, FinetuneConfig, finetune
-from tests.conftest import ROOT, checkpoint_is_whole, kill_at_checkpoint, papers
+from nestvec.train.finetune import RECORD_KEY, FinetuneConfig, checkpoint_is_whole, finetune
+from tests.conftest import ROOT, kill_at_checkpoint, papers
 
 pytest.importorskip("datasets", reason="nestvec train needs the 'train' extra")
 st = pytest.importorskip("sentence_transformers", reason="nestvec train needs the 'train' extra")

@@ -14,6 +14,7 @@ Run by `ModelLink` as `python -m nestvec.serve.model_host FD CONFIG_JSON`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -41,8 +42,9 @@ class _Model:
     cores), for a batch that starts while another is running: two batches on all the threads
     each would run more threads than there are cores (see worker_plan)."""
 
-    def __init__(self, encoder: Encoder, policy: BatchPolicy, narrow: Encoder | None = None) -> None:
-        self.encoder, self.narrow = encoder, narrow
+    def __init__(self, encoder: Encoder, policy: BatchPolicy) -> None:
+        self.encoder = encoder
+        self.narrow: Encoder | None = None  # set by add_narrow, once loaded
         self.batches = threading.local()  # the batch each request was answered in (its first reports it)
         self.batcher = MicroBatcher(self._encode, policy, observe=self._observe)
 
@@ -53,8 +55,8 @@ class _Model:
             log.warning("The second session of %s could not be loaded: %s", self.encoder.name, exc)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        beside = self.narrow is not None and self.batcher.running > 1
-        encoder = self.narrow if beside and self.narrow is not None else self.encoder
+        narrow = self.narrow
+        encoder = narrow if narrow is not None and self.batcher.running > 1 else self.encoder
         return encoder.encode(texts, batch_size=64, progress=False)
 
     def _observe(self, texts: int, tokens: int, seconds: float) -> None:
@@ -129,10 +131,8 @@ class Host:
             if self.narrow_threads is not None and isinstance(encoder, OnnxEncoder):  # torch's threads are global
                 options = {"layers": layers, "pooling": pooling, "threads": self.narrow_threads, **settings}
                 # after start-up, not before it: until it is there, every batch runs on `encoder`
-                loading = threading.Thread(
-                    target=self.models[key].add_narrow, args=(lambda: load_encoder(model, **options),), daemon=True
-                )
-                loading.start()
+                load = functools.partial(load_encoder, model, **options)
+                threading.Thread(target=self.models[key].add_narrow, args=(load,), daemon=True).start()
         return self.models[key].describe()
 
     def _embed(self, rid: int, model: _Model, texts: list[str], *, truncate: bool) -> None:

@@ -344,13 +344,14 @@ def _last_checkpoint(checkpoints: Path) -> Path | None:
     """
     numbered = [p for p in checkpoints.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     for folder in sorted(numbered, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
-        if _whole(folder):
+        if checkpoint_is_whole(folder):
             return folder
         shutil.rmtree(folder, ignore_errors=True)
     return None
 
 
-def _whole(checkpoint: Path) -> bool:
+def checkpoint_is_whole(checkpoint: Path) -> bool:
+    """Its trainer_state.json, written last and not atomically, is there and parses."""
     try:
         json.loads((checkpoint / "trainer_state.json").read_text())
     except (OSError, ValueError):
