@@ -204,6 +204,19 @@ def test_store_is_wal_and_fully_synchronous(small: Collection, tmp_path: Path) -
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def test_store_reads_through_a_memory_map_and_searches_alike(small: Collection, tmp_path: Path) -> None:
+    """Hits' rows are read through a map (cheaper than a system call per page); a second handle
+    that reads page by page answers the same, and a write made through the map's owner shows."""
+    assert small._store._db.execute("PRAGMA mmap_size").fetchone()[0] > 0
+    reader = Collection.open(tmp_path / "c")
+    reader._store._db.execute("PRAGMA mmap_size=0")
+    assert [(h.id, h.text, h.metadata) for h in small.search("pizza dough", k=10)] == [
+        (h.id, h.text, h.metadata) for h in reader.search("pizza dough", k=10)
+    ]
+    small.add([Document("pizza", "How to knead pizza dough by hand.", {"tags": {}})])
+    assert reader.search("pizza dough", k=1)[0].metadata == {"tags": {}}
+
+
 def test_searches_and_writes_from_many_threads_share_one_collection(tmp_path: Path, encoder: nestvec.Encoder) -> None:
     """Searches run side by side while another thread adds, upserts and deletes; nothing is lost or mixed up."""
     import threading

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nestvec.store.sparse import SparseSpec, search_sql
+from nestvec.store.sqlite_guard import mapped
 
 
 class KeywordReader:
@@ -44,7 +45,7 @@ class KeywordReader:
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
-            db = sqlite3.connect(str(self._path), check_same_thread=False, isolation_level=None)
+            db = mapped(sqlite3.connect(str(self._path), check_same_thread=False, isolation_level=None))
             # A scratch FTS5 table with the index's tokenizer turns query words into index terms
             # (stemmed exactly as FTS5 stems them); fts5vocab then gives each term's document count.
             db.executescript(

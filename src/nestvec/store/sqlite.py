@@ -19,7 +19,7 @@ import numpy as np
 from nestvec.errors import CollectionError, CollectionGoneError
 from nestvec.store import rowsum
 from nestvec.store.sparse import SparseSpec
-from nestvec.store.sqlite_guard import Guard, Transaction, advice, disk_full
+from nestvec.store.sqlite_guard import Guard, Transaction, advice, disk_full, mapped
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -129,7 +129,7 @@ class SQLiteStore:
             db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            return db
+            return mapped(db)
         # A read-only folder (a read-only mount, a backup): SQLite opens a WAL database read-only
         # through its existing -shm file; without one (a clean close folds the WAL in), nothing
         # can change the file, so it is opened as immutable.
@@ -137,7 +137,7 @@ class SQLiteStore:
         shm = self.path.with_name(self.path.name + "-shm")
         mode = "mode=ro" if wal.exists() and shm.exists() else "mode=ro&immutable=1"
         uri = f"{self.path.resolve().as_uri()}?{mode}"
-        return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        return mapped(sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None))
 
     def close(self) -> None:
         with self._lock:
@@ -396,7 +396,8 @@ class SQLiteStore:
 
 def _stored_doc(row: Sequence[Any]) -> StoredDoc:
     """A documents row (id, text, metadata, tokens, truncated, …) as a StoredDoc."""
-    return StoredDoc(row[0], row[1], json.loads(row[2]), int(row[3]), bool(row[4]))
+    metadata = {} if row[2] == "{}" else json.loads(row[2])  # most rows: spares a search 10 decodes
+    return StoredDoc(row[0], row[1], metadata, int(row[3]), bool(row[4]))
 
 
 def _vector_batches(rows: list[Any], dim: int, batch: int = 8192) -> Iterator[tuple[np.ndarray, np.ndarray]]:

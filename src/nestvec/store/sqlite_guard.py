@@ -58,3 +58,15 @@ class Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def mapped(db: sqlite3.Connection) -> sqlite3.Connection:
+    """`db` reading its file through a memory map (SQLite caps the size: 2 GB in Python's build).
+
+    A search looks up its hits' rows at random places in a file far larger than SQLite's page
+    cache, and on a virtual machine a system call per page read costs more than the lookup itself
+    (docs/benchmarks.md, "Against Chroma and LanceDB", session 27). Writes still go through the
+    journal, and the mapped pages are the kernel's page cache, not the process's memory.
+    """
+    db.execute(f"PRAGMA mmap_size={1 << 40}")
+    return db
