@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +216,18 @@ def test_store_reads_through_a_memory_map_and_searches_alike(small: Collection, 
     ]
     small.add([Document("pizza", "How to knead pizza dough by hand.", {"tags": {}})])
     assert reader.search("pizza dough", k=1)[0].metadata == {"tags": {}}
+
+
+def test_hits_are_read_from_their_own_index_not_the_vectors_table(small: Collection, tmp_path: Path) -> None:
+    from nestvec.store import sqlite as store_sqlite
+
+    sql = store_sqlite._CHUNK_ROWS.format(small._store._hits_from, "?,?")
+    plan = str(small._store._db.execute(f"EXPLAIN QUERY PLAN {sql}", [1, 2]).fetchall())
+    assert "COVERING INDEX chunks_hits" in plan
+    with closing(sqlite3.connect(tmp_path / "c" / "store.sqlite3")) as db:
+        table = {r[0]: (r[1], r[2]) for r in db.execute("SELECT label, doc_id, chunk_no FROM chunks NOT INDEXED")}
+    rows = small.chunk_rows([*table, 10**9])
+    assert {label: (r.doc_id, r.number) for label, r in rows.items()} == table and len(table) == 40
 
 
 def test_searches_and_writes_from_many_threads_share_one_collection(tmp_path: Path, encoder: nestvec.Encoder) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +101,25 @@ def test_a_collection_written_by_nestvec_0_1_opens_and_answers_identically(tmp_p
     with Collection.open(folder) as reopened:  # written back in the current format, still the same recipe
         assert reopened.get(["new"])[0].text.startswith("Binary codes")
         assert json.loads((folder / "config.json").read_text())["recipe"]["index"]["precision"] == "int8"
+
+
+def test_an_older_store_gets_the_hits_index_from_compact_and_answers_the_same(tmp_path: Path) -> None:
+    folder = shutil.copytree(LEGACY / "papers-0.1", tmp_path / "old")
+    answers = json.loads((LEGACY / "papers-0.1-answers.json").read_text())
+
+    def hits_index() -> bool:
+        with closing(sqlite3.connect(folder / "store.sqlite3")) as db:
+            return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_hits'").fetchone() is not None
+
+    assert not hits_index()  # opening alone writes no index: it would hold other writers for seconds
+    with Collection.open(folder) as old:
+        old.compact()
+    assert hits_index()
+    with Collection.open(folder) as compacted:
+        for key, expected in answers.items():
+            mode, query = key.split(":", 1)
+            hits = compacted.search(query, k=5, mode=mode)
+            assert [[h.id, h.chunk.number if h.chunk else None] for h in hits] == [[e[0], e[2]] for e in expected]
 
 
 def test_eval_int8_codes_are_the_collections_int8_vectors(tmp_path: Path, encoder: nestvec.Encoder) -> None:
