@@ -81,18 +81,9 @@ def main() -> None:
         results[src] = json.loads(done.stdout.strip().splitlines()[-1])
         added = results[src]["collection"]["p50_ms"] - results[src]["index"]["p50_ms"]
         print(src, json.dumps(results[src]), f"collection adds {added:.3f} ms at p50", flush=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "command": "python bench/search_overhead.py " + " ".join(sys.argv[1:]),
-                "machine": platform.processor() or platform.machine(),
-                "results": results,
-                "date": time.strftime("%Y-%m-%d"),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    command = "python bench/search_overhead.py " + " ".join(sys.argv[1:])
+    record = {"command": command, "machine": platform.processor() or platform.machine(), "results": results}
+    args.out.write_text(json.dumps({**record, "date": time.strftime("%Y-%m-%d")}, indent=2) + "\n")
     print("saved", args.out)
 
 
