@@ -88,15 +88,10 @@ def test_cli_options_and_http_schema_come_from_the_one_table() -> None:
 
 def test_a_collection_written_by_nestvec_0_1_opens_and_answers_identically(tmp_path: Path) -> None:
     folder = shutil.copytree(LEGACY / "papers-0.1", tmp_path / "old")
-    answers = json.loads((LEGACY / "papers-0.1-answers.json").read_text())
     with Collection.open(folder) as old:
         assert old.recipe.index.codes == "int8" and old.recipe.vectors.dims == 128
         assert old.recipe.long_documents.mode == "split" and old.info().index_status == "loaded from checkpoint"
-        for key, expected in answers.items():
-            mode, query = key.split(":", 1)
-            hits = old.search(query, k=5, mode=mode)
-            assert [[h.id, h.chunk.number if h.chunk else None] for h in hits] == [[e[0], e[2]] for e in expected]
-            np.testing.assert_allclose([h.score for h in hits], [e[1] for e in expected], atol=1e-5)
+        _answers_as_recorded(old)
         old.add([nestvec.Document("new", "Binary codes and int8 codes for vector search.")])
     with Collection.open(folder) as reopened:  # written back in the current format, still the same recipe
         assert reopened.get(["new"])[0].text.startswith("Binary codes")
@@ -105,7 +100,6 @@ def test_a_collection_written_by_nestvec_0_1_opens_and_answers_identically(tmp_p
 
 def test_an_older_store_gets_the_hits_index_from_compact_and_answers_the_same(tmp_path: Path) -> None:
     folder = shutil.copytree(LEGACY / "papers-0.1", tmp_path / "old")
-    answers = json.loads((LEGACY / "papers-0.1-answers.json").read_text())
 
     def hits_index() -> bool:
         with closing(sqlite3.connect(folder / "store.sqlite3")) as db:
@@ -116,10 +110,17 @@ def test_an_older_store_gets_the_hits_index_from_compact_and_answers_the_same(tm
         old.compact()
     assert hits_index()
     with Collection.open(folder) as compacted:
-        for key, expected in answers.items():
-            mode, query = key.split(":", 1)
-            hits = compacted.search(query, k=5, mode=mode)
-            assert [[h.id, h.chunk.number if h.chunk else None] for h in hits] == [[e[0], e[2]] for e in expected]
+        _answers_as_recorded(compacted)
+
+
+def _answers_as_recorded(collection: Collection) -> None:
+    """The 0.1 fixture's recorded hits (ids, best chunks, scores) for each of its queries."""
+    answers = json.loads((LEGACY / "papers-0.1-answers.json").read_text())
+    for key, expected in answers.items():
+        mode, query = key.split(":", 1)
+        hits = collection.search(query, k=5, mode=mode)
+        assert [[h.id, h.chunk.number if h.chunk else None] for h in hits] == [[e[0], e[2]] for e in expected]
+        np.testing.assert_allclose([h.score for h in hits], [e[1] for e in expected], atol=1e-5)
 
 
 def test_eval_int8_codes_are_the_collections_int8_vectors(tmp_path: Path, encoder: nestvec.Encoder) -> None:

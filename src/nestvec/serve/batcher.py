@@ -124,7 +124,7 @@ class MicroBatcher:
         self._encode, self.policy, self._observe = encode, policy, observe
         self._line = _Line()
         self.workers = policy.workers or 1
-        self._running, self._count = 0, threading.Lock()
+        self._running, self._running_lock = 0, threading.Lock()
         self._threads = [
             threading.Thread(target=self._run, name=f"nestvec-batcher-{i}", daemon=True) for i in range(self.workers)
         ]
@@ -207,7 +207,7 @@ class MicroBatcher:
     def _process(self, batch: list[_Request]) -> None:
         texts = [t for r in batch for t in r.texts]
         start = time.perf_counter()
-        with self._count:
+        with self._running_lock:
             self._running += 1
         try:
             vectors = self._encode(texts)
@@ -216,7 +216,7 @@ class MicroBatcher:
                 r.settle(None, exc)
             return
         finally:
-            with self._count:
+            with self._running_lock:
                 self._running -= 1
         if self._observe is not None:
             self._observe(len(texts), sum(r.tokens for r in batch), time.perf_counter() - start)

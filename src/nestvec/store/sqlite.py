@@ -21,7 +21,12 @@ from nestvec.store import rowsum
 from nestvec.store.sparse import SparseSpec
 from nestvec.store.sqlite_guard import Guard, Transaction, advice, disk_full, mapped
 
-SCHEMA = """
+# What a search reads of its hits' chunks, in a B-tree of its own: the chunks table holds each
+# vector too (two rows to a page), so hits read from it land on as many cold pages of a file
+# gigabytes long; this index is a few percent of its size and stays in memory. Stores made
+# before it existed get it from `compact` (seconds per million rows: too long for an open).
+HITS_INDEX = 'CREATE INDEX IF NOT EXISTS chunks_hits ON chunks(label, doc_id, chunk_no, start, "end")'
+SCHEMA = f"""
 CREATE TABLE documents (
     id TEXT PRIMARY KEY,
     text TEXT NOT NULL,
@@ -49,12 +54,6 @@ CREATE INDEX removed_by_version ON removed(version);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO meta VALUES ('version', 0), ('log_floor', 0);
 """
-# What a search reads of its hits' chunks, in a B-tree of its own: the chunks table holds each
-# vector too (two rows to a page), so hits read from it land on as many cold pages of a file
-# gigabytes long; this index is a few percent of its size and stays in memory. Stores made
-# before it existed get it from `compact` (seconds per million rows: too long for an open).
-HITS_INDEX = 'CREATE INDEX IF NOT EXISTS chunks_hits ON chunks(label, doc_id, chunk_no, start, "end")'
-SCHEMA = SCHEMA.replace("{HITS_INDEX}", HITS_INDEX)
 _CHUNK_ROWS = 'SELECT label, doc_id, chunk_no, start, "end" FROM chunks {} WHERE label IN ({})'
 _PUT_DOCUMENT = (
     "INSERT OR REPLACE INTO documents (id, text, metadata, tokens, truncated, crc) VALUES (?, ?, ?, ?, ?, ?)"

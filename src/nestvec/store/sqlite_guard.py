@@ -1,4 +1,5 @@
-"""The store's lock and transactions, and SQLite's failures turned into one clear CollectionError."""
+"""The store's lock, transactions and connection settings, and SQLite's failures turned into one
+clear CollectionError."""
 
 from __future__ import annotations
 
