@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from nestvec.errors import CollectionError, IndexCorruptError
-from nestvec.index import checkpoint
+from nestvec.index import checkpoint, hugepages
 from nestvec.index.spec import IndexSpec
 from nestvec.index.vector_index import VectorIndex
 from nestvec.store.sqlite import Change, SQLiteStore
@@ -88,6 +88,11 @@ class LiveIndex:
             raise
 
     def _open(self) -> VectorIndex:
+        index = self._load_or_rebuild()
+        hugepages.advise(index.faiss)
+        return index
+
+    def _load_or_rebuild(self) -> VectorIndex:
         if not (self.folder / "config.json").exists():
             self.status = "built from the store"
             return self._rebuild()
@@ -181,6 +186,7 @@ class LiveIndex:
             self._index = self._rebuild()
         finally:
             self._compacting = False
+        hugepages.advise(self._index.faiss)
         self.status = "compacted"
         self._store.prune_log(self._index.version)
         return CompactReport(before, self._index.table.size, time.perf_counter() - start)
