@@ -18,6 +18,9 @@ from nestvec.index.spill import Spill
 _TRAIN_SAMPLE = 200_000
 
 
+_NO_LABEL = np.iinfo(np.int64).max  # ranks a missing row last among equal scores
+
+
 class VectorIndex:
     """Rows are numbered in insertion order; faiss ids are those row numbers.
 
@@ -225,12 +228,17 @@ class VectorIndex:
     def _top_rows(self, found: np.ndarray, scores: np.ndarray, k: int) -> list[SearchResult]:
         """The k best of each query's candidates (row -1 = none), best first, ties by label."""
         valid = found >= 0
-        labels = np.where(valid, self.table.labels[np.maximum(found, 0)], np.iinfo(np.int64).max)
-        scores = np.where(valid, scores, -np.inf).astype(np.float32)
+        everywhere = bool(valid.all())  # the common case skips the masking: a dozen calls on a 1 ms search
+        if everywhere:
+            labels = self.table.labels[found]
+        else:
+            labels = np.where(valid, self.table.labels[np.maximum(found, 0)], _NO_LABEL)
+            scores = np.where(valid, scores, -np.inf)
         order = np.lexsort((labels, -scores), axis=-1)[:, :k]  # one 2-D sort for the whole batch
-        labels, scores = np.take_along_axis(labels, order, 1), np.take_along_axis(scores, order, 1)
-        counts = np.take_along_axis(valid, order, 1).sum(axis=1)
-        return [SearchResult(labels[q, :n], scores[q, :n]) for q, n in enumerate(counts.tolist())]
+        rows = np.arange(len(order))[:, None]
+        labels, scores = labels[rows, order], scores[rows, order].astype(np.float32, copy=False)
+        counts = [order.shape[1]] * len(order) if everywhere else valid[rows, order].sum(axis=1).tolist()
+        return [SearchResult(labels[q, :n], scores[q, :n]) for q, n in enumerate(counts)]
 
     def decoded(self, labels: np.ndarray) -> np.ndarray:
         """What the stored codes of `labels` decode to (ascending label order), as search scores them."""

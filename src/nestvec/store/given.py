@@ -31,10 +31,12 @@ def checked_vectors(vectors: Any, *, rows: int | None, dim: int, what: str) -> n
             f"{what} must have shape ({'n' if rows is None else rows}, {dim}): one vector per item, as wide as "
             f"the collection's model; got {matrix.shape}."
         )
-    if not np.isfinite(matrix).all():
-        row = int(np.nonzero(~np.isfinite(matrix).all(axis=1))[0][0])
-        raise InputError(f"{what}: row {row} holds NaN or infinity.")
-    norms = np.linalg.norm(matrix, axis=1)
+    squares = np.einsum("ij,ij->i", matrix, matrix)  # one pass; NaN and infinity carry through to it
+    if not np.isfinite(squares).all():
+        broken = np.nonzero(~np.isfinite(matrix).all(axis=1))[0]
+        if len(broken):  # else finite values too large to square: refused below for their norm
+            raise InputError(f"{what}: row {int(broken[0])} holds NaN or infinity.")
+    norms = np.sqrt(squares)
     off = np.nonzero(np.abs(norms - 1.0) > NORM_TOLERANCE)[0]
     if len(off):
         raise InputError(

@@ -22,6 +22,7 @@ from nestvec.store.types import Chunk, Hit
 
 Ranked = list[tuple[str, float]]  # (document id, score), best first
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nestvec-bm25")
+_FUSION = Fusion()  # made once: checking a Fusion's fields costs more than a dense search's bookkeeping
 
 
 class Searcher:
@@ -44,7 +45,7 @@ class Searcher:
         fusion: Fusion | None,
     ) -> list[list[Hit]]:
         """`vectors`: the queries embedded as the documents were (None when nothing is stored yet)."""
-        fusion = fusion or Fusion()
+        fusion = fusion or _FUSION
         where, params = compile_filter(filter) if filter is not None else (None, [])
         depth = k if mode != "hybrid" else max(k, fusion.depth)
         rows: list[dict[str, ChunkRow]] = [{} for _ in queries]
