@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +16,7 @@ from nestvec.index.vector_index import VectorIndex
 from nestvec.recipe import Recipe
 from nestvec.store.filters import compile_filter
 from nestvec.store.fusion import Fusion, check_mode
+from nestvec.store.hit_rows import HitRows
 from nestvec.store.keywords import KeywordReader
 from nestvec.store.live_index import LiveIndex
 from nestvec.store.sqlite import ChunkRow, SQLiteStore
@@ -28,6 +30,9 @@ _FUSION = Fusion()  # made once: checking a Fusion's fields costs more than a de
 class Searcher:
     def __init__(self, store: SQLiteStore, live: LiveIndex, recipe: Recipe) -> None:
         self._store, self._live, self._recipe = store, live, recipe
+        # The hit rows read for one loaded index, dropped with it (held weakly: a replaced index
+        # must not stay in memory until the next search).
+        self._rows: tuple[weakref.ref[VectorIndex], HitRows] | None = None
         self._keywords = KeywordReader(store.path, recipe.sparse) if recipe.sparse is not None else None
 
     def close(self) -> None:
@@ -81,8 +86,9 @@ class Searcher:
         self, index: VectorIndex, vector: np.ndarray, result: SearchResult, k: int, allowed: np.ndarray | None
     ) -> tuple[Ranked, dict[str, ChunkRow]]:
         fetch = k
+        hit_rows = self._hit_rows(index)
         while True:
-            rows = self._store.chunk_rows(result.labels.tolist())
+            rows = hit_rows(result.labels.tolist())
             best: dict[str, tuple[float, ChunkRow]] = {}
             for label, score in zip(result.labels.tolist(), result.scores.tolist(), strict=True):
                 row = rows.get(label)
@@ -94,6 +100,16 @@ class Searcher:
             result = index.search(vector[None, :], fetch, allowed=allowed)[0]
         chosen = list(best.items())[:k]
         return [(doc_id, score) for doc_id, (score, _) in chosen], {doc_id: row for doc_id, (_, row) in chosen}
+
+    def _hit_rows(self, index: VectorIndex) -> Callable[[list[int]], dict[int, ChunkRow]]:
+        """Rows from memory (hit_rows.py), or from SQLite for a store made before its hits index:
+        reading that one's rows in label order would read every vector."""
+        if not self._store.has_hits_index:
+            return self._store.chunk_rows
+        held = self._rows
+        if held is None or held[0]() is not index:
+            held = self._rows = (weakref.ref(index), HitRows(self._store))
+        return held[1].rows
 
     # -- sparse ------------------------------------------------------------------------------
     def _sparse(self, query: str, k: int, where: str | None, params: list[Any]) -> Ranked:

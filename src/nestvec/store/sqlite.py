@@ -55,6 +55,7 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO meta VALUES ('version', 0), ('log_floor', 0);
 """
 _CHUNK_ROWS = 'SELECT label, doc_id, chunk_no, start, "end" FROM chunks {} WHERE label IN ({})'
+_ROWS_AFTER = 'SELECT label, doc_id, chunk_no, start, "end" FROM chunks {} WHERE label > ? ORDER BY label LIMIT ?'
 _PUT_DOCUMENT = (
     "INSERT OR REPLACE INTO documents (id, text, metadata, tokens, truncated, crc) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -376,6 +377,21 @@ class SQLiteStore:
                 sql = _CHUNK_ROWS.format(self._hits_from, ",".join("?" * len(part)))
                 out.update((row[0], ChunkRow._make(row)) for row in self._db.execute(sql, part))
         return out
+
+    @property
+    def has_hits_index(self) -> bool:
+        return bool(self._hits_from)
+
+    def chunk_rows_after(self, label: int, batch: int = 100_000) -> Iterator[list[ChunkRow]]:
+        """Every chunk's row above `label`, in label order, a batch per statement (the lock is not held between)."""
+        while True:
+            with self._lock:
+                sql = _ROWS_AFTER.format(self._hits_from)
+                rows = [ChunkRow._make(row) for row in self._db.execute(sql, (label, batch))]
+            if not rows:
+                return
+            yield rows
+            label = rows[-1].label
 
     def all_chunks(self, dim: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Every chunk's (labels, vectors, document ids), in label order."""
