@@ -3,6 +3,8 @@ through other handles (another process's connection), and dropped with the index
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 import nestvec
@@ -64,3 +66,15 @@ def test_a_compaction_starts_new_rows_and_answers_alike(tmp_path):
         assert c._searcher._rows is not held and c._searcher._rows[0]() is c._live.loaded
         assert [[i for i, _ in hits] for hits in after] == [[i for i, _ in hits] for hits in before]
         assert all(int(i[1:]) % 2 == 1 for hits in after for i, _ in hits)
+
+
+def test_small_writes_between_searches_add_small_parts_never_a_copy_of_the_table(tmp_path):
+    with nestvec.Collection.create(tmp_path / "c", RECIPE) as c:
+        c.add(docs(0, 64), vectors=unit(64, 4))
+        held = HitRows(c._store)
+        for step in range(24):
+            c.add(docs(100 + step, 101 + step), vectors=unit(1, 10 + step))
+            labels = c._store.all_chunks(384)[0].tolist()
+            assert held.rows(labels) == c._store.chunk_rows(labels)
+            sizes = [len(part.labels) for part in held._parts]
+            assert sizes[0] >= 64 and all(a > 2 * b for a, b in itertools.pairwise(sizes))  # O(log n) parts

@@ -1,8 +1,9 @@
 """Which document and window each chunk label stands for, held in memory for searches.
 
 A search turns its k labels into documents. Read from SQLite, each label is a B-tree descent
-through pages that the index's own search has just pushed out of the CPU's caches and TLB: on
-1M vectors that cost about 20 µs a label, a fifth of a whole search. Labels are never reused
+through pages that the index's own search has just pushed out of the CPU's caches and TLB (on
+1M vectors, read from memory instead: 0.03-0.04 ms less a search of about 0.85,
+bench/results/search-overhead-session28.json). Labels are never reused
 (AUTOINCREMENT) and a chunk's document and window never change once written (only its vector
 may be rewritten), so a row read once stays true: the table is read once, in label order, and
 extended by the labels written since (always above the highest one read). A label deleted since
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,49 +25,60 @@ from nestvec.store.sqlite import ChunkRow, SQLiteStore
 _STRINGS = np.dtypes.StringDType()
 
 
+class _Part(NamedTuple):
+    labels: np.ndarray  # ascending
+    docs: np.ndarray
+    spans: np.ndarray  # (chunk number, start, end) per row
+
+
 class HitRows:
     def __init__(self, store: SQLiteStore) -> None:
         self._store = store
         self._lock = threading.Lock()  # one reader of new rows at a time; lookups read a snapshot
-        empty = np.empty(0, dtype=np.int64)
-        self._table: tuple[np.ndarray, np.ndarray, np.ndarray] = (empty, np.empty(0, dtype=_STRINGS), empty)
+        # Parts in label order, each under half the size of the one before (merged like a binary
+        # counter): a search after a small write reads only the new rows and never copies the whole
+        # table; a row is copied O(log n) times in all, and a lookup visits O(log n) parts.
+        self._parts: list[_Part] = []
 
     def rows(self, labels: Sequence[int]) -> dict[int, ChunkRow]:
         """The rows of `labels` that exist (or existed after this table was read)."""
         wanted = np.asarray(labels, dtype=np.int64)
-        known, docs, spans = self._table
-        if len(wanted) and (not len(known) or wanted.max() > known[-1]):
-            known, docs, spans = self._extend()
-        at = np.minimum(np.searchsorted(known, wanted), max(len(known) - 1, 0))
-        hit = known[at] == wanted if len(known) else np.zeros(len(wanted), dtype=bool)
-        out = {
-            label: ChunkRow(label, doc, *span)
-            for label, doc, span in zip(
-                wanted[hit].tolist(), docs[at[hit]].tolist(), spans[at[hit]].tolist(), strict=True
-            )
-        }
-        missing = wanted[~hit].tolist()
-        if missing:  # deleted before this table was read: the store says so for certain
-            out.update(self._store.chunk_rows(missing))
+        parts = self._parts
+        if len(wanted) and (not parts or wanted.max() > parts[-1].labels[-1]):
+            parts = self._extend()
+        out: dict[int, ChunkRow] = {}
+        missing = np.ones(len(wanted), dtype=bool)
+        for part in parts:
+            at = np.minimum(np.searchsorted(part.labels, wanted), len(part.labels) - 1)
+            hit = part.labels[at] == wanted
+            if hit.any():
+                missing &= ~hit
+                rows = zip(wanted[hit].tolist(), part.docs[at[hit]].tolist(), part.spans[at[hit]].tolist(), strict=True)
+                out.update((label, ChunkRow(label, doc, *span)) for label, doc, span in rows)
+        if missing.any():  # deleted before this table was read: the store says so for certain
+            out.update(self._store.chunk_rows(wanted[missing].tolist()))
         return out
 
-    def _extend(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _extend(self) -> list[_Part]:
         with self._lock:
-            known, docs, spans = self._table
-            after = int(known[-1]) if len(known) else -1
-            parts = [(known, docs, spans)]
-            for batch in self._store.chunk_rows_after(after):
-                parts.append(
-                    (
-                        np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch)),
-                        np.array([r[1] for r in batch], dtype=_STRINGS),
-                        np.array([r[2:] for r in batch], dtype=np.int64).reshape(len(batch), 3),
-                    )
-                )
-            if len(parts) > 1:
-                self._table = (
-                    np.concatenate([p[0] for p in parts]),
-                    np.concatenate([p[1] for p in parts]),
-                    np.concatenate([p[2].reshape(-1, 3) for p in parts]),
-                )
-            return self._table
+            parts = list(self._parts)
+            after = int(parts[-1].labels[-1]) if parts else -1
+            new = [_columns(batch) for batch in self._store.chunk_rows_after(after)]  # a batch's tuples at a time
+            if new:
+                parts.append(_joined(new))
+            while len(parts) > 1 and len(parts[-2].labels) <= 2 * len(parts[-1].labels):
+                parts[-2:] = [_joined(parts[-2:])]
+            self._parts = parts
+            return parts
+
+
+def _columns(rows: list[ChunkRow]) -> _Part:
+    return _Part(
+        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+        np.array([r[1] for r in rows], dtype=_STRINGS),
+        np.array([r[2:] for r in rows], dtype=np.int64).reshape(len(rows), 3),
+    )
+
+
+def _joined(parts: list[_Part]) -> _Part:
+    return parts[0] if len(parts) == 1 else _Part(*(np.concatenate(column) for column in zip(*parts, strict=True)))
