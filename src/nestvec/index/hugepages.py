@@ -8,8 +8,8 @@ arrays' aligned interiors ask (MADV_HUGEPAGE, so they keep them if they are move
 collapsed in place (MADV_COLLAPSE, Linux 6.1+). The collapse copies the pages: about 2 s per
 600 MB here, so it runs on a thread of its own and searches go on meanwhile; the contents never
 change. Where the kernel declines (another OS, THP off, an older kernel) nothing changes.
-On 1M MiniLM vectors (HNSW32, int8 codes) faiss's own search went from 0.53 to 0.40 ms p50
-(bench/search_overhead.py; docs/benchmarks.md).
+On 1M MiniLM vectors (HNSW32, int8 codes) faiss's own search went from 0.43-0.44 to 0.37 ms
+p50 (bench/results/search-overhead-session28.json; docs/benchmarks.md).
 """
 
 from __future__ import annotations
