@@ -72,11 +72,12 @@ class HitRows:
             return parts
 
 
-def _columns(rows: list[ChunkRow]) -> _Part:
+def _columns(rows: list[tuple[int, str, int, int, int]]) -> _Part:
+    labels, docs, *spans = zip(*rows, strict=True)
     return _Part(
-        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-        np.array([r[1] for r in rows], dtype=_STRINGS),
-        np.array([r[2:] for r in rows], dtype=np.int64).reshape(len(rows), 3),
+        np.array(labels, dtype=np.int64),
+        np.array(docs, dtype=_STRINGS),
+        np.array(spans, dtype=np.int64).T.copy(),  # row-major: one hit's three values side by side
     )
 
 

@@ -382,16 +382,16 @@ class SQLiteStore:
     def has_hits_index(self) -> bool:
         return bool(self._hits_from)
 
-    def chunk_rows_after(self, label: int, batch: int = 100_000) -> Iterator[list[ChunkRow]]:
-        """Every chunk's row above `label`, in label order, a batch per statement (the lock is not held between)."""
+    def chunk_rows_after(self, label: int, batch: int = 100_000) -> Iterator[list[tuple[int, str, int, int, int]]]:
+        """Every chunk's (label, doc_id, number, start, end) above `label`, in label order, a batch
+        per statement (the lock is not held between)."""
         while True:
             with self._lock:
-                sql = _ROWS_AFTER.format(self._hits_from)
-                rows = [ChunkRow._make(row) for row in self._db.execute(sql, (label, batch))]
+                rows = self._db.execute(_ROWS_AFTER.format(self._hits_from), (label, batch)).fetchall()
             if not rows:
                 return
             yield rows
-            label = rows[-1].label
+            label = rows[-1][0]
 
     def all_chunks(self, dim: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Every chunk's (labels, vectors, document ids), in label order."""
