@@ -73,12 +73,13 @@ if store == "nestvec":
             if knobs["compact"]:
                 c.compact()
     def opened():
-        import threading
         c = nestvec.Collection.open(folder / "c")
         c.search_vectors(X[:1], k=1)  # loads the index, which starts its huge-page collapse
-        for t in threading.enumerate():  # timed once the index sits on 2 MB pages, as in a server
-            if t.name == "nestvec-hugepages":
-                t.join()
+        try:  # timed once the index sits on 2 MB pages, as in a server (older trees have no collapse)
+            from nestvec.index import hugepages
+            hugepages.wait()
+        except ImportError:
+            pass
         return lambda q: [h.id for h in c.search_vectors(q[None, :], k=10)[0]]
 elif store == "chroma":
     import chromadb

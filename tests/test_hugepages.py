@@ -64,7 +64,8 @@ def test_a_large_hnsw_index_is_collapsed_into_huge_pages_and_answers_the_same():
     start, size = max(hugepages.arrays(index.faiss), key=lambda span: span[1])  # 18 MB of floats
     thread = hugepages.advise(index.faiss)
     assert thread is not None
-    thread.join()
+    hugepages.wait()
+    assert not thread.is_alive()
     # Asking splits the mapping at 2 MB boundaries: read the part that holds the middle of the codes.
     assert huge_bytes_at(start + size // 2) >= 4 * hugepages.HUGE_PAGE
     after = index.search(queries, 10)

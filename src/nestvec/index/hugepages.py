@@ -26,6 +26,7 @@ HUGE_PAGE = 2 << 20
 MADV_HUGEPAGE = 14
 MADV_COLLAPSE = 25
 MIN_BYTES = 8 * HUGE_PAGE  # smaller arrays fit the TLB's reach anyway: not worth a thread
+THREAD_NAME = "nestvec-hugepages"
 
 Span = tuple[int, int]  # (address, bytes)
 
@@ -38,9 +39,16 @@ def advise(index: Any) -> threading.Thread | None:
     if sum(size for _, size in spans) < MIN_BYTES:
         return None
     # The thread holds `index`, so the arrays outlive the calls that name their addresses.
-    thread = threading.Thread(target=collapse, args=(spans, index), name="nestvec-hugepages", daemon=True)
+    thread = threading.Thread(target=collapse, args=(spans, index), name=THREAD_NAME, daemon=True)
     thread.start()
     return thread
+
+
+def wait() -> None:
+    """Return once every collapse started so far is done (benchmarks time the steady state)."""
+    for thread in threading.enumerate():
+        if thread.name == THREAD_NAME:
+            thread.join()
 
 
 def arrays(index: Any) -> list[Span]:

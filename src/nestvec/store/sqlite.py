@@ -54,8 +54,9 @@ CREATE INDEX removed_by_version ON removed(version);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT INTO meta VALUES ('version', 0), ('log_floor', 0);
 """
-_CHUNK_ROWS = 'SELECT label, doc_id, chunk_no, start, "end" FROM chunks {} WHERE label IN ({})'
-_ROWS_AFTER = 'SELECT label, doc_id, chunk_no, start, "end" FROM chunks {} WHERE label > ? ORDER BY label LIMIT ?'
+_HIT_ROWS = 'SELECT label, doc_id, chunk_no, start, "end" FROM chunks {} WHERE '  # + the index to read, or ""
+_CHUNK_ROWS = _HIT_ROWS + "label IN ({})"
+_ROWS_AFTER = _HIT_ROWS + "label > ? ORDER BY label LIMIT ?"
 _PUT_DOCUMENT = (
     "INSERT OR REPLACE INTO documents (id, text, metadata, tokens, truncated, crc) VALUES (?, ?, ?, ?, ?, ?)"
 )
