@@ -5,8 +5,8 @@ long; on 4 KB pages nearly every hop misses the TLB, and under a hypervisor each
 page tables. Linux's transparent huge pages are, by the common default (`madvise`), given only
 to memory that asks, and faiss allocates its arrays itself, so once an index is in memory its
 arrays' aligned interiors ask (MADV_HUGEPAGE, so they keep them if they are moved) and are
-collapsed in place (MADV_COLLAPSE, Linux 6.1+). The collapse copies the pages: about 2 s per
-600 MB here, so it runs on a thread of its own and searches go on meanwhile; the contents never
+collapsed in place (MADV_COLLAPSE, Linux 6.1+). The collapse copies the pages (seconds per
+GB), so it runs on a thread of its own and searches go on meanwhile; the contents never
 change. Where the kernel declines (another OS, THP off, an older kernel) nothing changes.
 On 1M MiniLM vectors (HNSW32, int8 codes) faiss's own search went from 0.43-0.44 to 0.37 ms
 p50 (bench/results/search-overhead-session28.json; docs/benchmarks.md).
