@@ -76,5 +76,39 @@ def test_small_writes_between_searches_add_small_parts_never_a_copy_of_the_table
             c.add(docs(100 + step, 101 + step), vectors=unit(1, 10 + step))
             labels = c._store.all_chunks(384)[0].tolist()
             assert held.rows(labels) == c._store.chunk_rows(labels)
-            sizes = [len(part.labels) for part in held._parts]
+            sizes = [len(part.docs) for part in held._parts]
             assert sizes[0] >= 64 and all(a > 2 * b for a, b in itertools.pairwise(sizes))  # O(log n) parts
+
+
+def test_rows_without_gaps_hold_no_labels_and_rows_after_deletions_keep_theirs(tmp_path):
+    with nestvec.Collection.create(tmp_path / "c", RECIPE) as c:
+        c.add(docs(0, 30), vectors=unit(30, 5))
+        store = c._store
+        dense = HitRows(store)
+        labels = store.all_chunks(384)[0].tolist()
+        assert dense.rows(labels) == store.chunk_rows(labels)
+        assert [part.labels for part in dense._parts] == [None]  # found by subtraction
+        c.delete(["d3", "d17"])
+        c.add(docs(30, 40), vectors=unit(10, 6))
+        gapped = HitRows(store)
+        everything = list(range(min(labels) - 2, max(labels) + 20))
+        assert gapped.rows(everything) == store.chunk_rows(everything)
+        assert gapped._parts[0].labels is not None and len(gapped._parts[0].docs) == 38
+        # the two deleted since the read map to their documents, as read
+        assert dense.rows(everything) == {**store.chunk_rows(everything), **dense.rows(labels)}
+        assert {part.spans.dtype for part in dense._parts} == {np.dtype(np.int32)}
+
+
+def test_parts_joined_across_a_gap_keep_their_labels():
+    from nestvec.store.hit_rows import _columns, _joined
+
+    a = _columns([(1, "a", 0, 0, 4), (2, "b", 0, 0, 4), (3, "c", 0, 0, 4)])
+    b = _columns([(5, "e", 0, 0, 4), (6, "f", 1, 2, 9)])
+    c = _columns([(7, "g", 0, 0, 4)])
+    assert a.labels is None and b.labels is None
+    gapped, dense = _joined([a, b]), _joined([b, c])
+    assert gapped.labels.tolist() == [1, 2, 3, 5, 6] and dense.labels is None and (dense.first, dense.last) == (5, 7)
+    hit, at = gapped.find(np.array([4, 5, 6, 9]))
+    assert hit.tolist() == [False, True, True, False] and gapped.docs[at[hit]].tolist() == ["e", "f"]
+    hit, at = dense.find(np.array([4, 6, 8]))
+    assert hit.tolist() == [False, True, False] and dense.spans[at[hit]].tolist() == [[1, 2, 9]]

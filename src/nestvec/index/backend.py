@@ -147,6 +147,21 @@ def deserialize(spec: IndexSpec, data: bytes) -> Any:
     return faiss.deserialize_index_binary(array) if spec.binary else faiss.deserialize_index(array)
 
 
+def read_mapped(path: str) -> Any:
+    """The faiss index saved at `path`, its codes and graph left in the file (mapped, read-only).
+
+    Such an index must never be written to: faiss aborts the process on a write to a mapped
+    array. VectorIndex copies it into owned memory (`owned`) before its first write.
+    """
+    faiss = faiss_module()
+    return faiss.read_index(path, faiss.IO_FLAG_MMAP_IFC)
+
+
+def owned(spec: IndexSpec, index: Any) -> Any:
+    """A copy of `index` in the process's own memory, which writes may change."""
+    return deserialize(spec, serialize(spec, index))
+
+
 def ram_bytes(spec: IndexSpec, index: Any) -> int:
     """Memory of the codes plus the graph links or the list ids (and the projection, if any)."""
     held = 0 if index is core(index) else 4 * int(index.d) * int(core(index).d)

@@ -11,6 +11,7 @@ config.json, so a save killed half-way leaves the previous checkpoint whole.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -150,16 +151,22 @@ def _load(folder: Path, spec: IndexSpec, dim: int) -> tuple[VectorIndex, str]:
         config = read_config(folder, "index")
     except CollectionError as exc:
         raise IndexCorruptError(str(exc)) from exc
-    if IndexSpec.from_dict(config.get("spec", {})) != spec or config.get("dim") != dim:
+    if _layout(IndexSpec.from_dict(config.get("spec", {}))) != _layout(spec) or config.get("dim") != dim:
         raise IndexCorruptError(f"{folder} was saved for another index setting than the collection's recipe.")
-    blobs = {_role(name): _read_checked(folder / name, crc) for name, crc in _files(config)}
-    if TABLE not in blobs:
+    files = {_role(name): (folder / name, crc) for name, crc in _files(config)}
+    if TABLE not in files:
         raise IndexCorruptError(f"{folder}/config.json lists no row table.")
-    tensors = load_tensors(blobs[TABLE])
+    tensors = load_tensors(_read_checked(*files[TABLE]))
     index = VectorIndex(spec, dim)
     index.table = LabelTable(tensors["labels"], tensors["alive"].astype(bool))
     index.pending = tensors["pending"].reshape(-1, dim).astype(np.float32)
-    index.faiss = backend.deserialize(spec, blobs[CODES]) if CODES in blobs else None
+    if CODES in files and spec.mmap:
+        _check_file(*files[CODES])
+        # Saves never rewrite a file in place (new names, then config.json), so the mapping stays
+        # what was checked; a later save unlinks the file, and the mapping keeps its pages.
+        index.faiss, index.mapped = backend.read_mapped(str(files[CODES][0])), True
+    elif CODES in files:
+        index.faiss = backend.deserialize(spec, _read_checked(*files[CODES]))
     index.spill = _load_spill(folder, config.get("spill"), spec, index.faiss is not None)
     index.version = int(config["store_version"])
     if spec.keeps_exact:
@@ -196,6 +203,25 @@ def _load_spill(folder: Path, meta: Any, spec: IndexSpec, trained: bool) -> Spil
         return Spill.from_dict(meta)
     except (TypeError, KeyError, ValueError) as exc:
         raise IndexCorruptError(f"{folder}/config.json lacks the spill rule of its lists ({exc!r}).") from exc
+
+
+def _layout(spec: IndexSpec) -> IndexSpec:
+    """What a checkpoint's files depend on: whether a process maps them or copies them does not count."""
+    return dataclasses.replace(spec, mmap=False)
+
+
+def _check_file(path: Path, crc: int) -> None:
+    """`_read_checked` through one small buffer: a mapped index's file is never all in the heap."""
+    found, buffer = 0, bytearray(1 << 20)
+    view = memoryview(buffer)
+    try:
+        with path.open("rb", buffering=0) as fh:
+            while size := fh.readinto(buffer):
+                found = zlib.crc32(view[:size], found)
+    except OSError as exc:
+        raise IndexCorruptError(f"{path} cannot be read ({exc}).") from exc
+    if found != crc:
+        raise IndexCorruptError(f"{path} fails its checksum (crc32 {found:08x}, expected {crc:08x}).")
 
 
 def _read_checked(path: Path, crc: int) -> bytes:

@@ -12,7 +12,8 @@ from nestvec.registry import unknown_name_message
 STRATEGIES = ("flat", "hnsw", "ivf")
 CODES = ("float32", "float16", "int8", "binary", "rabitq")
 UNSUPPORTED = {("hnsw", "rabitq")}  # (strategy, codes) pairs with no faiss structure here
-_TUNABLE = ("rescore", "hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe", "spill", "code_dims")
+_TUNABLE = ("rescore", "hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe", "spill", "code_dims", "mmap")
+MAPPABLE = ("flat", "hnsw")  # strategies whose saved codes and graph faiss can search in place
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class IndexSpec:
     `code_dims` (rabitq) codes a projection of the vectors onto their top principal directions
     (uncentered, so inner products are kept within it): fewer bytes a code; the candidates are
     still rescored with the full vectors.
+    `mmap` (flat, hnsw) searches the saved codes and graph where they lie in the checkpoint file,
+    through the page cache, instead of a private copy: processes on one collection share one copy
+    that the kernel may evict, for slower hops (4 KB pages; no huge pages for file mappings here).
+    A process's first write to such an index copies it into its own memory.
     """
 
     strategy: str = "flat"
@@ -42,6 +47,7 @@ class IndexSpec:
     nprobe: int | None = None  # lists visited per query; None picks nlist / 16
     spill: int = 0  # percent of vectors given a second list (index/spill.py)
     code_dims: int | None = None  # width the codes see (rabitq); None = the vectors' own
+    mmap: bool = False  # search the checkpoint's codes in place (index/mapped.py)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -62,6 +68,11 @@ class IndexSpec:
             raise InputError(
                 f"code_dims projects the vectors before RaBitQ coding: it needs codes 'rabitq', "
                 f"got {self.codes}; drop code_dims or use codes='rabitq'."
+            )
+        if self.mmap and (self.strategy not in MAPPABLE or self.binary):
+            raise InputError(
+                f"mmap searches the saved codes of a flat or hnsw index over float32, float16, int8 or rabitq "
+                f"codes in place, got {self.strategy} over {self.codes} codes; set mmap=false, or pick one of those."
             )
         if self.spill and (self.strategy != "ivf" or self.binary):
             raise InputError(
@@ -117,6 +128,7 @@ class IndexSpec:
         text = self.strategy if self.codes == "float32" else f"{self.strategy}+{self.codes}"
         text += f"@{self.code_dims}d" if self.code_dims else ""
         text += f" spill {self.spill}%" if self.spill else ""
+        text += " mapped" if self.mmap else ""
         return f"{text} rescore×{self.rescore}" if self.rescores else text
 
     def to_dict(self) -> dict[str, Any]:

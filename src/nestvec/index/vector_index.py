@@ -40,6 +40,7 @@ class VectorIndex:
         self.pending = np.empty((0, dim), dtype=np.float32)
         self.faiss: Any = None if spec.train_at() else backend.create(spec, dim, lists=0)
         self.spill: Spill | None = None  # fitted with the lists when spec.spill > 0
+        self.mapped = False  # faiss's arrays lie in a checkpoint file (spec.mmap): copied before a write
         self.version = 0  # the store version this index reflects
 
     def __len__(self) -> int:
@@ -73,6 +74,8 @@ class VectorIndex:
             if self.spill is not None:
                 self.spill.add(backend.core(self.faiss), backend.project(self.faiss, codes), rows)
         else:
+            if self.mapped:
+                self.faiss, self.mapped = backend.owned(self.spec, self.faiss), False
             self.faiss.add(codes)  # sequential ids, equal to the rows since every row is added in order
 
     def lists(self) -> int:
@@ -258,11 +261,11 @@ class VectorIndex:
 
     # -- accounting --------------------------------------------------------------------------
     def ram_bytes(self) -> int:
-        """Anonymous memory held: codes, graph or lists, labels, untrained rows (not the mmapped floats)."""
+        """Anonymous memory held: codes, graph or lists, labels, untrained rows (not what is mapped from files)."""
         held = self.table.size * 9 + self.pending.nbytes
         if self.exact is not None:
             held += self.exact.nbytes_ram()
-        return held + (backend.ram_bytes(self.spec, self.faiss) if self.faiss is not None else 0)
+        return held + (backend.ram_bytes(self.spec, self.faiss) if self.faiss is not None and not self.mapped else 0)
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None

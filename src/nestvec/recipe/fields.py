@@ -201,6 +201,13 @@ FIELDS: tuple[Field, ...] = (
         optional=True,
     ),
     Field(
+        "mmap",
+        bool,
+        _I.mmap,
+        "index",
+        "Flat/HNSW: search the saved codes in place through the page cache (shared between processes).",
+    ),
+    Field(
         "long_documents",
         str,
         _D.mode,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nestvec import heap
 from nestvec.errors import CollectionError, IndexCorruptError
 from nestvec.index import checkpoint, hugepages
 from nestvec.index.spec import IndexSpec
@@ -89,7 +90,9 @@ class LiveIndex:
 
     def _open(self) -> VectorIndex:
         index = self._load_or_rebuild()
-        hugepages.advise(index.faiss)
+        heap.release()  # the files read and the rows replayed
+        if not index.mapped:  # file mappings get no huge pages from this kernel's madvise mode
+            hugepages.advise(index.faiss)
         return index
 
     def _load_or_rebuild(self) -> VectorIndex:
