@@ -27,6 +27,8 @@ class ExactVectors:
         self._map: np.ndarray | None = None
         self._parts: list[np.ndarray] = []
         self._tail = np.empty((0, dim), dtype=np.float32)
+        # Rows read from another ExactVectors in a new order until persisted (`permuted`).
+        self._source: tuple[ExactVectors, np.ndarray] | None = None
         if path is not None and disk_rows:
             size = path.stat().st_size if path.exists() else 0
             if size < disk_rows * self.row_bytes:
@@ -48,12 +50,30 @@ class ExactVectors:
 
     @property
     def rows(self) -> int:
-        return self.disk_rows + len(self._tail) + sum(len(p) for p in self._parts)
+        return self.disk_rows + self._sourced + len(self._tail) + sum(len(p) for p in self._parts)
+
+    @property
+    def _sourced(self) -> int:
+        return 0 if self._source is None else len(self._source[1])
+
+    def permuted(self, order: np.ndarray) -> ExactVectors:
+        """These rows renumbered (new row i = row `order[i]`), read through this object, and written
+        whole, in the new order, by the next `persist`: no copy of them in RAM meanwhile."""
+        out = ExactVectors(self.dim)
+        out._source = (self, np.asarray(order, dtype=np.int64))
+        return out
 
     def append(self, vectors: np.ndarray) -> None:
         self._parts.append(np.array(vectors, dtype=np.float32))
 
     def get(self, rows: np.ndarray) -> np.ndarray:
+        if self._source is not None:
+            source, order = self._source
+            out = np.empty((len(rows), self.dim), dtype=np.float32)
+            sourced = rows < len(order)
+            out[sourced] = source.get(order[rows[sourced]])
+            out[~sourced] = self.tail[rows[~sourced] - len(order)]
+            return out
         if self._map is not None and (len(rows) == 0 or rows.max() < self.disk_rows):
             return np.asarray(self._map[rows])
         out = np.empty((len(rows), self.dim), dtype=np.float32)
@@ -64,7 +84,7 @@ class ExactVectors:
         return out
 
     def nbytes_ram(self) -> int:
-        return (self.rows - self.disk_rows) * self.row_bytes
+        return (self.rows - self.disk_rows - self._sourced) * self.row_bytes
 
     def persist(self, folder: Path, stem: str) -> Path:
         """Make every row durable under `folder`; returns the file that now holds them.
@@ -87,7 +107,7 @@ class ExactVectors:
             fh.flush()
             os.fsync(fh.fileno())
         self.path, self.disk_rows = path, self.rows
-        self._tail, self._parts = np.empty((0, self.dim), dtype=np.float32), []
+        self._tail, self._parts, self._source = np.empty((0, self.dim), dtype=np.float32), [], None
         self._map = _map_rows(path, self.rows, self.dim) if self.rows else None
         return path
 

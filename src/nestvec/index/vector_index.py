@@ -107,6 +107,28 @@ class VectorIndex:
         self._add_codes(np.arange(len(pending), dtype=np.int64), pending)
         self._drop_from_lists(np.flatnonzero(~self.table.alive))
 
+    # -- layout ------------------------------------------------------------------------------
+    @property
+    def reorderable(self) -> bool:
+        """A trained HNSW graph over float or int8 codes: renumbering its rows by cluster speeds
+        its searches (index/layout.py); other structures scan their rows or lists in order."""
+        return self.spec.strategy == "hnsw" and not self.spec.binary and self.faiss is not None
+
+    def reorder(self) -> None:
+        """Renumber the rows so that near vectors sit near each other in memory; searches answer
+        the same. Rows appended later follow in insertion order. The caller holds off searches."""
+        if not self.reorderable or self.table.size < 2:
+            return
+        from nestvec.index import layout
+
+        order = layout.cluster_order(self.table.size, self._exact_rows, self.dim)
+        if self.mapped:
+            self.faiss, self.mapped = backend.owned(self.spec, self.faiss), False
+        backend.core(self.faiss).permute_entries(order)
+        self.table.permute(order)
+        if self.exact is not None:
+            self.exact = self.exact.permuted(order)
+
     def remove(self, labels: np.ndarray) -> None:
         self._drop_from_lists(self.table.kill(np.asarray(labels, dtype=np.int64)))
 

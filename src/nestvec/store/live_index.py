@@ -27,6 +27,9 @@ from nestvec.store.sqlite import Change, SQLiteStore
 
 log = logging.getLogger("nestvec")
 INDEX_DIR = "index"
+# Rows in insertion order before a checkpoint renumbers an HNSW graph's rows by cluster
+# (index/layout.py): below this a graph fits the caches' reach well enough to skip the k-means.
+REORDER_FLOOR = 50_000
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class LiveIndex:
         # the first batches alone (420 lists for 1M rows) and a compaction could never grow them.
         index = VectorIndex(self.spec, self.dim, expected=self._store.chunk_count())
         self._replay(index)
+        index.reorder()
         self._generation = uuid.uuid4().hex[:12]
         self._unsaved = 0
         try:
@@ -151,11 +155,23 @@ class LiveIndex:
             return False
         if self._compact_if_mostly_dead():
             return True
-        saved = checkpoint.save(index, self.folder, generation=self._generation)
+        reordered = self._reorder_if_due(index)
+        saved = checkpoint.save(index, self.folder, generation=self._generation, replace=reordered)
         self._unsaved = 0
         if saved:
             self._store.prune_log(index.version)
         return saved
+
+    def _reorder_if_due(self, index: VectorIndex) -> bool:
+        """Renumber the rows by cluster once those in insertion order reach the floor and outnumber
+        those renumbered last time: geometric, so a big build pays O(1) times its size in all."""
+        unordered = index.table.size - index.table.reordered_rows
+        if not index.reorderable or unordered < max(REORDER_FLOOR, index.table.reordered_rows):
+            return False
+        index.reorder()
+        self._generation = uuid.uuid4().hex[:12]  # a new row layout: its own vectors file
+        hugepages.advise(index.faiss)
+        return True
 
     def _compact_if_mostly_dead(self) -> bool:
         """More tombstones than live rows (upserts keep the replaced rows until a rebuild): rebuild.

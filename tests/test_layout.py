@@ -1,0 +1,89 @@
+"""HNSW rows renumbered by cluster (index/layout.py): the same answers, labels still found by row and
+row by label, the float vectors moved with their rows, and collections that reorder on compaction
+and on checkpoints of a grown index, then reopen (mapped or copied) into the same layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nestvec
+from nestvec.index.labels import LabelTable
+from nestvec.index.spec import IndexSpec
+from nestvec.index.vector_index import VectorIndex
+from nestvec.store import check, live_index
+
+
+def unit(n: int, seed: int, dim: int = 384) -> np.ndarray:
+    x = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    x[:, : dim // 8] += 2.0 * np.random.default_rng(seed + 100).normal(size=(n, 1)).astype(np.float32)  # some structure
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def answers(index: VectorIndex, queries: np.ndarray, k: int = 10) -> list[list[tuple[int, float]]]:
+    return [list(zip(r.labels.tolist(), np.round(r.scores, 5).tolist(), strict=True)) for r in index.search(queries, k)]
+
+
+def test_a_permuted_label_table_finds_rows_in_label_order_and_takes_later_labels():
+    table = LabelTable()
+    table.append(np.array([3, 5, 8, 13, 21]))
+    table.kill(np.array([8]))
+    table.permute(np.array([4, 2, 0, 3, 1]))
+    assert table.labels.tolist() == [21, 8, 3, 13, 5] and table.alive.tolist() == [True, False, True, True, True]
+    assert table.positions(np.array([21, 3, 5, 99, 8])).tolist() == [2, 4, 0]  # labels 3, 5, 21; 8 is dead
+    with pytest.raises(nestvec.errors.InputError, match="strictly increasing"):
+        table.append(np.array([20]))  # below a label the permuted rows hold
+    assert table.append(np.array([34, 55])).tolist() == [5, 6]
+    assert table.positions(np.array([55, 13, 34])).tolist() == [3, 5, 6]
+    assert table.kill(np.array([13, 55])).tolist() == [3, 6] and table.alive_count == 4
+    again = LabelTable(table.labels, table.alive)  # as loaded from a checkpoint
+    assert again.reordered_rows == 7 and again.positions(np.array([3, 5, 21, 34])).tolist() == [2, 4, 0, 5]
+    assert LabelTable(np.array([1, 2, 4])).reordered_rows == 0
+
+
+@pytest.mark.parametrize("codes", ["float16", "int8", "float32"])
+def test_reordering_renumbers_rows_and_answers_the_same(codes: str):
+    vectors, queries = unit(4000, 0, dim=64), unit(30, 1, dim=64)
+    index = VectorIndex(IndexSpec.make("hnsw", codes), 64)
+    index.add(np.arange(10, 4010, dtype=np.int64), vectors)
+    index.remove(np.array([10, 500, 2000]))
+    before, decoded = answers(index, queries), index.decoded(np.arange(10, 4010))
+    index.reorder()
+    assert index.table.reordered_rows == 4000 and not np.all(np.diff(index.table.labels) > 0)
+    assert answers(index, queries) == before and np.array_equal(index.decoded(np.arange(10, 4010)), decoded)
+    index.add(np.array([5000, 5001]), queries[:2])
+    index.remove(np.array([11, 5001]))
+    found = answers(index, queries[:3], k=3)
+    assert found[0][0][0] == 5000 and all(label not in (11, 5001, 10) for hits in found for label, _ in hits)
+
+
+def test_compaction_and_checkpoints_of_a_grown_collection_reorder_and_reopen_alike(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(live_index, "REORDER_FLOOR", 1_000)
+    vectors, queries = unit(3000, 2), unit(20, 3)
+    folder = tmp_path / "c"
+    with nestvec.Collection.create(folder, "minilm:index=hnsw:codes=float16:rescore=0:bm25=false") as c:
+        c.add([{"id": f"d{i}", "text": f"row {i}"} for i in range(1500)], vectors=vectors[:1500])
+        assert c._live.loaded.table.reordered_rows == 0  # below the floor until the checkpoint
+    with nestvec.Collection.open(folder) as c:  # closing checkpointed 1,500 rows in insertion order: reordered
+        assert c._live.loaded.table.reordered_rows == 1500
+        c.add([{"id": f"d{i}", "text": f"row {i}"} for i in range(1500, 3000)], vectors=vectors[1500:])
+        c.delete(["d7"])
+        grown = [[h.id for h in hits] for hits in c.search_vectors(queries, k=5)]
+    for mmap in (False, True):
+        with nestvec.Collection.open(folder) as c:
+            index = c._live.loaded
+            assert index.table.reordered_rows == 3000 and index.mapped == mmap
+            assert [[h.id for h in hits] for hits in c.search_vectors(queries, k=5)] == grown
+            report = check.check_collection(folder, model=False)
+            assert report.ok, report
+        config = folder / "config.json"
+        config.write_text(config.read_text().replace('"mmap": false', '"mmap": true'))
+    with nestvec.Collection.open(folder) as c:
+        c.compact()
+        index = c._live.loaded
+        assert index.table.reordered_rows == 2999 and not index.mapped
+        rebuilt = [[h.id for h in hits] for hits in c.search_vectors(queries, k=5)]  # a new graph: near, not equal
+        assert sum(len(set(a) & set(b)) for a, b in zip(rebuilt, grown, strict=True)) >= 0.9 * 5 * len(grown)
+        assert check.check_collection(folder, model=False).ok
