@@ -4,9 +4,10 @@ A graph search hops from node to node; with rows in insertion order, consecutive
 unrelated pages, and each misses the caches and the TLB (under a hypervisor a TLB miss walks two
 page tables). Grouping the rows by k-means cluster puts a query's neighbourhood on a few pages.
 The graph is unchanged, only renumbered, so every search answers the same. On 1M MiniLM
-vectors (HNSW32 over float16, efSearch 72, faiss alone, one query at a time): 0.44 → 0.32 ms p50
-searched in place from the checkpoint file, 0.33-0.35 → 0.31 ms in a private copy on 2 MB
-pages (1,024 clusters; bench/reorder.py, bench/results/reorder.json).
+vectors (HNSW32 over float16, efSearch 72, faiss alone, one query at a time, best of 3 rounds):
+0.45 → 0.31 ms p50 searched in place from the checkpoint file (`mmap`), 0.33 → 0.30 ms in a
+private copy on 2 MB pages; the order took 6.3 s (1,024 clusters; `python bench/reorder.py`,
+bench/results/reorder.json).
 """
 
 from __future__ import annotations
