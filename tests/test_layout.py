@@ -87,3 +87,37 @@ def test_compaction_and_checkpoints_of_a_grown_collection_reorder_and_reopen_ali
         rebuilt = [[h.id for h in hits] for hits in c.search_vectors(queries, k=5)]  # a new graph: near, not equal
         assert sum(len(set(a) & set(b)) for a, b in zip(rebuilt, grown, strict=True)) >= 0.9 * 5 * len(grown)
         assert check.check_collection(folder, model=False).ok
+
+
+def test_a_failed_reorder_costs_no_write_and_a_cut_off_one_drops_the_index(tmp_path: Path, monkeypatch, caplog):
+    from nestvec.index import layout
+
+    monkeypatch.setattr(live_index, "REORDER_FLOOR", 500)
+    vectors = unit(1600, 4)
+    folder = tmp_path / "c"
+
+    def broken(*args: object, **kwargs: object) -> np.ndarray:
+        raise MemoryError("no room for the k-means")
+
+    monkeypatch.setattr(layout, "cluster_order", broken)
+    with nestvec.Collection.create(folder, "minilm:index=hnsw:codes=float16:rescore=0:bm25=false") as c:
+        c.add([{"id": f"d{i}", "text": f"row {i}"} for i in range(800)], vectors=vectors[:800])
+    assert "stay in insertion order" in caplog.text
+    with nestvec.Collection.open(folder) as c:  # saved all the same, in insertion order
+        assert c.count() == 800 and c._live.loaded.table.reordered_rows == 0
+    monkeypatch.undo()
+    monkeypatch.setattr(live_index, "REORDER_FLOOR", 500)
+
+    def cut_off(self: LabelTable, order: np.ndarray) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LabelTable, "permute", cut_off)
+    with nestvec.Collection.open(folder) as c:
+        c.add([{"id": f"d{i}", "text": f"row {i}"} for i in range(800, 1600)], vectors=vectors[800:])
+        with pytest.raises(KeyboardInterrupt):  # the graph renumbered, the table not: the index is dropped
+            c.checkpoint()
+        assert c._live._index is None
+        monkeypatch.undo()
+        assert c.count() == 1600
+        found = c.search_vectors(vectors[[5, 1205]], k=1)
+        assert [hits[0].id for hits in found] == ["d5", "d1205"]

@@ -117,11 +117,17 @@ class VectorIndex:
     def reorder(self) -> None:
         """Renumber the rows so that near vectors sit near each other in memory; searches answer
         the same. Rows appended later follow in insertion order. The caller holds off searches."""
-        if not self.reorderable or self.table.size < 2:
-            return
+        if self.reorderable and self.table.size >= 2:
+            self.renumber(self.cluster_order())
+
+    def cluster_order(self) -> np.ndarray:
+        """The rows grouped by k-means cluster (index/layout.py); changes nothing."""
         from nestvec.index import layout
 
-        order = layout.cluster_order(self.table.size, self._exact_rows, self.dim)
+        return layout.cluster_order(self.table.size, self._exact_rows, self.dim)
+
+    def renumber(self, order: np.ndarray) -> None:
+        """New row i is row `order[i]`, in the graph, the label table and the float vectors alike."""
         if self.mapped:
             self.faiss, self.mapped = backend.owned(self.spec, self.faiss), False
         backend.core(self.faiss).permute_entries(order)

@@ -168,7 +168,13 @@ class LiveIndex:
         unordered = index.table.size - index.table.reordered_rows
         if not index.reorderable or unordered < max(REORDER_FLOOR, index.table.reordered_rows):
             return False
-        index.reorder()
+        try:
+            order = index.cluster_order()
+        except Exception as exc:  # only speed is lost (and the write that led here is committed)
+            log.warning("the index's rows stay in insertion order: their cluster order failed (%r)", exc)
+            return False
+        with self._whole_or_dropped():  # cut off half-way, the index reloads from its checkpoint and the store
+            index.renumber(order)
         self._generation = uuid.uuid4().hex[:12]  # a new row layout: its own vectors file
         hugepages.advise(index.faiss)
         return True
