@@ -12,8 +12,6 @@ Usage: python bench/hnsw_codes.py [--n 200000] [--real 250000] [--out bench/resu
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -89,20 +87,7 @@ def main() -> None:
         for row in rows:
             print(codes, row, flush=True)
         del index
-    args.out.write_text(
-        json.dumps(
-            {
-                "command": "python bench/hnsw_codes.py " + " ".join(sys.argv[1:]),
-                "n": args.n,
-                "machine": platform.processor() or platform.machine(),
-                "date": time.strftime("%Y-%m-%d"),
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print("saved", args.out)
+    search.save_results(args.out, {"n": args.n, "results": results})
 
 
 if __name__ == "__main__":

@@ -18,8 +18,6 @@ collection `bench/stores.py` filled with `index=hnsw:codes=float16`.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -105,24 +103,9 @@ def main() -> None:
             rounds.setdefault(key, []).append(out)
             print(key, {k: round(v, 4) for k, v in out.items()}, flush=True)
     best = {key: min(runs, key=lambda r: r["p50_ms"]) for key, runs in rounds.items()}
-    args.out.write_text(
-        json.dumps(
-            {
-                "command": "python bench/reorder.py " + " ".join(sys.argv[1:]),
-                "n": args.n,
-                "clusters": min(layout.MAX_CLUSTERS, max(2, args.n // layout.ROWS_PER_CLUSTER)),
-                "cluster_order_seconds": order_seconds,
-                "ef_search": EF_SEARCH,
-                "machine": platform.processor() or platform.machine(),
-                "date": time.strftime("%Y-%m-%d"),
-                "best": best,
-                "rounds": rounds,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print("saved", args.out)
+    clusters = min(layout.MAX_CLUSTERS, max(2, args.n // layout.ROWS_PER_CLUSTER))
+    fields = {"n": args.n, "clusters": clusters, "cluster_order_seconds": order_seconds, "ef_search": EF_SEARCH}
+    search.save_results(args.out, {**fields, "best": best, "rounds": rounds})
 
 
 if __name__ == "__main__":

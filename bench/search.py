@@ -193,6 +193,16 @@ def child(mode: str, name: str, data: Path, queries: Path, threads: int, folder:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def save_results(out: Path, fields: dict[str, Any]) -> None:
+    """`fields` as a results JSON under the command that ran, the machine and the date."""
+    import time
+
+    head = {"command": f"python bench/{Path(sys.argv[0]).name} " + " ".join(sys.argv[1:])}
+    tail = {"machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
+    out.write_text(json.dumps({**head, **fields, **tail}, indent=2) + "\n")
+    print("saved", out)
+
+
 def recall_at_10(found: Any, exact: np.ndarray) -> float:
     """Mean share of each query's exact top 10 that `found` (its ten ids per query) holds."""
     return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, exact, strict=True)]))
