@@ -121,3 +121,49 @@ def test_a_failed_reorder_costs_no_write_and_a_cut_off_one_drops_the_index(tmp_p
         assert c.count() == 1600
         found = c.search_vectors(vectors[[5, 1205]], k=1)
         assert [hits[0].id for hits in found] == ["d5", "d1205"]
+
+
+KILLED_CHILD = """
+import sys, time, numpy as np, nestvec
+from pathlib import Path
+from nestvec.index import vector_index
+from nestvec.store import live_index
+live_index.REORDER_FLOOR = 500
+folder, ready = Path(sys.argv[1]), Path(sys.argv[2])
+def renumber_then_wait(self, found):
+    original(self, found)
+    ready.write_text("renumbered")  # the graph and table renumbered, the save not begun: killed here
+    time.sleep(60)
+original = vector_index.VectorIndex.renumber
+vector_index.VectorIndex.renumber = renumber_then_wait
+x = np.random.default_rng(5).normal(size=(1200, 384)).astype(np.float32)
+x /= np.linalg.norm(x, axis=1, keepdims=True)
+c = nestvec.Collection.open(folder)
+c.add([{"id": f"d{i}", "text": f"row {i}"} for i in range(400, 1200)], vectors=x[400:])
+c.checkpoint()
+"""
+
+
+def test_killed_while_reordering_loses_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    x = np.random.default_rng(5).normal(size=(1200, 384)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    folder, ready = tmp_path / "c", tmp_path / "ready"
+    with nestvec.Collection.create(folder, "minilm:index=hnsw:codes=float16:rescore=0:bm25=false") as c:
+        c.add([{"id": f"d{i}", "text": f"row {i}"} for i in range(400)], vectors=x[:400])
+    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(folder), str(ready)])
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), "the child never reached the reorder"
+    finally:
+        child.kill()
+        child.wait()
+    with nestvec.Collection.open(folder) as c:
+        assert c.count() == 1200
+        assert [hits[0].id for hits in c.search_vectors(x[[3, 999]], k=1)] == ["d3", "d999"]
+    assert check.check_collection(folder, model=False).ok
