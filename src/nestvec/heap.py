@@ -2,8 +2,8 @@
 
 glibc keeps freed memory in its heap for reuse, and after one large free it raises the size
 under which allocations come from that heap (up to 32 MB), so the tuples and partial arrays a
-one-off build leaves behind stay resident: on 1M chunks, building the hit rows left 42 MB of
-freed heap counted as the process's memory. `release()` returns it (glibc's malloc_trim); on
+one-off build leaves behind (the hit rows of a million chunks, a checkpoint's files read) stay
+resident, counted as the process's memory. `release()` returns them (glibc's malloc_trim); on
 other C libraries it does nothing.
 """
 
