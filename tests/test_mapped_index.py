@@ -98,3 +98,21 @@ def test_mmap_is_refused_where_faiss_cannot_search_in_place(strategy: str, codes
         IndexSpec.make(strategy, codes, mmap=True)
     with pytest.raises(InputError, match="set mmap=false"):
         nestvec.Recipe.parse(f"minilm:index={strategy}:codes={codes}:mmap=yes")
+
+
+def test_a_mapped_reader_maps_a_writers_newer_checkpoint_instead_of_copying(tmp_path: Path) -> None:
+    vectors = unit(900, 4)
+    folder = tmp_path / "c"
+    with nestvec.Collection.create(folder, "minilm:index=hnsw:codes=float16:mmap=yes:bm25=false") as c:
+        c.add(docs(0, 300), vectors=vectors[:300])
+    with nestvec.Collection.open(folder) as reader:
+        assert reader.search_vectors(vectors[:1], k=1)[0][0].id == "d0" and reader._live.loaded.mapped
+        with nestvec.Collection.open(folder) as writer:
+            writer.add(docs(300, 600), vectors=vectors[300:600])
+        # closed, so checkpointed: mapped anew, nothing copied
+        assert reader.search_vectors(vectors[450:451], k=1)[0][0].id == "d450" and reader._live.loaded.mapped
+        with nestvec.Collection.open(folder) as writer:
+            writer.add(docs(600, 900), vectors=vectors[600:])
+            # not checkpointed yet: the reader replays the rows, on its own copy
+            assert reader.search_vectors(vectors[750:751], k=1)[0][0].id == "d750"
+            assert not reader._live.loaded.mapped

@@ -69,13 +69,24 @@ class LiveIndex:
     def current(self) -> VectorIndex:
         """The index, caught up with every write committed to the store so far."""
         floor, version = self._store.versions()
-        if self._index is None or self._index.version < floor:
+        if self._index is None or self._index.version < floor or self._newer_mapped_checkpoint(version):
             self._index = self._open()
         if self._index.version < version:
             with self._whole_or_dropped():
                 self._replay(self._index)
             self._compact_if_mostly_dead()
         return self._index
+
+    def _newer_mapped_checkpoint(self, version: int) -> bool:
+        """A mapped index behind the store, with a newer checkpoint saved (another process wrote and
+        checkpointed): mapping that one spares copying this one into memory to replay onto it."""
+        index = self._index
+        return (
+            index is not None
+            and index.mapped
+            and index.version < version
+            and checkpoint.saved_version(self.folder) > index.version
+        )
 
     @contextmanager
     def _whole_or_dropped(self) -> Iterator[None]:
