@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import shutil
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,36 @@ def hash_file(path: Path, digest: Any | None = None) -> Any:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest
+
+
+def crc32_blocks(path: Path, *, size: int, block: int) -> list[int]:
+    """crc32 of each `block` bytes of the first `size` bytes of `path` (the last block may be short).
+
+    Read through a memory map, so no byte is copied into the heap on the way (a collection's index
+    opens with gigabytes to check). OSError when the file is shorter.
+    """
+    if size <= 0:
+        return []
+    with path.open("rb") as fh:
+        held = os.fstat(fh.fileno()).st_size
+        if held < size:
+            raise OSError(f"{path} holds {held} bytes, fewer than the {size} expected")
+        return _crc32_mapped(fh.fileno(), size, block)
+
+
+def _crc32_mapped(fd: int, size: int, block: int) -> list[int]:
+    with mmap.mmap(fd, size, prot=mmap.PROT_READ) as mapped:
+        view = memoryview(mapped)
+        try:
+            return [zlib.crc32(view[lo : min(size, lo + block)]) for lo in range(0, size, block)]
+        finally:
+            view.release()
+
+
+def crc32_file(path: Path) -> int:
+    """crc32 of the whole file at `path`, read as `crc32_blocks` reads it."""
+    size = path.stat().st_size
+    return crc32_blocks(path, size=size, block=size)[0] if size else 0
 
 
 def fsync_dir(path: Path) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from nestvec.errors import CollectionError, IndexCorruptError
-from nestvec.files import config_header, fsync_dir, read_config, write_bytes_atomic, write_json_atomic
+from nestvec.files import config_header, crc32_file, fsync_dir, read_config, write_bytes_atomic, write_json_atomic
 from nestvec.index import backend
 from nestvec.index.exact import ExactVectors
 from nestvec.index.labels import LabelTable
@@ -211,13 +211,9 @@ def _layout(spec: IndexSpec) -> IndexSpec:
 
 
 def _check_file(path: Path, crc: int) -> None:
-    """`_read_checked` through one small buffer: a mapped index's file is never all in the heap."""
-    found, buffer = 0, bytearray(1 << 20)
-    view = memoryview(buffer)
+    """`_read_checked` through a memory map: a mapped index's file is never copied into the heap."""
     try:
-        with path.open("rb", buffering=0) as fh:
-            while size := fh.readinto(buffer):
-                found = zlib.crc32(view[:size], found)
+        found = crc32_file(path)
     except OSError as exc:
         raise IndexCorruptError(f"{path} cannot be read ({exc}).") from exc
     if found != crc:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import mmap
 import os
 import uuid
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from nestvec.errors import IndexCorruptError
+from nestvec.files import crc32_blocks
 
 BLOCK_ROWS = 65_536
 
@@ -132,13 +132,9 @@ class ExactVectors:
 
     def checksums(self) -> list[int]:
         """crc32 per block of the rows on disk."""
-        out: list[int] = []
         if self.path is None or not self.disk_rows:
-            return out
-        with self.path.open("rb") as fh:
-            for lo in range(0, self.disk_rows, BLOCK_ROWS):
-                out.append(zlib.crc32(fh.read((min(self.disk_rows, lo + BLOCK_ROWS) - lo) * self.row_bytes)))
-        return out
+            return []
+        return crc32_blocks(self.path, size=self.disk_rows * self.row_bytes, block=BLOCK_ROWS * self.row_bytes)
 
 
 def _new_file(folder: Path, stem: str) -> Path:
