@@ -216,8 +216,7 @@ def _check_file(path: Path, crc: int) -> None:
         found = crc32_file(path)
     except OSError as exc:
         raise IndexCorruptError(f"{path} cannot be read ({exc}).") from exc
-    if found != crc:
-        raise IndexCorruptError(f"{path} fails its checksum (crc32 {found:08x}, expected {crc:08x}).")
+    _compare_crc(path, found, crc)
 
 
 def _read_checked(path: Path, crc: int) -> bytes:
@@ -225,9 +224,13 @@ def _read_checked(path: Path, crc: int) -> bytes:
         data = path.read_bytes()
     except OSError as exc:
         raise IndexCorruptError(f"{path} cannot be read ({exc}).") from exc
-    if zlib.crc32(data) != crc:
-        raise IndexCorruptError(f"{path} fails its checksum (crc32 {zlib.crc32(data):08x}, expected {crc:08x}).")
+    _compare_crc(path, zlib.crc32(data), crc)
     return data
+
+
+def _compare_crc(path: Path, found: int, crc: int) -> None:
+    if found != crc:
+        raise IndexCorruptError(f"{path} fails its checksum (crc32 {found:08x}, expected {crc:08x}).")
 
 
 def _check_sizes(index: VectorIndex, folder: Path) -> None:

@@ -33,8 +33,9 @@ class IndexSpec:
     still rescored with the full vectors.
     `mmap` (flat, hnsw) searches the saved codes and graph where they lie in the checkpoint file,
     through the page cache, instead of a private copy: processes on one collection share one copy
-    that the kernel may evict, for slower hops (4 KB pages; no huge pages for file mappings here).
-    A process's first write to such an index copies it into its own memory.
+    that the kernel may evict. File mappings rarely get huge pages, which an HNSW graph's cluster
+    order (index/layout.py) makes up for. A process's first write to such an index copies it
+    into its own memory.
     """
 
     strategy: str = "flat"
@@ -47,7 +48,7 @@ class IndexSpec:
     nprobe: int | None = None  # lists visited per query; None picks nlist / 16
     spill: int = 0  # percent of vectors given a second list (index/spill.py)
     code_dims: int | None = None  # width the codes see (rabitq); None = the vectors' own
-    mmap: bool = False  # search the checkpoint's codes in place (index/mapped.py)
+    mmap: bool = False  # search the checkpoint's codes in place (index/checkpoint.py)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:

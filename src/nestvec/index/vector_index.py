@@ -74,8 +74,7 @@ class VectorIndex:
             if self.spill is not None:
                 self.spill.add(backend.core(self.faiss), backend.project(self.faiss, codes), rows)
         else:
-            if self.mapped:
-                self.faiss, self.mapped = backend.owned(self.spec, self.faiss), False
+            self._own()
             self.faiss.add(codes)  # sequential ids, equal to the rows since every row is added in order
 
     def lists(self) -> int:
@@ -128,12 +127,16 @@ class VectorIndex:
 
     def renumber(self, order: np.ndarray) -> None:
         """New row i is row `order[i]`, in the graph, the label table and the float vectors alike."""
-        if self.mapped:
-            self.faiss, self.mapped = backend.owned(self.spec, self.faiss), False
+        self._own()
         backend.core(self.faiss).permute_entries(order)
         self.table.permute(order)
         if self.exact is not None:
             self.exact = self.exact.permuted(order)
+
+    def _own(self) -> None:
+        """Before a write: a mapped index becomes a copy in the process's memory (faiss would abort)."""
+        if self.mapped:
+            self.faiss, self.mapped = backend.owned(self.spec, self.faiss), False
 
     def remove(self, labels: np.ndarray) -> None:
         self._drop_from_lists(self.table.kill(np.asarray(labels, dtype=np.int64)))

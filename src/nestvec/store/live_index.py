@@ -105,7 +105,7 @@ class LiveIndex:
     def _open(self) -> VectorIndex:
         index = self._load_or_rebuild()
         heap.release()  # the files read and the rows replayed
-        if not index.mapped:  # file mappings get no huge pages from this kernel's madvise mode
+        if not index.mapped:  # Linux collapses file mappings only when built with READ_ONLY_THP_FOR_FS
             hugepages.advise(index.faiss)
         return index
 
