@@ -198,9 +198,16 @@ def save_results(out: Path, fields: dict[str, Any]) -> None:
     import time
 
     head = {"command": f"python bench/{Path(sys.argv[0]).name} " + " ".join(sys.argv[1:])}
-    tail = {"machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
+    machine = platform.processor() or platform.machine()
+    tail = {"machine": machine, "cpu_flags": cpu_flags(), "date": time.strftime("%Y-%m-%d")}
     out.write_text(json.dumps({**head, **fields, **tail}, indent=2) + "\n")
     print("saved", out)
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's vector extensions: machines differ from run to run, so only same-run ratios count."""
+    words = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
+    return sorted({w for w in words if w.startswith(("avx", "fma", "amx"))})
 
 
 def recall_at_10(found: Any, exact: np.ndarray) -> float:

@@ -4,6 +4,8 @@ Data: bench/search.py's 1M MiniLM vectors (real texts mixed pairwise, bench/real
 1,000 held-out real queries; truth: exact float top-10. Every store gets the same rows (an id, a
 short text, the vector) from precomputed vectors, in batches, and is measured in fresh processes:
 - ingest: rows/s from the first batch to the store saying it holds them all (index included);
+  LanceDB, which writes its rows and then builds its index, also reports the two apart
+  (table_s, index_s);
 - disk: the store's folder; RAM: RssAnon after opening it and answering 20 queries, minus before
   (RssFile growth, the store's memory-mapped files, reported apart);
 - search: the 1,000 queries one at a time after 200 warm-up queries: q/s, p50 / p99 ms,
@@ -57,6 +59,7 @@ mode, store, data, queries_file, folder, knobs = sys.argv[1:7]
 folder, knobs = Path(folder), json.loads(knobs)
 X = np.load(data, mmap_mode="r")
 BATCH = 5000  # under Chroma's largest add
+phases = {}  # a store that writes its rows, then builds its index: the two apart
 def mem():
     fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
     return int(fields["RssAnon"].split()[0]) * 1024, int(fields["RssFile"].split()[0]) * 1024
@@ -106,8 +109,12 @@ else:
                 ids, texts, v = rows(lo, min(lo + 50_000, len(X)))
                 vec = pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), X.shape[1])
                 yield pa.RecordBatch.from_arrays([pa.array(ids), pa.array(texts), vec], schema=schema)
+        start = time.perf_counter()
         table = db.create_table("bench", data=batches(), schema=schema)
+        phases["table_s"] = time.perf_counter() - start
+        start = time.perf_counter()
         table.create_index(metric="dot", num_partitions=1024, num_sub_vectors=48, vector_column_name="vector")
+        phases["index_s"] = time.perf_counter() - start
     def opened():
         table = lancedb.connect(str(folder / "lance")).open_table("bench")
         def search(q):
@@ -118,7 +125,7 @@ else:
 if mode == "build":
     start = time.perf_counter(); build(); seconds = time.perf_counter() - start
     disk = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    print(json.dumps({"ingest_s": seconds, "ingest_rows_per_s": len(X) / seconds, "disk_bytes": disk}))
+    print(json.dumps({"ingest_s": seconds, "ingest_rows_per_s": len(X) / seconds, "disk_bytes": disk, **phases}))
     sys.exit()
 Q = np.load(queries_file).astype(np.float32)
 before = mem()
@@ -186,6 +193,14 @@ def main() -> None:
         save(args, results)  # after every store: a long run keeps what it measured
 
 
+def tree() -> str:
+    """The commit measured, with a mark when the working tree differs from it."""
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--", "src") else "")
+
+
 def save(args: argparse.Namespace, results: dict) -> None:
     summary = {}
     ours = results.get("nestvec", {}).get("best_at_recall_095")
@@ -203,6 +218,8 @@ def save(args: argparse.Namespace, results: dict) -> None:
             {
                 "command": "python bench/stores.py " + " ".join(sys.argv[1:]),
                 "machine": platform.processor() or platform.machine(),
+                "cpu_flags": search.cpu_flags(),
+                "tree": tree(),
                 "n": args.n,
                 "real_texts": args.real,
                 "queries": 1000,
