@@ -195,6 +195,7 @@ def main() -> None:
 
 def tree() -> str:
     """The commit measured, with a mark when the working tree differs from it."""
+
     def git(*a: str) -> str:
         return subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT).stdout.strip()
 
