@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from search import cpu_flags
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 STS = SHARED / "sts" / "stsb-en-test.csv"
@@ -293,16 +295,6 @@ def cache_reindex(work: Path) -> dict[str, float]:
     ratio = seconds["cold"] / seconds["warm"]
     print(f"demo re-index: cold {seconds['cold']:.2f}s, warm {seconds['warm']:.3f}s → {ratio:.0f}x")
     return {"cold_s": seconds["cold"], "warm_s": seconds["warm"], "speedup": ratio, "entries": cache.stats().entries}
-
-
-def cpu_flags() -> list[str]:
-    """The vector extensions that decide these speeds (they differ between machines of one kind)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "f16c", "sse4")))
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+import search  # noqa: E402
 
 FILLS = (0.0, 0.5, 0.7, 0.85)
 ROUNDS = 2
@@ -87,7 +88,7 @@ def main() -> None:
     print(json.dumps(results["sorted STS-B test, onnx"]))
     results["setup"] = {
         "machine": platform.machine(), "sentences": len(sentences), "rounds": ROUNDS, "default_fill": default,
-        "cpu_flags": sorted({f for f in Path("/proc/cpuinfo").read_text().split() if f.startswith(("avx", "fma"))}),
+        "cpu_flags": search.cpu_flags(),
         "command": "python bench/fill.py",
     }  # fmt: skip
     args.out.write_text(json.dumps(results, indent=1) + "\n")

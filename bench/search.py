@@ -199,15 +199,28 @@ def save_results(out: Path, fields: dict[str, Any]) -> None:
 
     head = {"command": f"python bench/{Path(sys.argv[0]).name} " + " ".join(sys.argv[1:])}
     machine = platform.processor() or platform.machine()
-    tail = {"machine": machine, "cpu_flags": cpu_flags(), "date": time.strftime("%Y-%m-%d")}
+    tail = {"machine": machine, "cpu_flags": cpu_flags(), "tree": tree(), "date": time.strftime("%Y-%m-%d")}
     out.write_text(json.dumps({**head, **fields, **tail}, indent=2) + "\n")
     print("saved", out)
 
 
 def cpu_flags() -> list[str]:
-    """The CPU's vector extensions: machines differ from run to run, so only same-run ratios count."""
-    words = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").exists() else []
-    return sorted({w for w in words if w.startswith(("avx", "fma", "amx"))})
+    """The vector extensions that decide these speeds (they differ between machines of one kind)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "f16c", "sse4")))
+
+
+def tree() -> str:
+    """The commit measured, with a mark when the working tree's sources differ from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--", "src") else "")
 
 
 def recall_at_10(found: Any, exact: np.ndarray) -> float:

@@ -32,11 +32,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -193,15 +191,6 @@ def main() -> None:
         save(args, results)  # after every store: a long run keeps what it measured
 
 
-def tree() -> str:
-    """The commit measured, with a mark when the working tree differs from it."""
-
-    def git(*a: str) -> str:
-        return subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-
-    return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--", "src") else "")
-
-
 def save(args: argparse.Namespace, results: dict) -> None:
     summary = {}
     ours = results.get("nestvec", {}).get("best_at_recall_095")
@@ -214,25 +203,8 @@ def save(args: argparse.Namespace, results: dict) -> None:
             ingest = results["nestvec"]["ingest_rows_per_s"]
             summary[f"nestvec / {store} ingest rows/s"] = ingest / r["ingest_rows_per_s"]
     print(json.dumps(summary, indent=1))
-    args.out.write_text(
-        json.dumps(
-            {
-                "command": "python bench/stores.py " + " ".join(sys.argv[1:]),
-                "machine": platform.processor() or platform.machine(),
-                "cpu_flags": search.cpu_flags(),
-                "tree": tree(),
-                "n": args.n,
-                "real_texts": args.real,
-                "queries": 1000,
-                "results": results,
-                "summary": summary,
-                "date": time.strftime("%Y-%m-%d"),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print("saved", args.out)
+    fields = {"n": args.n, "real_texts": args.real, "queries": 1000, "results": results, "summary": summary}
+    search.save_results(args.out, fields)
 
 
 if __name__ == "__main__":
